@@ -1,0 +1,201 @@
+"""The `xsus` command: the TUI, and `xsus history ...`.
+
+Heavy imports (pydantic-ai, Textual) happen inside the functions that need them, so `xsus --version`
+and argument errors answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import __version__, paths
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="xsus",
+        description="A terminal chat client for pydantic-ai agents. Without a model configured it runs "
+        "the embedded offline demo model.",
+    )
+    parser.add_argument("--version", action="version", version=f"xsus {__version__}")
+    parser.add_argument(
+        "-m",
+        "--model",
+        help="pydantic-ai model id, e.g. openai-chat:gpt-4o-mini, anthropic:claude-sonnet-4-5, or 'demo' "
+        "(the embedded offline model). OPENAI_BASE_URL points openai-chat: at any compatible server.",
+    )
+    resume = parser.add_mutually_exclusive_group()
+    resume.add_argument(
+        "-c", "--continue", dest="continue_", action="store_true", help="reopen the latest conversation"
+    )
+    resume.add_argument("-r", "--resume", metavar="ID", help="reopen the conversation with this id (or id prefix)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    history = commands.add_parser("history", help="list and export stored conversations")
+    history_commands = history.add_subparsers(dest="history_command", metavar="ACTION", required=True)
+    listing = history_commands.add_parser("list", help="list conversations, newest first")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    listing.add_argument("-n", "--limit", type=int, default=None, help="show at most this many")
+    export = history_commands.add_parser("export", help="export one conversation")
+    which = export.add_mutually_exclusive_group(required=True)
+    which.add_argument("id", nargs="?", help="conversation id (or a unique prefix of it)")
+    which.add_argument("--latest", action="store_true", help="the most recently updated conversation")
+    export.add_argument(
+        "-f",
+        "--format",
+        choices=("md", "json"),
+        default="md",
+        help="md: a readable transcript; json: pydantic-ai's message list (ModelMessagesTypeAdapter)",
+    )
+    export.add_argument("-o", "--output", type=Path, help="write to this file (created private, 0600)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "history":
+            return asyncio.run(_history(args))
+        return _run_tui(args)
+    except CliError as error:
+        print(f"xsus: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _open_store():
+    from .core.store import SQLiteConversationStore, StoreError
+
+    db = paths.history_db()
+    try:
+        paths.ensure_private_dir(db.parent)
+        return SQLiteConversationStore.open(db)
+    except (StoreError, OSError) as error:
+        raise CliError(str(error)) from error
+
+
+def _run_tui(args: argparse.Namespace) -> int:
+    from .config import ConfigError, load_settings
+    from .core.agents import ModelChoiceError, build_chat_agent
+
+    try:
+        settings = load_settings(paths.config_file())
+    except ConfigError as error:
+        raise CliError(str(error)) from error
+    try:
+        chat_agent = build_chat_agent(args.model or settings.model, instructions=settings.instructions)
+    except ModelChoiceError as error:
+        raise CliError(str(error)) from error
+    store = _open_store()
+    notices: list[str] = []
+    if store.moved_aside is not None:
+        notices.append(
+            f"The history database was unreadable; it was moved to {store.moved_aside} and a new one started."
+        )
+    conversation = asyncio.run(_load_conversation(store, args, notices))
+
+    from .core.session import ChatSession
+    from .ui.app import XsusApp
+
+    app = XsusApp(ChatSession(chat_agent, store, conversation=conversation), notices=notices)
+    try:
+        app.run()
+    finally:
+        store.close()
+    return app.return_code or 0
+
+
+async def _load_conversation(store, args: argparse.Namespace, notices: list[str]):
+    if args.resume:
+        try:
+            conversation_id = store.resolve_id(args.resume)
+        except KeyError as error:
+            raise CliError(error.args[0]) from error
+        return await store.load(conversation_id)
+    if args.continue_:
+        latest = store.latest_id()
+        if latest is None:
+            notices.append("There is no saved conversation to continue yet, so this is a new one.")
+            return None
+        return await store.load(latest)
+    return None
+
+
+async def _history(args: argparse.Namespace) -> int:
+    store = _open_store()
+    try:
+        if args.history_command == "list":
+            _print_list(store, as_json=args.json, limit=args.limit)
+            return 0
+        return await _export(store, args)
+    finally:
+        store.close()
+
+
+def _print_list(store, *, as_json: bool, limit: int | None) -> None:
+    rows = store.summaries(limit=limit)
+    if as_json:
+        data = [
+            {
+                "id": row.conversation_id,
+                "title": row.title,
+                "created_at": row.created_at.isoformat(),
+                "updated_at": row.updated_at.isoformat(),
+                "messages": row.messages,
+            }
+            for row in rows
+        ]
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        print("No conversations yet. Start one with: xsus")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("id", "updated", "messages", "title"):
+        table.add_column(column, no_wrap=column != "title", justify="right" if column == "messages" else "left")
+    for row in rows:
+        updated = row.updated_at.astimezone().strftime("%Y-%m-%d %H:%M")
+        table.add_row(row.conversation_id, updated, str(row.messages), row.title, style=None)
+    Console(highlight=False).print(table)
+
+
+async def _export(store, args: argparse.Namespace) -> int:
+    from .core.export import to_json, to_markdown
+
+    if args.latest:
+        conversation_id = store.latest_id()
+        if conversation_id is None:
+            raise CliError("there are no conversations to export yet")
+    else:
+        try:
+            conversation_id = store.resolve_id(args.id)
+        except KeyError as error:
+            raise CliError(error.args[0]) from error
+    conversation = await store.load(conversation_id)
+    if conversation is None:
+        raise CliError(f"conversation {conversation_id} disappeared while exporting")
+    title = next((s.title for s in store.summaries() if s.conversation_id == conversation_id), "Conversation")
+    if args.format == "json":
+        text = to_json(conversation.messages)
+    else:
+        text = to_markdown(conversation.messages, title=title, conversation_id=conversation_id)
+    if args.output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return 0
+    fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0

@@ -1,0 +1,107 @@
+"""Resolving `--model` (and the configured default) into a pydantic-ai Agent."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import KW_ONLY, dataclass, field
+from typing import Any
+
+from pydantic_ai import Agent
+from pydantic_ai.agent import AbstractAgent
+from pydantic_ai.exceptions import UserError
+from pydantic_ai.models import Model, infer_model
+from pydantic_ai.providers import Provider, infer_provider
+
+from .demo import DEMO_MODEL_NAME, TripPlan, demo_model
+from .demo_tools import DEMO_TOOLS
+from .errors import describe_error
+
+DEMO_INSTRUCTIONS = "You are the xsus demo model. Answer in markdown."
+DEFAULT_INSTRUCTIONS = "You are a helpful assistant in a terminal chat. Answer in concise markdown."
+
+
+class ModelChoiceError(Exception):
+    """A model id that cannot be used; the message is one line for the user."""
+
+
+@dataclass
+class ChatAgent:
+    """The agent a chat runs, and what the UI needs to know about it."""
+
+    _: KW_ONLY
+    agent: AbstractAgent[Any, Any]
+    """The pydantic-ai agent each turn runs."""
+    label: str
+    """How the header and status line name the model, e.g. `demo (offline)`."""
+    is_demo: bool = False
+    """Whether this is the embedded offline demo model."""
+    output_tools: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The agent's output tools by name, each with its JSON schema (for the structured-output panel)."""
+
+
+def output_tools(agent: AbstractAgent[Any, Any]) -> dict[str, dict[str, Any]]:
+    """The output tools a pydantic-ai Agent offers the model, by name, with their argument schemas.
+
+    pydantic-ai has no public accessor for these, so this reads the agent's output toolset and falls
+    back to an empty mapping; the translator then recognises the output call by its FinalResultEvent.
+    """
+    toolset = getattr(getattr(agent, "_output_schema", None), "toolset", None)
+    tool_defs = getattr(toolset, "_tool_defs", None) or []
+    return {tool.name: tool.parameters_json_schema for tool in tool_defs if hasattr(tool, "parameters_json_schema")}
+
+
+def _provider_factory(name: str) -> Provider[Any]:
+    # A local OpenAI-compatible server (Ollama, vLLM, llama.cpp) needs no key; the SDK insists on one.
+    if name in ("openai", "openai-chat") and os.environ.get("OPENAI_BASE_URL") and not os.environ.get("OPENAI_API_KEY"):
+        from pydantic_ai.providers.openai import OpenAIProvider
+
+        return OpenAIProvider(base_url=os.environ["OPENAI_BASE_URL"], api_key="not-needed")
+    return infer_provider(name)
+
+
+def make_model(model_id: str) -> Model:
+    """A pydantic-ai model for `model_id`, or ModelChoiceError saying what is missing."""
+    try:
+        return infer_model(model_id, provider_factory=_provider_factory)
+    except ImportError as error:
+        extra = model_id.split(":", 1)[0].removesuffix("-chat")
+        raise ModelChoiceError(
+            f"model {model_id!r} needs an optional package: pip install 'pydantic-ai-slim[{extra}]'"
+        ) from error
+    except UserError as error:
+        text = describe_error(error)
+        if text.startswith("Unknown model"):
+            text = f"unknown model {model_id!r}: use provider:name, e.g. openai-chat:gpt-4o-mini, or 'demo'"
+        elif match := re.search(r"Set the `(\w+)` environment variable", text):
+            variable = match.group(1)
+            text = f"model {model_id!r} needs the {variable} environment variable"
+            if variable == "OPENAI_API_KEY":
+                text += " (or OPENAI_BASE_URL pointing at a local OpenAI-compatible server)"
+        raise ModelChoiceError(text) from error
+    except ValueError as error:
+        if "Unknown provider" in str(error):
+            provider = model_id.split(":", 1)[0]
+            raise ModelChoiceError(
+                f"unknown model provider {provider!r} in {model_id!r}: use provider:name, "
+                "e.g. openai-chat:gpt-4o-mini, anthropic:claude-sonnet-4-5, or 'demo'"
+            ) from error
+        raise ModelChoiceError(f"cannot use model {model_id!r}: {describe_error(error)}") from error
+    except Exception as error:
+        raise ModelChoiceError(f"cannot use model {model_id!r}: {describe_error(error)}") from error
+
+
+def build_chat_agent(model_id: str | None = None, *, instructions: str | None = None) -> ChatAgent:
+    """The plain chat agent for a model id; `None` or `demo` gives the embedded demo model."""
+    if model_id in (None, "", DEMO_MODEL_NAME):
+        agent = Agent(
+            demo_model(),
+            output_type=[str, TripPlan],
+            tools=DEMO_TOOLS,
+            instructions=instructions or DEMO_INSTRUCTIONS,
+            name="demo",
+        )
+        return ChatAgent(agent=agent, label="demo (offline)", is_demo=True, output_tools=output_tools(agent))
+    model = make_model(model_id)
+    agent = Agent(model, instructions=instructions or DEFAULT_INSTRUCTIONS, name="chat")
+    return ChatAgent(agent=agent, label=model_id, output_tools=output_tools(agent))

@@ -1,0 +1,214 @@
+"""The embedded offline demo model: a pydantic-ai FunctionModel that streams like a real one.
+
+It needs no network and no key, so `xsus` works anywhere, and it exercises every panel: markdown
+(headings, lists, a table, a code block), thinking, real tool calls (two in one step, and one that
+fails and is recovered from), streamed structured output, a long reply to interrupt, a failure
+mid-stream, and a recap that proves it received the whole earlier conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pydantic_ai.exceptions import ModelAPIError
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelRequest,
+    ModelResponse,
+    TextPart,
+    ToolReturnPart,
+    UserPromptPart,
+)
+from pydantic_ai.models.function import AgentInfo, DeltaThinkingPart, DeltaToolCall, FunctionModel
+
+from . import demo_text
+
+DEMO_MODEL_NAME = "demo"
+_TOKEN = re.compile(r"\s*\S+|\s+")
+
+
+class TripPlan(BaseModel):
+    """A short travel plan: the demo's structured output."""
+
+    destination: str = Field(description="City and country")
+    days: int = Field(description="Length of the trip in days")
+    budget_eur: float = Field(description="Estimated total budget in euros")
+    highlights: list[str] = Field(description="Things to see, one per day")
+    packing: list[str] = Field(default_factory=list, description="What to pack")
+
+
+def demo_delay() -> float:
+    """Seconds between streamed tokens (XSUS_DEMO_DELAY overrides; tests use 0)."""
+    try:
+        return max(0.0, float(os.environ.get("XSUS_DEMO_DELAY", "0.012")))
+    except ValueError:
+        return 0.012
+
+
+class DemoStream:
+    """One streamed model response; `__call__` is the FunctionModel stream function."""
+
+    def __init__(self, delay: float | None = None) -> None:
+        self.delay = demo_delay() if delay is None else delay
+
+    async def __call__(self, messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[Any]:
+        prompt = _last_prompt(messages)
+        returns = _tool_returns(messages[-1])
+        word = prompt.lower()
+        if returns:
+            script = self._after_tools(returns, messages)
+        elif re.search(r"\bhelp\b|^\?$|what can you", word):
+            script = self._text(demo_text.HELP)
+        elif re.search(r"tool|calc|time|math|system", word):
+            script = self._tools_first_step()
+        elif re.search(r"struct|json|output|plan|trip", word):
+            script = self._structured(info)
+        elif re.search(r"\blong\b|essay|story|interrupt", word):
+            script = self._text(demo_text.long_reply(), thinking="A long answer, so there is time to press Esc.")
+        elif re.search(r"\bfail|\berror\b|crash", word):
+            script = self._fail()
+        elif re.search(r"recap|remember|history|earlier|recall|follow", word):
+            script = self._text(_recap(messages, prompt))
+        else:
+            script = self._text(demo_text.showcase(prompt), thinking=demo_text.SHOWCASE_THINKING)
+        async for item in script:
+            yield item
+
+    # -- pacing ------------------------------------------------------------------------------------
+
+    async def _pace(self, factor: float = 1.0) -> None:
+        if self.delay:
+            await asyncio.sleep(self.delay * factor)
+
+    async def _stream_text(self, text: str) -> AsyncIterator[str]:
+        for token in _TOKEN.findall(text):
+            await self._pace()
+            yield token
+
+    async def _stream_thinking(self, text: str) -> AsyncIterator[Any]:
+        for token in _TOKEN.findall(text):
+            await self._pace(0.5)
+            yield {0: DeltaThinkingPart(content=token)}
+
+    async def _stream_call(self, index: int, name: str, call_id: str, args: dict[str, Any]) -> AsyncIterator[Any]:
+        text = json.dumps(args)
+        yield {index: DeltaToolCall(name=name, tool_call_id=call_id)}
+        for start in range(0, len(text), 6):
+            await self._pace()
+            yield {index: DeltaToolCall(json_args=text[start : start + 6])}
+
+    # -- scripts -----------------------------------------------------------------------------------
+
+    async def _text(self, text: str, *, thinking: str | None = None) -> AsyncIterator[Any]:
+        if thinking:
+            async for item in self._stream_thinking(thinking):
+                yield item
+        async for item in self._stream_text(text):
+            yield item
+
+    async def _tools_first_step(self) -> AsyncIterator[Any]:
+        async for item in self._stream_thinking(demo_text.TOOLS_THINKING):
+            yield item
+        async for item in self._stream_text("Let me work that out with two tools at once.\n"):
+            yield item
+        async for item in self._stream_call(10, "calculator", "calc-1", {"expression": "(17 * 23) + 4**3"}):
+            yield item
+        async for item in self._stream_call(11, "current_time", "time-1", {"timezone": "UTC"}):
+            yield item
+
+    async def _after_tools(self, returns: list[ToolReturnPart], messages: list[ModelMessage]) -> AsyncIterator[Any]:
+        names = {part.tool_call_id for part in returns}
+        if "calc-1" in names:
+            calc, now = (_result_of(returns, "calc-1"), _result_of(returns, "time-1"))
+            text = f"**(17 × 23) + 4³ = {calc}**, and it is {now} right now.\n\nNow a harder one, on purpose:\n"
+            async for item in self._stream_text(text):
+                yield item
+            async for item in self._stream_call(10, "calculator", "calc-2", {"expression": "1 / (7 - 7)"}):
+                yield item
+        elif "calc-2" in names:
+            error = _result_of(returns, "calc-2")
+            text = f"That failed (`{error}`), as it should. I'll fix the expression and ask the machine too.\n"
+            async for item in self._stream_text(text):
+                yield item
+            async for item in self._stream_call(10, "calculator", "calc-3", {"expression": "1 / (7 - 6)"}):
+                yield item
+            async for item in self._stream_call(11, "system_info", "sys-1", {}):
+                yield item
+        else:
+            fixed, system = _result_of(returns, "calc-3"), _result_of(returns, "sys-1")
+            async for item in self._stream_text(demo_text.tools_summary(fixed, system)):
+                yield item
+
+    async def _structured(self, info: AgentInfo) -> AsyncIterator[Any]:
+        async for item in self._stream_thinking("The user wants structured output; I'll fill in a TripPlan."):
+            yield item
+        async for item in self._stream_text("Here is a plan as a validated `TripPlan`:\n"):
+            yield item
+        tool = info.output_tools[0].name if info.output_tools else "final_result"
+        async for item in self._stream_call(10, tool, "plan-1", demo_text.TRIP_PLAN):
+            yield item
+
+    async def _fail(self) -> AsyncIterator[Any]:
+        async for item in self._stream_text("This reply will break off in the middle of a sentence, like a dropped"):
+            yield item
+        raise ModelAPIError(DEMO_MODEL_NAME, "the demo server dropped the connection (simulated)")
+
+
+def demo_model(delay: float | None = None) -> FunctionModel:
+    """The embedded demo model."""
+    return FunctionModel(stream_function=DemoStream(delay), model_name=DEMO_MODEL_NAME)
+
+
+def _last_prompt(messages: list[ModelMessage]) -> str:
+    for message in reversed(messages):
+        if isinstance(message, ModelRequest):
+            for part in message.parts:
+                if isinstance(part, UserPromptPart):
+                    return part.content if isinstance(part.content, str) else ""
+    return ""
+
+
+def _tool_returns(message: ModelMessage) -> list[ToolReturnPart]:
+    """The tool results the model is answering, unless the request also carries a new prompt."""
+    if not isinstance(message, ModelRequest) or any(isinstance(p, UserPromptPart) for p in message.parts):
+        return []
+    return [part for part in message.parts if isinstance(part, ToolReturnPart)]
+
+
+def _result_of(returns: list[ToolReturnPart], call_id: str) -> str:
+    for part in returns:
+        if part.tool_call_id == call_id:
+            return part.model_response_str(wrap_if_error=False)
+    return "(no result)"
+
+
+def _recap(messages: list[ModelMessage], prompt: str) -> str:
+    prompts = [
+        p for m in messages[:-1] if isinstance(m, ModelRequest) for p in m.parts if isinstance(p, UserPromptPart)
+    ]
+    replies = [p.content for m in messages if isinstance(m, ModelResponse) for p in m.parts if isinstance(p, TextPart)]
+    if not prompts:
+        return "This is the start of our conversation: I have no earlier messages. Ask me something first."
+    lines = [
+        f"I received **{len(messages) - 1} earlier messages**: {len(prompts)} prompts and "
+        f"{sum(len(r) for r in replies):,} characters of my own replies.",
+        "",
+        "| # | You asked |",
+        "|---|---|",
+    ]
+    lines += [f"| {i} | {str(p.content)[:60].replace('|', '/')} |" for i, p in enumerate(prompts, 1)]
+    if replies:
+        last = replies[-1].strip()
+        lines += [
+            "",
+            f"My last reply ran to {len(last):,} characters and ended with:",
+            "",
+            "> " + " ".join(last[-160:].split()),
+        ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,72 @@
+"""Turning exceptions into one line a user can act on."""
+
+from __future__ import annotations
+
+from pydantic_ai import exceptions as exc
+
+_ENV_KEYS = {
+    "openai": "OPENAI_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+    "google": "GOOGLE_API_KEY",
+    "groq": "GROQ_API_KEY",
+    "mistral": "MISTRAL_API_KEY",
+}
+
+
+def _first_sentence(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    # pydantic-ai appends tutorial hints after the first sentence; keep the actionable part.
+    for stop in (". To try", ". See https"):
+        if stop in line:
+            line = line.split(stop)[0] + "."
+    return line
+
+
+def describe_error(error: BaseException) -> str:
+    """A one-line explanation of what went wrong and, where we know it, what to do."""
+    if isinstance(error, exc.ModelAuthenticationError):
+        key = _ENV_KEYS.get(_provider_of(getattr(error, "model_name", "")), "the API key")
+        return f"The provider refused the credentials: check {key}."
+    if isinstance(error, exc.ModelHTTPError):
+        body = _body_message(error.body)
+        return f"{error.model_name} answered HTTP {error.status_code}" + (f": {body}" if body else "")
+    if isinstance(error, exc.ModelConnectionError):
+        return f"Could not reach the model server ({_first_sentence(str(error.__cause__ or error))})."
+    if isinstance(error, exc.ModelAPIError):
+        return _first_sentence(str(error)) or type(error).__name__
+    if isinstance(error, exc.UnexpectedModelBehavior):
+        return f"The model's answer could not be used: {_first_sentence(error.message)}"
+    if isinstance(error, exc.UsageLimitExceeded):
+        return f"Usage limit reached: {_first_sentence(str(error))}"
+    if isinstance(error, exc.UserError):
+        return _first_sentence(str(error))
+    if isinstance(error, ConnectionError | OSError):
+        return f"Connection failed: {error}"
+    text = _first_sentence(str(error))
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _provider_of(model_name: str) -> str:
+    name = model_name.lower()
+    for provider in _ENV_KEYS:
+        if provider in name:
+            return provider
+    if name.startswith(("gpt", "o1", "o3", "o4")):
+        return "openai"
+    if name.startswith("claude"):
+        return "anthropic"
+    return ""
+
+
+def _body_message(body: object) -> str:
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            message = inner.get("message")
+            if isinstance(message, str):
+                return _first_sentence(message)
+        elif isinstance(inner, str):
+            return _first_sentence(inner)
+    if isinstance(body, str):
+        return _first_sentence(body)[:200]
+    return ""

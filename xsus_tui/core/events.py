@@ -1,0 +1,212 @@
+"""The UI-neutral events one chat turn produces.
+
+`ChatSession.run_turn` yields these; the TUI and any other front end render them. They carry plain
+values (strings, dicts, floats) so a renderer never needs to know pydantic-ai's part types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import KW_ONLY, dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class TextDelta:
+    """A piece of the reply's visible text, in order."""
+
+    text: str
+    """The markdown fragment to append."""
+
+
+@dataclass(slots=True)
+class ThinkingDelta:
+    """A piece of the model's thinking (reasoning) text."""
+
+    text: str
+    """The fragment to append to the current thinking block."""
+
+
+@dataclass(slots=True)
+class ToolCallStarted:
+    """The model began a call to a function tool; its arguments may still be streaming."""
+
+    _: KW_ONLY
+    call_id: str
+    """Identifies the call in every later tool event."""
+    tool_name: str
+    """The tool's name."""
+    args: str
+    """The arguments streamed so far (JSON text, possibly incomplete)."""
+
+
+@dataclass(slots=True)
+class ToolArgsDelta:
+    """More argument text for a tool call (or the structured-output call)."""
+
+    _: KW_ONLY
+    call_id: str
+    """The call the text belongs to."""
+    delta: str
+    """JSON text to append to the arguments."""
+
+
+@dataclass(slots=True)
+class ToolCallRunning:
+    """The tool call's arguments are complete and the tool is executing."""
+
+    _: KW_ONLY
+    call_id: str
+    """The call that started executing."""
+    args: dict[str, Any] | str
+    """The complete arguments: a dict when they parsed as a JSON object, else the raw text."""
+
+
+@dataclass(slots=True)
+class ToolCallFinished:
+    """A tool call returned a result or failed."""
+
+    _: KW_ONLY
+    call_id: str
+    """The call that finished."""
+    tool_name: str
+    """The tool's name (repeated so a renderer without state can still show it)."""
+    result: str | None = None
+    """The result as text, when the tool succeeded."""
+    error: str | None = None
+    """What went wrong, when the tool failed or asked the model to retry."""
+    duration: float | None = None
+    """Seconds from the start of execution to the result, when known."""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(slots=True)
+class OutputStarted:
+    """The model began streaming the structured output (the agent's `output_type`)."""
+
+    _: KW_ONLY
+    call_id: str
+    """Identifies the output call; later `ToolArgsDelta`s with this id are output text."""
+    tool_name: str
+    """The output tool's name (`final_result` unless the agent names it)."""
+    schema: dict[str, Any] | None = None
+    """The JSON schema of the expected output, when the agent has one."""
+
+
+@dataclass(slots=True)
+class OutputPartial:
+    """The structured output as parsed so far."""
+
+    _: KW_ONLY
+    call_id: str
+    """The output call."""
+    raw: str
+    """The raw JSON text so far."""
+    value: Any
+    """The partially parsed value (dict/list/scalar), fields appearing as they arrive."""
+    missing: tuple[str, ...] = ()
+    """Required top-level fields that have not arrived yet."""
+
+
+@dataclass(slots=True)
+class OutputValidated:
+    """The structured output passed validation."""
+
+    _: KW_ONLY
+    call_id: str | None
+    """The output call, or `None` when the output came as text."""
+    value: Any
+    """The validated output as JSON-able data."""
+
+
+@dataclass(slots=True)
+class OutputRejected:
+    """The structured output failed validation; pydantic-ai asks the model to try again."""
+
+    _: KW_ONLY
+    call_id: str
+    """The output call that was rejected."""
+    error: str
+    """The validation errors as text."""
+
+
+@dataclass(slots=True)
+class TurnStats:
+    """Figures about one turn, for the status line."""
+
+    _: KW_ONLY
+    input_tokens: int = 0
+    """Tokens sent to the model over the turn's requests."""
+    output_tokens: int = 0
+    """Tokens the model produced over the turn's requests."""
+    requests: int = 0
+    """Model requests the turn made (more than one when tools ran)."""
+    ttft: float | None = None
+    """Seconds from sending the prompt to the first streamed content."""
+    duration: float = 0.0
+    """Seconds from sending the prompt to the end of the turn."""
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        """Output tokens per second of streaming (after the first token)."""
+        if self.ttft is None or self.output_tokens <= 0:
+            return None
+        streaming = self.duration - self.ttft
+        return self.output_tokens / streaming if streaming > 0.05 else None
+
+
+@dataclass(slots=True)
+class TurnFinished:
+    """The turn completed normally."""
+
+    _: KW_ONLY
+    stats: TurnStats
+    """Usage and timings."""
+    output: Any = None
+    """The run's final output (text, or the validated structured value)."""
+
+
+@dataclass(slots=True)
+class TurnCancelled:
+    """The user interrupted the turn; what streamed so far is kept and saved."""
+
+    _: KW_ONLY
+    stats: TurnStats
+    """Usage and timings up to the interrupt."""
+    partial_text: str = ""
+    """The reply text that had streamed before the interrupt."""
+
+
+@dataclass(slots=True)
+class TurnFailed:
+    """The turn ended with an error; what streamed so far is kept and saved."""
+
+    _: KW_ONLY
+    error: str
+    """A one-line explanation for the user."""
+    stats: TurnStats = field(default_factory=TurnStats)
+    """Usage and timings up to the failure."""
+    partial_text: str = ""
+    """The reply text that had streamed before the failure."""
+    detail: str | None = None
+    """Longer technical detail (the exception type and message), if any."""
+
+
+TurnEvent = (
+    TextDelta
+    | ThinkingDelta
+    | ToolCallStarted
+    | ToolArgsDelta
+    | ToolCallRunning
+    | ToolCallFinished
+    | OutputStarted
+    | OutputPartial
+    | OutputValidated
+    | OutputRejected
+    | TurnFinished
+    | TurnCancelled
+    | TurnFailed
+)
+"""Every event a turn can yield. A turn always ends with exactly one of the last three."""

@@ -1,0 +1,129 @@
+"""Stored messages -> the same TurnEvents a live turn yields, so resumed turns render identically."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import KW_ONLY, dataclass, field
+from typing import Any
+
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelRequest,
+    ModelResponse,
+    RetryPromptPart,
+    TextPart,
+    ThinkingPart,
+    ToolCallPart,
+    ToolReturnPart,
+    UserPromptPart,
+)
+
+from .events import (
+    OutputPartial,
+    OutputStarted,
+    OutputValidated,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallFinished,
+    ToolCallRunning,
+    ToolCallStarted,
+    TurnCancelled,
+    TurnEvent,
+    TurnFinished,
+    TurnStats,
+)
+from .partial import parse_partial
+from .translate import result_or_error
+
+OUTPUT_TOOL_RETURN = "Final result processed."
+
+
+@dataclass
+class PastTurn:
+    """One stored turn: the prompt and the events that rebuild its reply."""
+
+    _: KW_ONLY
+    prompt: str
+    """What the user typed."""
+    events: list[TurnEvent] = field(default_factory=list)
+    """The reply as turn events, ending with TurnFinished or TurnCancelled."""
+    interrupted: bool = False
+    """Whether the reply was cut short (interrupted, or broken off by an error)."""
+
+
+def prompt_text(part: UserPromptPart) -> str:
+    if isinstance(part.content, str):
+        return part.content
+    return " ".join(item for item in part.content if isinstance(item, str))
+
+
+def past_turns(messages: list[ModelMessage], output_tools: frozenset[str] = frozenset()) -> list[PastTurn]:
+    """Split a stored history into turns, one per user prompt."""
+    results: dict[str, ToolReturnPart | RetryPromptPart] = {}
+    for message in messages:
+        if isinstance(message, ModelRequest):
+            for part in message.parts:
+                if isinstance(part, ToolReturnPart | RetryPromptPart) and part.tool_call_id:
+                    results[part.tool_call_id] = part
+    turns: list[PastTurn] = []
+    for message in messages:
+        if isinstance(message, ModelRequest):
+            for part in message.parts:
+                if isinstance(part, UserPromptPart):
+                    turns.append(PastTurn(prompt=prompt_text(part)))
+        elif isinstance(message, ModelResponse):
+            if not turns:
+                turns.append(PastTurn(prompt=""))
+            turns[-1].events.extend(_response_events(message, results, output_tools))
+            turns[-1].interrupted |= getattr(message, "state", None) == "interrupted"
+    for turn in turns:
+        if turn.interrupted:
+            text = "".join(e.text for e in turn.events if isinstance(e, TextDelta))
+            turn.events.append(TurnCancelled(stats=TurnStats(), partial_text=text))
+        else:
+            turn.events.append(TurnFinished(stats=TurnStats()))
+    return turns
+
+
+def _response_events(
+    message: ModelResponse,
+    results: dict[str, ToolReturnPart | RetryPromptPart],
+    output_tools: frozenset[str],
+) -> list[TurnEvent]:
+    events: list[TurnEvent] = []
+    for part in message.parts:
+        if isinstance(part, TextPart) and part.content:
+            events.append(TextDelta(part.content))
+        elif isinstance(part, ThinkingPart) and part.content:
+            events.append(ThinkingDelta(part.content))
+        elif isinstance(part, ToolCallPart):
+            result = results.get(part.tool_call_id)
+            args = part.args_as_json_str()
+            is_output = part.tool_name in output_tools or (
+                isinstance(result, ToolReturnPart) and result.content == OUTPUT_TOOL_RETURN
+            )
+            if is_output:
+                value = parse_partial(args)
+                events += [
+                    OutputStarted(call_id=part.tool_call_id, tool_name=part.tool_name),
+                    OutputPartial(call_id=part.tool_call_id, raw=args, value=value),
+                ]
+                if isinstance(result, ToolReturnPart) and result.outcome == "success":
+                    events.append(OutputValidated(call_id=part.tool_call_id, value=value))
+                continue
+            events.append(ToolCallStarted(call_id=part.tool_call_id, tool_name=part.tool_name, args=args))
+            try:
+                parsed: dict[str, Any] | str = json.loads(args) if args else {}
+            except ValueError:
+                parsed = args
+            events.append(ToolCallRunning(call_id=part.tool_call_id, args=parsed))
+            if result is not None:
+                text, error = result_or_error(result)
+                events.append(
+                    ToolCallFinished(call_id=part.tool_call_id, tool_name=part.tool_name, result=text, error=error)
+                )
+            else:
+                events.append(
+                    ToolCallFinished(call_id=part.tool_call_id, tool_name=part.tool_name, error="interrupted")
+                )
+    return events

@@ -1,0 +1,258 @@
+"""pydantic-ai agent events -> our UI-neutral turn events.
+
+Built on `pydantic_ai.ui.UIEventStream`, the base pydantic-ai's own web adapters use: it dispatches
+each part start / delta / end, tool call and result, and on an error or a cancellation it closes the
+part left open and the tool calls still pending (as failed or interrupted) before the final hook.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pydantic_core
+from pydantic_ai.exceptions import RunCancelled
+from pydantic_ai.messages import (
+    FinalResultEvent,
+    FunctionToolCallEvent,
+    FunctionToolResultEvent,
+    OutputToolResultEvent,
+    PartDeltaEvent,
+    PartStartEvent,
+    RetryPromptPart,
+    TextPart,
+    TextPartDelta,
+    ThinkingPart,
+    ThinkingPartDelta,
+    ToolCallPart,
+    ToolCallPartDelta,
+    ToolReturnPart,
+)
+from pydantic_ai.run import AgentRunResultEvent
+from pydantic_ai.ui import NativeEvent, UIEventStream
+
+from .errors import describe_error
+from .events import (
+    OutputPartial,
+    OutputRejected,
+    OutputStarted,
+    OutputValidated,
+    TextDelta,
+    ThinkingDelta,
+    ToolArgsDelta,
+    ToolCallFinished,
+    ToolCallRunning,
+    ToolCallStarted,
+    TurnCancelled,
+    TurnEvent,
+    TurnFailed,
+    TurnFinished,
+    TurnStats,
+)
+from .partial import missing_fields, parse_partial
+
+
+def _args_text(args: str | dict[str, Any] | None) -> str:
+    if args is None:
+        return ""
+    return args if isinstance(args, str) else json.dumps(args)
+
+
+def jsonable(value: Any) -> Any:
+    """A structured output value as plain JSON data (for display and export)."""
+    return pydantic_core.to_jsonable_python(value, fallback=repr)
+
+
+@dataclass
+class TurnTranslator(UIEventStream[None, TurnEvent, Any, Any]):
+    """Translates one run's agent events; `transform_stream(events)` yields `TurnEvent`s.
+
+    It always ends with exactly one of TurnFinished, TurnCancelled or TurnFailed.
+    """
+
+    output_tools: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The agent's output tools by name with their JSON schemas (see `agents.output_tools`)."""
+    usage_before: Any = None
+    """The conversation's usage before this turn, so stats count this turn only."""
+    started_at: float = field(default_factory=time.perf_counter)
+    """When the prompt was sent (perf_counter seconds), for time to first token."""
+
+    first_token_at: float | None = None
+    error: BaseException | None = None
+    """The exception the run failed with, if it failed."""
+    _text: list[str] = field(default_factory=list)
+    _pending_start: ToolCallPart | None = None
+    _output_calls: dict[str, list[str]] = field(default_factory=dict)
+    _output_schemas: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    _tool_started: dict[str, float] = field(default_factory=dict)
+
+    def encode_event(self, event: TurnEvent) -> str:  # pragma: no cover - we never encode to a wire format
+        return repr(event)
+
+    @property
+    def partial_text(self) -> str:
+        return "".join(self._text)
+
+    def stats(self, usage: Any = None) -> TurnStats:
+        now = time.perf_counter()
+
+        def count(name: str) -> int:
+            return (getattr(usage, name, 0) or 0) - (getattr(self.usage_before, name, 0) or 0)
+
+        return TurnStats(
+            input_tokens=count("input_tokens"),
+            output_tokens=count("output_tokens"),
+            requests=count("requests"),
+            ttft=None if self.first_token_at is None else self.first_token_at - self.started_at,
+            duration=now - self.started_at,
+        )
+
+    # -- dispatch ---------------------------------------------------------------------------------
+
+    async def handle_event(self, event: NativeEvent) -> AsyncIterator[TurnEvent]:
+        if self.first_token_at is None and isinstance(event, PartStartEvent | PartDeltaEvent):
+            self.first_token_at = time.perf_counter()
+        if self._pending_start is not None:
+            # A tool call's start is held back one event: pydantic-ai announces that a call is the
+            # structured output with a FinalResultEvent right after the call's PartStartEvent.
+            part, self._pending_start = self._pending_start, None
+            if isinstance(event, FinalResultEvent) and event.tool_call_id == part.tool_call_id:
+                async for e in self._start_output(part):
+                    yield e
+                return
+            yield ToolCallStarted(call_id=part.tool_call_id, tool_name=part.tool_name, args=_args_text(part.args))
+        async for e in super().handle_event(event):
+            yield e
+
+    async def after_stream(self) -> AsyncIterator[TurnEvent]:
+        if self._pending_start is not None:
+            part, self._pending_start = self._pending_start, None
+            yield ToolCallStarted(call_id=part.tool_call_id, tool_name=part.tool_name, args=_args_text(part.args))
+
+    # -- text and thinking --------------------------------------------------------------------------
+
+    async def handle_text_start(self, part: TextPart, follows_text: bool = False) -> AsyncIterator[TurnEvent]:
+        if part.content:
+            self._text.append(part.content)
+            yield TextDelta(part.content)
+
+    async def handle_text_delta(self, delta: TextPartDelta) -> AsyncIterator[TurnEvent]:
+        if delta.content_delta:
+            self._text.append(delta.content_delta)
+            yield TextDelta(delta.content_delta)
+
+    async def handle_thinking_start(
+        self, part: ThinkingPart, follows_thinking: bool = False
+    ) -> AsyncIterator[TurnEvent]:
+        if part.content:
+            yield ThinkingDelta(part.content)
+
+    async def handle_thinking_delta(self, delta: ThinkingPartDelta) -> AsyncIterator[TurnEvent]:
+        if delta.content_delta:
+            yield ThinkingDelta(delta.content_delta)
+
+    # -- tool calls ----------------------------------------------------------------------------------
+
+    async def handle_tool_call_start(self, part: ToolCallPart) -> AsyncIterator[TurnEvent]:
+        if part.tool_name in self.output_tools:
+            async for e in self._start_output(part):
+                yield e
+        else:
+            self._pending_start = part
+
+    async def handle_tool_call_end(self, part: ToolCallPart) -> AsyncIterator[TurnEvent]:
+        # Only reached with the start still held back when an error closes the part.
+        async for e in self.after_stream():
+            yield e
+
+    async def handle_tool_call_delta(self, delta: ToolCallPartDelta) -> AsyncIterator[TurnEvent]:
+        call_id = delta.tool_call_id or getattr(self._open_part, "tool_call_id", None)
+        text = _args_text(delta.args_delta)
+        if call_id is None or not text:
+            return
+        if call_id in self._output_calls:
+            yield self._output_partial(call_id, text)
+        else:
+            yield ToolArgsDelta(call_id=call_id, delta=text)
+
+    async def handle_function_tool_call(self, event: FunctionToolCallEvent) -> AsyncIterator[TurnEvent]:
+        part = event.part
+        self._tool_started[part.tool_call_id] = time.perf_counter()
+        try:
+            args: dict[str, Any] | str = part.args_as_dict(raise_if_invalid=True)
+        except Exception:
+            args = _args_text(part.args)
+        yield ToolCallRunning(call_id=part.tool_call_id, args=args)
+
+    async def handle_function_tool_result(self, event: FunctionToolResultEvent) -> AsyncIterator[TurnEvent]:
+        part = event.part
+        started = self._tool_started.pop(part.tool_call_id, None)
+        duration = None if started is None else time.perf_counter() - started
+        result, error = result_or_error(part)
+        yield ToolCallFinished(
+            call_id=part.tool_call_id, tool_name=part.tool_name, result=result, error=error, duration=duration
+        )
+
+    # -- structured output ---------------------------------------------------------------------------
+
+    async def _start_output(self, part: ToolCallPart) -> AsyncIterator[TurnEvent]:
+        self._output_calls[part.tool_call_id] = []
+        schema = self.output_tools.get(part.tool_name)
+        self._output_schemas[part.tool_call_id] = schema
+        yield OutputStarted(call_id=part.tool_call_id, tool_name=part.tool_name, schema=schema)
+        if text := _args_text(part.args):
+            yield self._output_partial(part.tool_call_id, text)
+
+    def _output_partial(self, call_id: str, text: str) -> OutputPartial:
+        chunks = self._output_calls[call_id]
+        chunks.append(text)
+        raw = "".join(chunks)
+        value = parse_partial(raw)
+        return OutputPartial(
+            call_id=call_id,
+            raw=raw,
+            value=value,
+            missing=missing_fields(value, self._output_schemas.get(call_id)),
+        )
+
+    async def handle_output_tool_result(self, event: OutputToolResultEvent) -> AsyncIterator[TurnEvent]:
+        part = event.part
+        _, error = result_or_error(part)
+        if error is not None and part.tool_call_id in self._output_calls:
+            yield OutputRejected(call_id=part.tool_call_id, error=error)
+
+    # -- endings -------------------------------------------------------------------------------------
+
+    async def handle_run_result(self, event: AgentRunResultEvent[Any]) -> AsyncIterator[TurnEvent]:
+        result = event.result
+        output = result.output
+        if not isinstance(output, str):
+            call_id = next(reversed(self._output_calls), None)
+            yield OutputValidated(call_id=call_id, value=jsonable(output))
+        yield TurnFinished(stats=self.stats(result.usage), output=output)
+
+    async def on_cancelled(self, cancelled: RunCancelled) -> AsyncIterator[TurnEvent]:
+        yield TurnCancelled(stats=self.stats(cancelled.usage), partial_text=self.partial_text)
+
+    async def on_error(self, error: Exception) -> AsyncIterator[TurnEvent]:
+        self.error = error
+        yield TurnFailed(
+            error=describe_error(error),
+            stats=self.stats(),
+            partial_text=self.partial_text,
+            detail=f"{type(error).__name__}: {error}",
+        )
+
+
+def result_or_error(part: ToolReturnPart | RetryPromptPart | Any) -> tuple[str | None, str | None]:
+    """A tool result part as (result text, None) on success or (None, error text) on failure."""
+    if isinstance(part, RetryPromptPart):
+        return None, part.model_response()
+    if isinstance(part, ToolReturnPart):
+        if part.outcome == "success":
+            return part.model_response_str(), None
+        return None, part.model_response_str(wrap_if_error=False) or part.outcome
+    return str(getattr(part, "content", part)), None

@@ -1,0 +1,1 @@
+"""The Textual front end. Renders core TurnEvents; holds no chat logic of its own."""

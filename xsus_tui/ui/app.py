@@ -1,0 +1,40 @@
+"""The Textual application: receives its session in the constructor, no globals."""
+
+from __future__ import annotations
+
+from textual.app import App
+from textual.binding import Binding
+
+from xsus_tui.core.session import ChatSession
+
+from .screens.chat import ChatScreen
+
+
+class XsusApp(App[int]):
+    """xsus: a chat with one pydantic-ai agent."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "xsus"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True, show=False)]
+
+    def __init__(self, session: ChatSession, *, notices: list[str] | None = None) -> None:
+        super().__init__()
+        self.session = session
+        self.notices = notices or []
+
+    def on_mount(self) -> None:
+        self.push_screen(ChatScreen(self.session, self.notices))
+
+    @property
+    def chat_screen(self) -> ChatScreen:
+        screen = self.screen
+        assert isinstance(screen, ChatScreen)
+        return screen
+
+    async def action_quit(self) -> None:
+        """Quit, first stopping a streaming reply so its partial text is saved."""
+        for screen in self.screen_stack:
+            if isinstance(screen, ChatScreen):
+                await screen.stop_turn()
+        self.exit(0)

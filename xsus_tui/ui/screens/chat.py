@@ -1,0 +1,167 @@
+"""The chat screen: the turns, the prompt, the status line, and the worker that owns each turn."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Header, Static
+from textual.worker import Worker
+
+from xsus_tui.core import events as ev
+from xsus_tui.core.replay import past_turns
+from xsus_tui.core.session import ChatSession
+
+from ..widgets.prompt import PromptInput
+from ..widgets.reply import AssistantReply
+from ..widgets.status import StatusLine
+from ..widgets.user_message import UserMessage
+
+DEMO_WELCOME = (
+    "You are chatting with the embedded demo model: it runs offline and shows every feature. "
+    "Type help to see what it can do, or start xsus with --model to use a real model."
+)
+
+
+class ChatScreen(Screen):
+    """One conversation."""
+
+    BINDINGS = [
+        Binding("escape", "interrupt", "Interrupt", priority=True),
+        Binding("ctrl+c", "interrupt", "Interrupt", show=False, priority=True),
+    ]
+
+    def __init__(self, session: ChatSession, notices: list[str] | None = None) -> None:
+        super().__init__()
+        self.session = session
+        self.notices = notices or []
+        self.turn_worker: Worker | None = None
+        self.interrupt_requested_at: float | None = None
+        """perf_counter time of the last Esc, to measure how fast the turn stops."""
+        self.last_interrupt_latency: float | None = None
+        """Seconds from the last Esc to the turn's end (shown on screen as interrupted)."""
+
+    # -- layout ---------------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="✳")
+        yield VerticalScroll(id="chat")
+        yield PromptInput(id="prompt")
+        yield StatusLine(self.session.chat_agent.label, id="status")
+
+    @property
+    def chat(self) -> VerticalScroll:
+        return self.query_one("#chat", VerticalScroll)
+
+    @property
+    def prompt(self) -> PromptInput:
+        return self.query_one("#prompt", PromptInput)
+
+    @property
+    def status(self) -> StatusLine:
+        return self.query_one("#status", StatusLine)
+
+    @property
+    def replies(self) -> list[AssistantReply]:
+        return list(self.chat.query(AssistantReply))
+
+    async def on_mount(self) -> None:
+        agent = self.session.chat_agent
+        self.title = "xsus"
+        self.sub_title = "demo model (offline)" if agent.is_demo else agent.label
+        chat = self.chat
+        for notice in self.notices:
+            await chat.mount(Static(Text(notice), classes="notice"))
+        await self._replay()
+        if agent.is_demo and not self.session.conversation.messages:
+            await chat.mount(Static(Text(DEMO_WELCOME), classes="notice -demo"))
+        chat.anchor()
+        self.prompt.focus()
+
+    async def _replay(self) -> None:
+        """Show the turns of a resumed conversation, rendered from the stored messages."""
+        output_tools = frozenset(self.session.chat_agent.output_tools)
+        for turn in past_turns(self.session.conversation.messages, output_tools):
+            reply = AssistantReply()
+            await self.chat.mount_all([UserMessage(turn.prompt), reply])
+            for event in turn.events:
+                await reply.apply(event)
+
+    # -- sending ----------------------------------------------------------------------------------------
+
+    @on(PromptInput.Submitted)
+    def send(self, message: PromptInput.Submitted) -> None:
+        text = message.text.strip()
+        if not text:
+            return
+        if self.session.busy or (self.turn_worker is not None and self.turn_worker.is_running):
+            self.notify("A reply is still streaming: press Esc to interrupt it first.", severity="warning")
+            return
+        self.prompt.clear()
+        self.turn_worker = self.run_turn(text)
+
+    @work(exclusive=True, group="turn", exit_on_error=False)
+    async def run_turn(self, prompt: str) -> None:
+        """The one task that owns this turn's stream, from the prompt to the saved reply."""
+        chat, status = self.chat, self.status
+        reply = AssistantReply()
+        await chat.mount_all([UserMessage(prompt), reply])
+        chat.anchor()
+        status.state, status.stats = "streaming", None
+        self.interrupt_requested_at = None
+        ending: ev.TurnEvent | None = None
+        try:
+            async with contextlib.aclosing(self.session.run_turn(prompt)) as events:
+                async for event in events:
+                    await reply.apply(event)
+                    if isinstance(event, ev.TurnFinished | ev.TurnCancelled | ev.TurnFailed):
+                        ending = event
+        except Exception as error:  # the store failing, say: never lose the prompt
+            ending = ev.TurnFailed(error=f"{type(error).__name__}: {error}")
+            await reply.apply(ending)
+        self._show_ending(ending, prompt, reply)
+
+    def _show_ending(self, ending: ev.TurnEvent | None, prompt: str, reply: AssistantReply) -> None:
+        status = self.status
+        if isinstance(ending, ev.TurnFinished):
+            status.state, status.stats = "idle", ending.stats
+        elif isinstance(ending, ev.TurnCancelled):
+            status.state, status.stats = "interrupted", ending.stats
+            if self.interrupt_requested_at is not None:
+                self.last_interrupt_latency = time.perf_counter() - self.interrupt_requested_at
+        elif isinstance(ending, ev.TurnFailed):
+            status.state, status.stats = "error", ending.stats
+            if not reply.text and not self.prompt.text:
+                # Nothing came back: give the prompt back so it can be sent again as it was.
+                self.prompt.text = prompt
+                self.prompt.move_cursor(self.prompt.document.end)
+
+    # -- interrupting -----------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "interrupt":
+            return self.session.busy or None  # None: not shown, and the key goes to other bindings
+        return True
+
+    def action_interrupt(self) -> None:
+        if self.session.busy:
+            self.interrupt_requested_at = time.perf_counter()
+            self.status.state = "interrupting"
+            self.session.cancel()
+
+    async def stop_turn(self) -> None:
+        """Interrupt the running turn (if any) and wait until it is saved: used before quitting."""
+        worker = self.turn_worker
+        if worker is None or worker.is_finished:
+            return
+        self.session.cancel()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(5):
+                await worker.wait()

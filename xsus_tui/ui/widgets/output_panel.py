@@ -1,0 +1,55 @@
+"""Structured output as a live panel: fields appear as they stream, then the validated value."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.pretty import Pretty
+from rich.text import Text
+from textual.containers import Vertical
+from textual.widgets import Static
+
+
+class OutputPanel(Vertical):
+    """The agent's `output_type` value, filling in."""
+
+    def __init__(self, call_id: str, tool_name: str, schema: dict[str, Any] | None) -> None:
+        super().__init__(classes="output-panel -running")
+        self.call_id = call_id
+        self.type_name = (schema or {}).get("title") or tool_name
+        self.state = "streaming"
+        self.value: Any = None
+        self._body = Static("", classes="output-value")
+        self.border_title = f"◆ structured output · {self.type_name}"
+        self.border_subtitle = "streaming"
+
+    def compose(self):
+        yield self._body
+
+    def show_partial(self, value: Any, missing: tuple[str, ...]) -> None:
+        self.value = value
+        if value is not None:
+            self._body.update(Pretty(value, expand_all=True))
+        self.border_subtitle = "streaming" + (f" · missing: {', '.join(missing)}" if missing else " · complete")
+
+    def validated(self, value: Any) -> None:
+        self.value = value
+        self.state = "valid"
+        self._body.update(Pretty(value, expand_all=True))
+        self.border_subtitle = "✓ valid"
+        self.remove_class("-running")
+        self.add_class("-done")
+
+    async def rejected(self, error: str) -> None:
+        self.state = "rejected"
+        self.border_subtitle = "✗ rejected · the model is asked to retry"
+        self.remove_class("-running")
+        self.add_class("-failed")
+        await self.mount(Static(Text(error), classes="tool-error"))
+
+    def abandon(self) -> None:
+        if self.state == "streaming":
+            self.state = "interrupted"
+            self.border_subtitle = "interrupted"
+            self.remove_class("-running")
+            self.add_class("-failed")

@@ -1,0 +1,44 @@
+"""The prompt input: Enter sends, Shift+Enter or Ctrl+J inserts a newline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import events
+from textual.message import Message
+from textual.widgets import TextArea
+
+
+class PromptInput(TextArea):
+    """A multi-line prompt. Sending does not clear it: the screen clears it once the turn starts."""
+
+    @dataclass
+    class Submitted(Message):
+        """The user pressed Enter with this text."""
+
+        prompt: PromptInput
+        text: str
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(
+            soft_wrap=True,
+            show_line_numbers=False,
+            tab_behavior="focus",
+            compact=True,
+            highlight_cursor_line=False,
+            placeholder="Type a message · Enter sends · Shift+Enter or Ctrl+J for a new line",
+            **kwargs,
+        )
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.key == "enter":
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.Submitted(self, self.text))
+            return
+        if event.key in ("shift+enter", "ctrl+j"):
+            event.stop()
+            event.prevent_default()
+            self.insert("\n")
+            return
+        await super()._on_key(event)

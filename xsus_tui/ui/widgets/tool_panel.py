@@ -1,0 +1,106 @@
+"""A tool call as a live panel: name, arguments as they stream, state, result or error, duration."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.syntax import Syntax
+from rich.text import Text
+from textual.containers import Vertical
+from textual.widgets import Collapsible, Static
+
+from xsus_tui.core.partial import parse_partial
+
+RESULT_INLINE_LINES = 8
+RESULT_INLINE_CHARS = 600
+RESULT_PREVIEW_CHARS = 20_000
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False) if not isinstance(value, str) else value
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+class ToolPanel(Vertical):
+    """One function tool call."""
+
+    def __init__(self, call_id: str, tool_name: str, args: str = "") -> None:
+        super().__init__(classes="tool-panel -running")
+        self.call_id = call_id
+        self.tool_name = tool_name
+        self.state = "calling"
+        self._raw_args: list[str] = [args] if args else []
+        self._args = Static("", classes="tool-args")
+        self._frame = 0
+        self._timer = None
+        self.border_title = f"⚙ {tool_name}"
+
+    def compose(self):
+        yield self._args
+
+    def on_mount(self) -> None:
+        self._render_args()
+        self._set_state("calling")
+        self._timer = self.set_interval(0.1, self._spin)
+
+    def _spin(self) -> None:
+        self._frame += 1
+        if self.state in ("calling", "running"):
+            self.border_subtitle = f"{SPINNER[self._frame % len(SPINNER)]} {self.state}"
+
+    def _set_state(self, state: str, detail: str = "") -> None:
+        self.state = state
+        self.border_subtitle = f"{state}{' · ' + detail if detail else ''}"
+        for name in ("-running", "-done", "-failed"):
+            self.remove_class(name)
+        self.add_class({"done": "-done", "failed": "-failed", "interrupted": "-failed"}.get(state, "-running"))
+
+    def _render_args(self, value: Any = None) -> None:
+        raw = "".join(self._raw_args)
+        if value is None:
+            value = parse_partial(raw) if raw else {}
+        text = pretty_json(value if value is not None else raw)
+        self._args.update(Syntax(text, "json", theme="ansi_dark", background_color="default", word_wrap=True))
+
+    def append_args(self, delta: str) -> None:
+        self._raw_args.append(delta)
+        self._render_args()
+
+    def running(self, args: dict[str, Any] | str) -> None:
+        self._render_args(args)
+        self._set_state("running")
+
+    async def finish(self, *, result: str | None, error: str | None, duration: float | None) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        took = format_duration(duration)
+        if error is not None:
+            state = "interrupted" if error == "interrupted" else "failed"
+            self._set_state(state, took)
+            if state == "failed":
+                await self.mount(Static(Text("✗ " + error), classes="tool-error"))
+            return
+        self._set_state("done", took)
+        await self.mount(result_widget(result or ""))
+
+    async def abandon(self) -> None:
+        """The turn ended before this call finished."""
+        if self.state in ("calling", "running"):
+            await self.finish(result=None, error="interrupted", duration=None)
+
+
+def result_widget(result: str) -> Static | Collapsible:
+    """Short results inline; long ones in a collapsed section showing their size."""
+    lines = result.count("\n") + 1
+    if lines <= RESULT_INLINE_LINES and len(result) <= RESULT_INLINE_CHARS:
+        return Static(Text("→ " + result), classes="tool-result")
+    shown = result if len(result) <= RESULT_PREVIEW_CHARS else result[:RESULT_PREVIEW_CHARS] + "\n…"
+    title = f"result · {lines:,} lines · {len(result):,} chars"
+    return Collapsible(Static(Text(shown), classes="tool-result"), title=title, collapsed=True)
