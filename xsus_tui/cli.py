@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # pydantic-ai prints a first-run banner from source checkouts; inside a TUI it would land on screen.
+    os.environ.setdefault("PYDANTIC_AI_NO_BANNER", "1")
     args = build_parser().parse_args(argv)
     try:
         if args.command == "history":

@@ -38,8 +38,9 @@ def load_settings(path: Path) -> Settings:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         match = re.search(r"\(at line (\d+), column (\d+)\)", str(error))
-        reason = re.sub(r"\s*\(at line.*\)", "", str(error))
-        where = f":{match.group(1)}" if match else ""
+        reason = re.sub(r"\s*\(at (line|end of document).*\)", "", str(error))
+        line = match.group(1) if match else str(max(1, len(text.splitlines())))
+        where = f":{line}"
         raise ConfigError(f"{path}{where}: invalid TOML: {reason}") from error
     values: dict[str, str] = {}
     for key, value in data.items():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from textual.app import App
 from textual.binding import Binding
 
@@ -20,6 +22,8 @@ class XsusApp(App[int]):
 
     def __init__(self, session: ChatSession, *, notices: list[str] | None = None) -> None:
         super().__init__()
+        # pydantic-ai's first-run banner would be printed over the screen.
+        os.environ.setdefault("PYDANTIC_AI_NO_BANNER", "1")
         self.session = session
         self.notices = notices or []
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.pretty import Pretty
+from rich.json import JSON
 from rich.text import Text
 from textual.containers import Vertical
 from textual.widgets import Static
@@ -29,13 +29,13 @@ class OutputPanel(Vertical):
     def show_partial(self, value: Any, missing: tuple[str, ...]) -> None:
         self.value = value
         if value is not None:
-            self._body.update(Pretty(value, expand_all=True))
+            self._body.update(JSON.from_data(value, indent=2, ensure_ascii=False))
         self.border_subtitle = "streaming" + (f" · missing: {', '.join(missing)}" if missing else " · complete")
 
     def validated(self, value: Any) -> None:
         self.value = value
         self.state = "valid"
-        self._body.update(Pretty(value, expand_all=True))
+        self._body.update(JSON.from_data(value, indent=2, ensure_ascii=False))
         self.border_subtitle = "✓ valid"
         self.remove_class("-running")
         self.add_class("-done")

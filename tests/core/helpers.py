@@ -1,0 +1,46 @@
+"""FunctionModel agents for core tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from pydantic_ai import Agent
+from pydantic_ai.messages import ModelMessage
+from pydantic_ai.models.function import AgentInfo, FunctionModel
+
+from xsus_tui.core import events as ev
+from xsus_tui.core.agents import ChatAgent, output_tools
+
+StreamFn = Callable[[list[ModelMessage], AgentInfo], AsyncIterator[Any]]
+
+
+def chat_agent(stream: StreamFn, **agent_kwargs: Any) -> ChatAgent:
+    agent = Agent(FunctionModel(stream_function=stream), **agent_kwargs)
+    return ChatAgent(agent=agent, label="function", output_tools=output_tools(agent))
+
+
+def text_stream(chunks: list[str], delay: float = 0.0, seen: list[list[ModelMessage]] | None = None) -> StreamFn:
+    async def stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[Any]:
+        if seen is not None:
+            seen.append(list(messages))
+        for chunk in chunks:
+            if delay:
+                await asyncio.sleep(delay)
+            yield chunk
+
+    return stream
+
+
+async def collect(session, prompt: str, *, on_event=None) -> list[ev.TurnEvent]:
+    out: list[ev.TurnEvent] = []
+    async for event in session.run_turn(prompt):
+        out.append(event)
+        if on_event is not None:
+            on_event(event, out)
+    return out
+
+
+def text_of(events: list[ev.TurnEvent]) -> str:
+    return "".join(e.text for e in events if isinstance(e, ev.TextDelta))

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import pytest
+
+from xsus_tui.config import ConfigError, Settings, load_settings
+
+
+def test_missing_file_gives_defaults(tmp_path):
+    assert load_settings(tmp_path / "config.toml") == Settings()
+
+
+def test_valid_file(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('model = "openai-chat:gpt-4o-mini"\ninstructions = "Be brief."\n')
+    assert load_settings(path) == Settings(model="openai-chat:gpt-4o-mini", instructions="Be brief.")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('model = "x"\nmodel = ', ":2: invalid TOML"),
+        ('model = "x"\ncolour red\nother = 1\n', ":2: invalid TOML"),
+        ('model = "x"\ncolour = "red"\n', ":2: unknown setting 'colour'"),
+        ("\n\nmodel = 3\n", ":3: model must be a str, not int"),
+    ],
+)
+def test_invalid_file_names_file_line_and_reason(tmp_path, text, expected):
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as error:
+        load_settings(path)
+    assert str(error.value).startswith(str(path)) and expected in str(error.value)

@@ -1,0 +1,36 @@
+"""Exports: pydantic-ai's JSON (loadable) and a readable markdown transcript."""
+
+from __future__ import annotations
+
+from pydantic_ai.messages import (
+    ModelMessagesTypeAdapter,
+    ModelRequest,
+    ModelResponse,
+    TextPart,
+    ToolCallPart,
+    ToolReturnPart,
+    UserPromptPart,
+)
+
+from xsus_tui.core.export import to_json, to_markdown
+
+MESSAGES = [
+    ModelRequest(parts=[UserPromptPart("add 2 and 3")]),
+    ModelResponse(parts=[TextPart("Let me add."), ToolCallPart("calculator", {"expression": "2+3"}, tool_call_id="c")]),
+    ModelRequest(parts=[ToolReturnPart("calculator", "5", tool_call_id="c")]),
+    ModelResponse(parts=[TextPart("It is 5, and a fence: ```x```")], state="interrupted"),
+]
+
+
+def test_json_export_loads_back_with_the_type_adapter():
+    assert ModelMessagesTypeAdapter.validate_json(to_json(MESSAGES)) == MESSAGES
+
+
+def test_markdown_export_has_prompts_replies_tools_and_interruptions():
+    text = to_markdown(MESSAGES, title="Adding", conversation_id="abc")
+    assert text.startswith("# Adding\n")
+    assert "## You\n\nadd 2 and 3" in text
+    assert "**Tool call** `calculator`" in text and '"expression": "2+3"' in text
+    assert "Result:\n\n```\n5\n```" in text
+    assert "````\nIt is" not in text and "It is 5, and a fence: ```x```" in text
+    assert text.rstrip().endswith("*(reply interrupted)*")

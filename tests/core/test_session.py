@@ -1,0 +1,260 @@
+"""The turn engine with FunctionModel: streaming, tools, structured output, cancel, failure, history."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+from pydantic_ai import ModelRetry
+from pydantic_ai.exceptions import ModelAPIError
+from pydantic_ai.messages import ModelRequest, ModelResponse, TextPart, UserPromptPart
+from pydantic_ai.models.function import DeltaThinkingPart, DeltaToolCall
+
+from xsus_tui.core import events as ev
+from xsus_tui.core.session import ChatSession
+from xsus_tui.core.store import SQLiteConversationStore
+
+from .helpers import chat_agent, collect, text_of, text_stream
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = SQLiteConversationStore.open(tmp_path / "history.db")
+    yield store
+    store.close()
+
+
+def response_texts(messages) -> list[str]:
+    return [
+        "".join(p.content for p in m.parts if isinstance(p, TextPart)) for m in messages if isinstance(m, ModelResponse)
+    ]
+
+
+async def test_text_streams_delta_by_delta_and_is_saved(store):
+    chunks = ["# Title\n\n", "Some ", "**bold** ", "text."]
+    session = ChatSession(chat_agent(text_stream(chunks)), store)
+    events = await collect(session, "hi")
+    assert [e.text for e in events if isinstance(e, ev.TextDelta)] == chunks
+    finished = events[-1]
+    assert isinstance(finished, ev.TurnFinished)
+    assert finished.output == "".join(chunks)
+    assert finished.stats.requests == 1 and finished.stats.output_tokens > 0
+    assert finished.stats.ttft is not None and finished.stats.ttft < finished.stats.duration
+    stored = await store.load(session.conversation.conversation_id)
+    assert response_texts(stored.messages) == ["".join(chunks)]
+    assert stored.messages[0].parts[0].content == "hi"
+
+
+async def test_thinking_then_text(store):
+    async def stream(messages, info):
+        yield {0: DeltaThinkingPart(content="Let me ")}
+        yield {0: DeltaThinkingPart(content="think.")}
+        yield "Answer."
+
+    events = await collect(ChatSession(chat_agent(stream), store), "q")
+    thinking = [e.text for e in events if isinstance(e, ev.ThinkingDelta)]
+    assert "".join(thinking) == "Let me think."
+    first_text = next(i for i, e in enumerate(events) if isinstance(e, ev.TextDelta))
+    assert all(isinstance(e, ev.ThinkingDelta) for e in events[:first_text])
+
+
+def calculator(expression: str) -> str:
+    if "/0" in expression.replace(" ", ""):
+        raise ModelRetry("division by zero")
+    return str(eval(expression, {"__builtins__": {}}))  # test-only, fixed inputs
+
+
+def now() -> str:
+    return "12:00"
+
+
+async def test_multi_step_turn_with_two_calls_in_one_step_and_a_recovered_tool_error(store):
+    async def stream(messages, info):
+        step = sum(isinstance(m, ModelResponse) for m in messages)
+        if step == 0:
+            yield "Checking. "
+            yield {1: DeltaToolCall(name="calculator", json_args='{"expres', tool_call_id="a")}
+            yield {1: DeltaToolCall(json_args='sion": "2+3"}')}
+            yield {2: DeltaToolCall(name="now", json_args="{}", tool_call_id="b")}
+        elif step == 1:
+            yield {1: DeltaToolCall(name="calculator", json_args='{"expression": "1/0"}', tool_call_id="c")}
+        else:
+            yield "Done: 5."
+
+    session = ChatSession(chat_agent(stream, tools=[calculator, now]), store)
+    events = await collect(session, "go")
+    kinds = [type(e).__name__ for e in events]
+    assert kinds[0] == "TextDelta"
+    started = [e for e in events if isinstance(e, ev.ToolCallStarted)]
+    assert [e.tool_name for e in started] == ["calculator", "now", "calculator"]
+    deltas = [e.delta for e in events if isinstance(e, ev.ToolArgsDelta) and e.call_id == "a"]
+    assert started[0].args + "".join(deltas) == '{"expression": "2+3"}'
+    running = {e.call_id: e.args for e in events if isinstance(e, ev.ToolCallRunning)}
+    assert running["a"] == {"expression": "2+3"}
+    finished = {e.call_id: e for e in events if isinstance(e, ev.ToolCallFinished)}
+    assert finished["a"].result == "5" and finished["a"].ok and finished["a"].duration is not None
+    assert finished["b"].result == "12:00"
+    assert finished["c"].error == "division by zero" and not finished["c"].ok
+    # Both calls of the first step started before either finished: they ran as one step.
+    b_started = next(i for i, e in enumerate(events) if isinstance(e, ev.ToolCallStarted) and e.call_id == "b")
+    assert kinds.index("ToolCallFinished") > b_started
+    assert text_of(events) == "Checking. Done: 5."
+    assert isinstance(events[-1], ev.TurnFinished) and events[-1].stats.requests == 3
+
+
+class City(BaseModel):
+    name: str
+    population: int
+    tags: list[str] = []
+
+
+async def test_structured_output_fills_in_field_by_field(store):
+    async def stream(messages, info):
+        name = info.output_tools[0].name
+        yield {0: DeltaToolCall(name=name, json_args='{"name": "Par', tool_call_id="o")}
+        yield {0: DeltaToolCall(json_args='is", "tags": ["old"]')}
+        yield {0: DeltaToolCall(json_args=', "population": 2100000}')}
+
+    events = await collect(ChatSession(chat_agent(stream, output_type=City), store), "city")
+    started = [e for e in events if isinstance(e, ev.OutputStarted)]
+    assert len(started) == 1 and started[0].schema["title"] == "City"
+    partials = [e for e in events if isinstance(e, ev.OutputPartial)]
+    assert partials[0].value == {"name": "Par"} and partials[0].missing == ("population",)
+    assert partials[1].value == {"name": "Paris", "tags": ["old"]} and partials[1].missing == ("population",)
+    assert partials[-1].missing == ()
+    validated = [e for e in events if isinstance(e, ev.OutputValidated)]
+    assert validated[0].value == {"name": "Paris", "population": 2100000, "tags": ["old"]}
+    assert not any(isinstance(e, ev.ToolCallStarted) for e in events)
+    assert isinstance(events[-1].output, City)
+
+
+async def test_structured_output_after_text_is_still_recognised(store):
+    async def stream(messages, info):
+        yield "Here it is: "
+        yield {1: DeltaToolCall(name=info.output_tools[0].name, json_args='{"name": "Oslo", "population": 1}')}
+
+    events = await collect(ChatSession(chat_agent(stream, output_type=[str, City]), store), "city")
+    assert any(isinstance(e, ev.OutputStarted) for e in events)
+    assert not any(isinstance(e, ev.ToolCallStarted) for e in events)
+
+
+async def test_cancel_mid_stream_keeps_and_saves_the_partial_reply(store):
+    chunks = [f"word{i} " for i in range(200)]
+    session = ChatSession(chat_agent(text_stream(chunks, delay=0.005)), store)
+
+    def cancel_after_five(event, seen):
+        if sum(isinstance(e, ev.TextDelta) for e in seen) == 5:
+            session.cancel()
+
+    events = await collect(session, "long", on_event=cancel_after_five)
+    ending = events[-1]
+    assert isinstance(ending, ev.TurnCancelled)
+    assert ending.partial_text == text_of(events)
+    assert 5 <= len(ending.partial_text.split()) < 20
+    stored = await store.load(session.conversation.conversation_id)
+    last = stored.messages[-1]
+    assert isinstance(last, ModelResponse) and last.state == "interrupted"
+    assert response_texts(stored.messages)[-1] == ending.partial_text  # exactly what was shown
+    # The next prompt works and the model receives the partial reply.
+    seen: list = []
+    session.chat_agent = chat_agent(text_stream(["ok"], seen=seen))
+    events = await collect(session, "next")
+    assert isinstance(events[-1], ev.TurnFinished)
+    assert ending.partial_text in response_texts(seen[0])
+    record = await store.read_record(session.conversation.conversation_id)
+    assert record.branches == []
+
+
+async def test_cancel_before_the_first_delta(store):
+    async def stream(messages, info):
+        await asyncio.sleep(10)
+        yield "never"
+
+    session = ChatSession(chat_agent(stream), store)
+    task = asyncio.ensure_future(collect(session, "slow"))
+    await asyncio.sleep(0.05)
+    session.cancel()
+    events = await asyncio.wait_for(task, 1)
+    assert isinstance(events[-1], ev.TurnCancelled) and events[-1].partial_text == ""
+    stored = await store.load(session.conversation.conversation_id)
+    assert stored.messages[0].parts[0].content == "slow"
+
+
+async def test_failure_mid_stream_keeps_the_partial_reply(store):
+    async def stream(messages, info):
+        yield "Half "
+        yield "a reply"
+        raise ModelAPIError("function", "connection dropped")
+
+    session = ChatSession(chat_agent(stream), store)
+    events = await collect(session, "x")
+    ending = events[-1]
+    assert isinstance(ending, ev.TurnFailed)
+    assert "connection dropped" in ending.error and ending.partial_text == "Half a reply"
+    stored = await store.load(session.conversation.conversation_id)
+    assert response_texts(stored.messages) == ["Half a reply"]
+    assert isinstance(session.conversation.messages[-1], ModelResponse)
+    events = await collect(session, "again")  # the session is usable afterwards
+    assert isinstance(events[-1], ev.TurnFailed) and not session.busy
+
+
+async def test_consumer_cancelled_mid_stream_still_saves(store):
+    """The app quitting cancels the worker that consumes the turn: the partial reply must be saved."""
+    session = ChatSession(chat_agent(text_stream([f"w{i} " for i in range(500)], delay=0.005)), store)
+    shown: list[str] = []
+
+    async def consume():
+        async for event in session.run_turn("quit soon"):
+            if isinstance(event, ev.TextDelta):
+                shown.append(event.text)
+
+    task = asyncio.ensure_future(consume())
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    stored = await store.load(session.conversation.conversation_id)
+    saved = response_texts(stored.messages)[-1]
+    assert saved.startswith("".join(shown)) and len(saved) > 0
+    assert not session.busy
+
+
+async def test_prompt_is_on_disk_before_the_model_is_called(store):
+    on_disk_at_call: list[list[str]] = []
+    session: ChatSession
+
+    async def stream(messages, info):
+        stored = await store.load(session.conversation.conversation_id)
+        on_disk_at_call.append(
+            [
+                p.content
+                for m in stored.messages
+                if isinstance(m, ModelRequest)
+                for p in m.parts
+                if isinstance(p, UserPromptPart)
+            ]
+        )
+        yield "ok"
+
+    session = ChatSession(chat_agent(stream), store)
+    await collect(session, "remember me")
+    assert on_disk_at_call == [["remember me"]]
+
+
+async def test_resumed_conversation_sends_the_full_earlier_replies(store):
+    long_reply = [f"sentence {i}. " for i in range(300)]
+    first = ChatSession(chat_agent(text_stream(long_reply)), store)
+    await collect(first, "tell me a lot")
+    seen: list[Any] = []
+    loaded = await store.load(store.latest_id())
+    second = ChatSession(chat_agent(text_stream(["sure"], seen=seen)), store, conversation=loaded)
+    events = await collect(second, "follow-up")
+    assert isinstance(events[-1], ev.TurnFinished)
+    sent = seen[0]
+    assert response_texts(sent)[0] == "".join(long_reply)
+    prompts = [p.content for m in sent if isinstance(m, ModelRequest) for p in m.parts if isinstance(p, UserPromptPart)]
+    assert prompts == ["tell me a lot", "follow-up"]
+    again = await store.load(loaded.conversation_id)
+    assert len(again.messages) == 4

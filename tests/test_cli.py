@@ -1,0 +1,106 @@
+"""The `xsus` command from outside: exit codes, one-line errors, history list and export."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+from pydantic_ai.conversation import Conversation
+from pydantic_ai.messages import ModelMessagesTypeAdapter, ModelRequest, ModelResponse, TextPart, UserPromptPart
+
+from xsus_tui import __version__
+from xsus_tui.core.store import SQLiteConversationStore
+
+
+def xsus(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "xsus_tui", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("xsus: error: ")
+    return lines[0]
+
+
+def test_version():
+    result = xsus("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"xsus {__version__}"
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ("nonsense:model", "unknown model provider 'nonsense'"),
+        ("gpt-4o", "unknown model 'gpt-4o'"),
+        ("openai-chat:gpt-4o-mini", "OPENAI_API_KEY"),
+        ("anthropic:claude-sonnet-4-5", "ANTHROPIC_API_KEY"),
+    ],
+)
+def test_unusable_model_is_one_clear_line(model, expected):
+    assert expected in one_line_error(xsus("--model", model))
+
+
+def test_invalid_config_names_the_file_and_line(xsus_home):
+    xsus_home.mkdir(parents=True)
+    (xsus_home / "config.toml").write_text('model = "demo"\nmodel_settings = 1\n')
+    line = one_line_error(xsus())
+    assert f"{xsus_home / 'config.toml'}:2" in line and "model_settings" in line
+
+
+def seed(home, prompts: list[str]) -> list[str]:
+    async def run() -> list[str]:
+        home.mkdir(parents=True, exist_ok=True)
+        store = SQLiteConversationStore.open(home / "history.db")
+        ids = []
+        for prompt in prompts:
+            conversation = Conversation(
+                messages=[
+                    ModelRequest(parts=[UserPromptPart(prompt)]),
+                    ModelResponse(parts=[TextPart(f"re: {prompt}")]),
+                ]
+            )
+            await store.save(conversation)
+            ids.append(conversation.conversation_id)
+        store.close()
+        return ids
+
+    return asyncio.run(run())
+
+
+def test_history_list_and_json(xsus_home):
+    assert "No conversations yet" in xsus("history", "list").stdout
+    ids = seed(xsus_home, ["first", "second"])
+    table = xsus("history", "list").stdout
+    assert table.index("second") < table.index("first") and ids[0] in table
+    rows = json.loads(xsus("history", "list", "--json").stdout)
+    assert [r["id"] for r in rows] == ids[::-1] and rows[0]["title"] == "second" and rows[0]["messages"] == 2
+
+
+def test_history_export_latest_by_id_and_to_a_private_file(xsus_home, tmp_path):
+    ids = seed(xsus_home, ["alpha", "beta"])
+    markdown = xsus("history", "export", "--latest", "--format", "md").stdout
+    assert "## You\n\nbeta" in markdown and "re: beta" in markdown
+    exported = xsus("history", "export", ids[0][:32], "--format", "json").stdout
+    messages = ModelMessagesTypeAdapter.validate_json(exported)
+    assert messages[1].parts[0].content == "re: alpha"
+    out = tmp_path / "out.json"
+    assert xsus("history", "export", ids[1], "-f", "json", "-o", str(out)).returncode == 0
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert "no conversation with id 'zzz'" in one_line_error(xsus("history", "export", "zzz"))
+
+
+def test_export_latest_with_no_history_is_a_clear_error():
+    assert "no conversations" in one_line_error(xsus("history", "export", "--latest"))

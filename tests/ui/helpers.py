@@ -1,0 +1,58 @@
+"""Building the app around a store in the test's XSUS_HOME, and waiting on it."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+
+from rich.console import Console
+
+from xsus_tui.core.agents import ChatAgent, build_chat_agent
+from xsus_tui.core.session import ChatSession
+from xsus_tui.core.store import SQLiteConversationStore
+from xsus_tui.ui.app import XsusApp
+
+SIZE = (100, 30)
+
+
+def make_app(home, chat_agent: ChatAgent | None = None, conversation=None) -> XsusApp:
+    home.mkdir(parents=True, exist_ok=True)
+    store = SQLiteConversationStore.open(home / "history.db")
+    session = ChatSession(chat_agent or build_chat_agent("demo"), store, conversation=conversation)
+    return XsusApp(session)
+
+
+async def send(pilot, text: str) -> None:
+    for line_number, line in enumerate(text.split("\n")):
+        if line_number:
+            await pilot.press("ctrl+j")
+        await pilot.press(*line) if line else None
+    await pilot.press("enter")
+
+
+async def wait_for(pilot, condition, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the app")
+        await pilot.pause(0.02)
+
+
+async def wait_idle(pilot, timeout: float = 5.0) -> None:
+    screen = pilot.app.chat_screen
+    await asyncio.sleep(0)
+    await wait_for(
+        pilot,
+        lambda: not screen.session.busy and (screen.turn_worker is None or screen.turn_worker.is_finished),
+        timeout,
+    )
+    await pilot.pause()
+
+
+def screen_text(app) -> str:
+    """Everything the terminal shows right now, as plain text (rendered the way export_screenshot does)."""
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), record=True, force_terminal=True)
+    console.print(app.screen._compositor.render_update(full=True))
+    return console.export_text()

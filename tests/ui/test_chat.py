@@ -1,0 +1,247 @@
+"""Pilot runs of the real app on the demo model: what the screen shows and what the store holds."""
+
+from __future__ import annotations
+
+import asyncio
+
+from pydantic_ai.messages import ModelResponse, TextPart
+from textual.widgets import Markdown
+
+from xsus_tui.core.store import SQLiteConversationStore
+from xsus_tui.ui.widgets.output_panel import OutputPanel
+from xsus_tui.ui.widgets.thinking import ThinkingBlock
+from xsus_tui.ui.widgets.tool_panel import ToolPanel
+
+from ..core.helpers import chat_agent, text_stream
+from .helpers import SIZE, make_app, screen_text, send, wait_for, wait_idle
+
+
+async def stored_messages(home):
+    store = SQLiteConversationStore.open(home / "history.db")
+    try:
+        conversation = await store.load(store.latest_id())
+        return conversation.messages
+    finally:
+        store.close()
+
+
+async def test_hello_streams_markdown_and_is_saved(xsus_home):
+    app = make_app(xsus_home)
+    async with app.run_test(size=SIZE) as pilot:
+        assert "demo model" in screen_text(app)
+        await send(pilot, "hello")
+        await wait_idle(pilot)
+        screen = app.chat_screen
+        reply = screen.replies[-1]
+        assert reply.state == "done" and "Hello from the demo model" in reply.text
+        assert reply.query(Markdown) and reply.query(ThinkingBlock).first().collapsed
+        shown = screen_text(app)
+        assert "Type help for the full list of demonstrations." in shown
+        assert screen.status.state == "idle" and "tok/s" in shown and "first token" in shown
+        assert screen.prompt.text == ""
+    messages = await stored_messages(xsus_home)
+    assert messages[0].parts[0].content == "hello"
+    assert "Hello from the demo model" in "".join(p.content for p in messages[-1].parts if isinstance(p, TextPart))
+
+
+async def test_ctrl_j_inserts_a_newline_and_enter_sends_both_lines(xsus_home):
+    seen: list = []
+    app = make_app(xsus_home, chat_agent(text_stream(["ok"], seen=seen)))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(*"line one", "ctrl+j", *"line two")
+        assert app.chat_screen.prompt.text == "line one\nline two"
+        await pilot.press("enter")
+        await wait_idle(pilot)
+        assert seen[0][-1].parts[0].content == "line one\nline two"
+        assert "line two" in screen_text(app)
+
+
+async def test_tool_calls_show_as_panels_in_order_with_results_and_errors(xsus_home):
+    app = make_app(xsus_home)
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "tools")
+        await wait_idle(pilot)
+        reply = app.chat_screen.replies[-1]
+        panels = list(reply.query(ToolPanel))
+        assert [p.tool_name for p in panels] == [
+            "calculator",
+            "current_time",
+            "calculator",
+            "calculator",
+            "system_info",
+        ]
+        assert [p.state for p in panels] == ["done", "done", "failed", "done", "done"]
+        assert "division by zero" in str(panels[2].query(".tool-error").first().render())
+        assert "455" in str(panels[0].children[-1].render())
+        assert "ms" in panels[0].border_subtitle
+        # Text continues around the panels: some before the first panel, the summary after the last.
+        children = list(reply.children)
+        assert isinstance(children[children.index(panels[0]) - 1], Markdown)
+        assert isinstance(children[-1], Markdown) and children.index(panels[-1]) < len(children) - 1
+
+
+async def test_structured_output_panel_fills_in_then_validates(xsus_home, monkeypatch):
+    monkeypatch.setenv("XSUS_DEMO_DELAY", "0.005")
+    app = make_app(xsus_home)
+    states: list[str] = []
+    show_partial = OutputPanel.show_partial
+
+    def recording(panel, value, missing):
+        show_partial(panel, value, missing)
+        states.append(panel.border_subtitle)
+
+    monkeypatch.setattr(OutputPanel, "show_partial", recording)
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "structured")
+        await wait_idle(pilot)
+        panel = app.chat_screen.query_one(OutputPanel)
+        assert panel.state == "valid" and panel.border_subtitle == "✓ valid"
+        assert panel.value["destination"] == "Lisbon, Portugal" and len(panel.value["highlights"]) == 4
+        assert "TripPlan" in panel.border_title
+        assert '"budget_eur": 1150.0' in screen_text(app)
+    assert "streaming · missing: destination, days, budget_eur, highlights" in states
+    assert states.index("streaming · missing: highlights") < states.index("streaming · complete")
+
+
+async def test_esc_interrupts_at_once_keeps_the_partial_reply_and_the_next_prompt_works(xsus_home, monkeypatch):
+    monkeypatch.setenv("XSUS_DEMO_DELAY", "0.01")
+    app = make_app(xsus_home)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.chat_screen
+        await send(pilot, "long")
+        await wait_for(pilot, lambda: len(screen.replies[-1].text) > 200)
+        await pilot.press("escape")
+        await wait_idle(pilot)
+        reply = screen.replies[-1]
+        assert reply.state == "interrupted" and screen.status.state == "interrupted"
+        assert screen.last_interrupt_latency is not None and screen.last_interrupt_latency < 0.25
+        partial = reply.text
+        assert 200 < len(partial) < 9000
+        assert "⏹ interrupted" in screen_text(app)
+        monkeypatch.setenv("XSUS_DEMO_DELAY", "0")
+        await send(pilot, "hello")
+        await wait_idle(pilot)
+        assert screen.replies[-1].state == "done"
+    messages = await stored_messages(xsus_home)
+    responses = [m for m in messages if isinstance(m, ModelResponse)]
+    assert responses[0].state == "interrupted"
+    assert "".join(p.content for p in responses[0].parts if isinstance(p, TextPart)) == partial
+
+
+async def test_ctrl_q_mid_stream_quits_and_saves_the_partial_reply(xsus_home, monkeypatch):
+    monkeypatch.setenv("XSUS_DEMO_DELAY", "0.01")
+    app = make_app(xsus_home)
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "long")
+        await wait_for(pilot, lambda: len(app.chat_screen.replies[-1].text) > 100)
+        await pilot.press("ctrl+q")
+        await pilot.pause(0.2)
+    assert app.return_code == 0
+    messages = await stored_messages(xsus_home)
+    assert messages[-1].state == "interrupted" and len(messages[-1].parts[-1].content) > 100
+    leftover = [t for t in asyncio.all_tasks() if "turn" in repr(t) or "run_agent" in repr(t)]
+    assert leftover == []
+
+
+def gated_stream(batches: list[list[str]], gates: list[asyncio.Event]):
+    """Streams each batch of chunks, waiting for the matching gate before every batch after the first."""
+
+    async def stream(messages, info):
+        for index, batch in enumerate(batches):
+            if index:
+                await gates[index - 1].wait()
+            for chunk in batch:
+                yield chunk
+
+    return stream
+
+
+async def test_follows_the_stream_until_the_user_scrolls_up(xsus_home):
+    gates = [asyncio.Event(), asyncio.Event()]
+    lines = [f"line {i}\n\n" for i in range(60)]
+    app = make_app(xsus_home, chat_agent(gated_stream([lines, lines, lines], gates)))
+    async with app.run_test(size=SIZE) as pilot:
+        chat = app.chat_screen.chat
+        await send(pilot, "many lines")
+        await wait_for(pilot, lambda: chat.max_scroll_y > 60)
+        await pilot.pause(0.1)
+        assert chat.scroll_y == chat.max_scroll_y  # following the stream
+        chat.focus()
+        await pilot.press("pageup")
+        await pilot.pause(0.1)
+        held = chat.scroll_y
+        assert held < chat.max_scroll_y
+        gates[0].set()  # more text streams in while the user reads above
+        await wait_for(pilot, lambda: chat.max_scroll_y > held + 100)
+        await pilot.pause(0.1)
+        assert chat.scroll_y == held  # the user's position is kept
+        await pilot.press("end")  # back at the bottom: following resumes
+        await pilot.pause(0.1)
+        gates[1].set()
+        await wait_idle(pilot)
+        await pilot.pause(0.1)
+        assert chat.scroll_y == chat.max_scroll_y
+
+
+async def test_failure_before_any_reply_gives_the_prompt_back(xsus_home):
+    async def broken(messages, info):
+        raise ConnectionError("refused")
+        yield ""
+
+    app = make_app(xsus_home, chat_agent(broken))
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "please keep this")
+        await wait_idle(pilot)
+        screen = app.chat_screen
+        assert screen.status.state == "error" and screen.replies[-1].state == "failed"
+        assert "refused" in screen_text(app)
+        assert screen.prompt.text == "please keep this"
+
+
+async def test_failure_mid_stream_keeps_text_and_shows_the_error(xsus_home):
+    app = make_app(xsus_home)
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "fail")
+        await wait_idle(pilot)
+        reply = app.chat_screen.replies[-1]
+        assert reply.state == "failed" and "break off in the middle" in reply.text
+        assert "dropped the connection" in screen_text(app)
+        await send(pilot, "hello")
+        await wait_idle(pilot)
+        assert app.chat_screen.replies[-1].state == "done"
+
+
+async def test_sending_while_streaming_keeps_the_typed_text(xsus_home):
+    gate = asyncio.Event()
+    app = make_app(xsus_home, chat_agent(gated_stream([["first part "], ["rest"]], [gate])))
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        screen = app.chat_screen
+        await send(pilot, "one")
+        await wait_for(pilot, lambda: bool(screen.replies[-1].text))
+        await send(pilot, "two")
+        assert screen.prompt.text == "two" and len(screen.replies) == 1
+        await pilot.pause(0.2)
+        assert "still streaming" in screen_text(app)
+        gate.set()
+        await wait_idle(pilot)
+        await pilot.press("enter")
+        await wait_idle(pilot)
+        assert len(screen.replies) == 2 and screen.prompt.text == ""
+
+
+async def test_resumed_conversation_is_shown_and_continued(xsus_home):
+    app = make_app(xsus_home)
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "tools")
+        await wait_idle(pilot)
+    messages_before = await stored_messages(xsus_home)
+    store = SQLiteConversationStore.open(xsus_home / "history.db")
+    conversation = await store.load(store.latest_id())
+    store.close()
+    app = make_app(xsus_home, conversation=conversation)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.chat_screen
+        assert [p.state for p in screen.query(ToolPanel)] == ["done", "done", "failed", "done", "done"]
+        await send(pilot, "recap")
+        await wait_idle(pilot)
+        assert f"{len(messages_before)} earlier messages" in screen.replies[-1].text
