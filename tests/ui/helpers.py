@@ -27,25 +27,26 @@ async def send(pilot, text: str) -> None:
     for line_number, line in enumerate(text.split("\n")):
         if line_number:
             await pilot.press("ctrl+j")
-        await pilot.press(*line) if line else None
+        if line:
+            await pilot.press(*line)
     await pilot.press("enter")
 
 
-async def wait_for(pilot, condition, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_for(pilot, condition, within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting for the app")
         await pilot.pause(0.02)
 
 
-async def wait_idle(pilot, timeout: float = 5.0) -> None:
+async def wait_idle(pilot, within: float = 5.0) -> None:
     screen = pilot.app.chat_screen
     await asyncio.sleep(0)
     await wait_for(
         pilot,
         lambda: not screen.session.busy and (screen.turn_worker is None or screen.turn_worker.is_finished),
-        timeout,
+        within,
     )
     await pilot.pause()
 
