@@ -250,9 +250,20 @@ class TurnTranslator(UIEventStream[None, TurnEvent, Any, Any]):
 def result_or_error(part: ToolReturnPart | RetryPromptPart | Any) -> tuple[str | None, str | None]:
     """A tool result part as (result text, None) on success or (None, error text) on failure."""
     if isinstance(part, RetryPromptPart):
-        return None, part.model_response()
+        return None, _validation_errors(part.content) or part.model_response()
     if isinstance(part, ToolReturnPart):
         if part.outcome == "success":
             return part.model_response_str(), None
-        return None, part.model_response_str(wrap_if_error=False) or part.outcome
+        return None, _validation_errors(part.content) or part.model_response_str(wrap_if_error=False) or part.outcome
     return str(getattr(part, "content", part)), None
+
+
+def _validation_errors(content: Any) -> str | None:
+    """Pydantic validation errors (a list of {loc, msg}) as readable lines: `a: Field required`."""
+    if not isinstance(content, list) or not content or not all(isinstance(e, dict) and "msg" in e for e in content):
+        return None
+    lines = []
+    for error in content:
+        where = ".".join(str(item) for item in error.get("loc", ()))
+        lines.append(f"{where}: {error['msg']}" if where else str(error["msg"]))
+    return "\n".join(lines)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from rich.syntax import Syntax
+from rich.json import JSON
 from rich.text import Text
 from textual.containers import Vertical
 from textual.widgets import Collapsible, Static
@@ -16,10 +15,6 @@ RESULT_INLINE_LINES = 8
 RESULT_INLINE_CHARS = 600
 RESULT_PREVIEW_CHARS = 20_000
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
-
-
-def pretty_json(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False) if not isinstance(value, str) else value
 
 
 def format_duration(seconds: float | None) -> str:
@@ -66,8 +61,10 @@ class ToolPanel(Vertical):
         raw = "".join(self._raw_args)
         if value is None:
             value = parse_partial(raw) if raw else {}
-        text = pretty_json(value if value is not None else raw)
-        self._args.update(Syntax(text, "json", theme="ansi_dark", background_color="default", word_wrap=True))
+        if value is None or isinstance(value, str):
+            self._args.update(Text(raw if value is None else value))
+        else:
+            self._args.update(JSON.from_data(value, indent=2, ensure_ascii=False))
 
     def append_args(self, delta: str) -> None:
         self._raw_args.append(delta)

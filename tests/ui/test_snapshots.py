@@ -1,0 +1,87 @@
+"""A handful of SVG snapshots, one per screen state (pytest-textual-snapshot; --snapshot-update to accept)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from xsus_tui.ui.widgets import tool_panel
+
+from ..core.helpers import chat_agent
+from .helpers import SIZE, make_app, send, wait_for, wait_idle
+
+
+@pytest.fixture(autouse=True)
+def fixed_durations(monkeypatch):
+    monkeypatch.setattr(tool_panel, "format_duration", lambda seconds: "3 ms" if seconds is not None else "")
+
+
+async def settle(pilot) -> None:
+    await wait_idle(pilot)
+    pilot.app.chat_screen.status.stats = None  # timings differ run to run
+    await pilot.pause(0.1)
+
+
+def test_welcome(snap_compare, xsus_home):
+    assert snap_compare(make_app(xsus_home), terminal_size=SIZE)
+
+
+def test_markdown_reply(snap_compare, xsus_home):
+    async def run_before(pilot):
+        await send(pilot, "hello")
+        await settle(pilot)
+
+    assert snap_compare(make_app(xsus_home), terminal_size=SIZE, run_before=run_before)
+
+
+def test_tool_panels(snap_compare, xsus_home):
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    def broken(path: str) -> str:
+        raise ValueError  # never reached: the model's call is rejected by validation below
+
+    async def stream(messages, info):
+        from pydantic_ai.messages import ModelResponse
+        from pydantic_ai.models.function import DeltaToolCall
+
+        if not any(isinstance(m, ModelResponse) for m in messages):
+            yield "Adding two numbers:\n"
+            yield {1: DeltaToolCall(name="add", json_args='{"a": 2, "b": 40}', tool_call_id="t1")}
+            yield {2: DeltaToolCall(name="add", json_args='{"a": "two"}', tool_call_id="t2")}
+        else:
+            yield "The sum is **42**; the second call had bad arguments."
+
+    async def run_before(pilot):
+        await send(pilot, "add")
+        await settle(pilot)
+
+    app = make_app(xsus_home, chat_agent(stream, tools=[add]))
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_structured_output(snap_compare, xsus_home):
+    async def run_before(pilot):
+        await send(pilot, "structured")
+        await settle(pilot)
+        pilot.app.chat_screen.chat.scroll_end(animate=False)
+        await pilot.pause(0.1)
+
+    assert snap_compare(make_app(xsus_home), terminal_size=SIZE, run_before=run_before)
+
+
+def test_interrupted_reply(snap_compare, xsus_home):
+    async def stream(messages, info):
+        for word in "This reply is being written slowly and will be stopped".split():
+            yield word + " "
+        await asyncio.sleep(30)
+        yield "never shown"
+
+    async def run_before(pilot):
+        await send(pilot, "write slowly")
+        await wait_for(pilot, lambda: "stopped" in pilot.app.chat_screen.replies[-1].text)
+        await pilot.press("escape")
+        await settle(pilot)
+
+    assert snap_compare(make_app(xsus_home, chat_agent(stream)), terminal_size=SIZE, run_before=run_before)
