@@ -164,8 +164,7 @@ async def test_follows_the_stream_until_the_user_scrolls_up(xsus_home):
         chat = app.chat_screen.chat
         await send(pilot, "many lines")
         await wait_for(pilot, lambda: chat.max_scroll_y > 60)
-        await pilot.pause(0.1)
-        assert chat.scroll_y == chat.max_scroll_y  # following the stream
+        await wait_for(pilot, lambda: chat.scroll_y == chat.max_scroll_y)  # following the stream
         chat.focus()
         await pilot.press("pageup")
         await pilot.pause(0.1)
@@ -179,8 +178,8 @@ async def test_follows_the_stream_until_the_user_scrolls_up(xsus_home):
         await pilot.pause(0.1)
         gates[1].set()
         await wait_idle(pilot)
-        await pilot.pause(0.1)
-        assert chat.scroll_y == chat.max_scroll_y
+        grown = chat.max_scroll_y
+        await wait_for(pilot, lambda: chat.scroll_y == chat.max_scroll_y >= grown)
 
 
 async def test_failure_before_any_reply_gives_the_prompt_back(xsus_home):
