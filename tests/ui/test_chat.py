@@ -117,7 +117,7 @@ async def test_esc_interrupts_at_once_keeps_the_partial_reply_and_the_next_promp
         assert screen.last_interrupt_latency is not None and screen.last_interrupt_latency < 0.25
         partial = reply.text
         assert 200 < len(partial) < 9000
-        assert "⏹ interrupted" in screen_text(app)
+        assert "■ interrupted" in screen_text(app)
         monkeypatch.setenv("XSUS_DEMO_DELAY", "0")
         await send(pilot, "hello")
         await wait_idle(pilot)

@@ -34,6 +34,12 @@ class AssistantReply(Vertical):
         """All reply text shown so far."""
         return "".join(self._text)
 
+    async def on_unmount(self) -> None:
+        # The MarkdownStream runs its own task; don't leave it behind when the app closes mid-reply.
+        if self._stream is not None:
+            stream, self._stream = self._stream, None
+            await stream.stop()
+
     async def _place(self, widget: Widget) -> None:
         await self._end_segment()
         await self.mount(widget)
@@ -112,7 +118,7 @@ class AssistantReply(Vertical):
         self.state = state
         self.add_class(f"-{state}")
         if state == "interrupted":
-            note = "⏹ interrupted" + ("" if self._text else " before any reply")
+            note = "■ interrupted" + ("" if self._text else " before any reply")
             await self.mount(Static(Text(note), classes="reply-note -interrupted"))
         elif state == "failed":
             await self.mount(Static(Text(f"✗ {error}"), classes="reply-error"))

@@ -1,0 +1,76 @@
+"""Regenerate the SVG screenshots in screenshots/ from the app itself, on the embedded demo model.
+
+    .venv/bin/python scripts/screenshots.py [--out screenshots]
+
+Each screenshot is a real run of the app (headless, 100x30) with a fresh, temporary XSUS_HOME.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SIZE = (100, 30)
+
+
+async def shoot(name: str, prompt: str, out: Path, *, until, escape: bool = False, delay: str = "0.012") -> Path:
+    os.environ["XSUS_DEMO_DELAY"] = delay
+    from xsus_tui.core.agents import build_chat_agent
+    from xsus_tui.core.session import ChatSession
+    from xsus_tui.core.store import SQLiteConversationStore
+    from xsus_tui.ui.app import XsusApp
+
+    with tempfile.TemporaryDirectory() as home:
+        store = SQLiteConversationStore.open(Path(home) / "history.db")
+        app = XsusApp(ChatSession(build_chat_agent("demo"), store))
+        async with app.run_test(size=SIZE) as pilot:
+            prompt_input = app.chat_screen.prompt
+            prompt_input.insert(prompt)
+            await pilot.press("enter")
+            deadline = time.monotonic() + 30
+            while not until(app) and time.monotonic() < deadline:
+                await pilot.pause(0.02)
+            if escape:
+                await pilot.press("escape")
+                while app.chat_screen.session.busy:
+                    await pilot.pause(0.02)
+            await pilot.pause(0.3)
+            path = out / f"{name}.svg"
+            path.write_text(app.export_screenshot(title=f"xsus · {name.replace('-', ' ')}"), encoding="utf-8")
+            await app.chat_screen.stop_turn()
+        store.close()
+    return path
+
+
+def idle(app) -> bool:
+    return not app.chat_screen.session.busy
+
+
+async def main(out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    return [
+        await shoot("streaming-reply", "hello", out, until=lambda app: len(app.chat_screen.replies[-1].text) > 700),
+        await shoot("tool-calls", "tools", out, until=idle, delay="0.002"),
+        await shoot("structured-output", "structured", out, until=idle, delay="0.002"),
+        await shoot(
+            "interrupted-reply",
+            "long",
+            out,
+            until=lambda app: len(app.chat_screen.replies[-1].text) > 900,
+            escape=True,
+        ),
+    ]
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "screenshots")
+    args = parser.parse_args()
+    os.environ.setdefault("PYDANTIC_AI_NO_BANNER", "1")
+    for written in asyncio.run(main(args.out)):
+        print(written, file=sys.stderr)
