@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
+from .partial import missing_fields, parse_partial
+
 
 @dataclass(slots=True)
 class TextDelta:
@@ -97,17 +99,43 @@ class OutputStarted:
 
 @dataclass(slots=True)
 class OutputPartial:
-    """The structured output as parsed so far."""
+    """The structured output as streamed so far.
+
+    `raw`, `value` and `missing` are computed when read, so a renderer that shows only the latest of
+    many deltas pays for one parse per frame instead of one per delta (which would grow with the output).
+    """
 
     _: KW_ONLY
     call_id: str
     """The output call."""
-    raw: str
-    """The raw JSON text so far."""
-    value: Any
-    """The partially parsed value (dict/list/scalar), fields appearing as they arrive."""
-    missing: tuple[str, ...] = ()
-    """Required top-level fields that have not arrived yet."""
+    delta: str
+    """The JSON text this event added."""
+    chunks: list[str] = field(repr=False)
+    """The output call's text so far, shared between its events; this one covers the first `length`."""
+    length: int = 1
+    """How many of `chunks` had arrived with this event."""
+    schema: dict[str, Any] | None = field(default=None, repr=False)
+    """The output's JSON schema, for `missing`."""
+
+    @classmethod
+    def whole(cls, call_id: str, text: str, schema: dict[str, Any] | None = None) -> OutputPartial:
+        """An event holding a complete text at once (for replaying a stored output)."""
+        return cls(call_id=call_id, delta=text, chunks=[text], length=1, schema=schema)
+
+    @property
+    def raw(self) -> str:
+        """The raw JSON text so far."""
+        return "".join(self.chunks[: self.length])
+
+    @property
+    def value(self) -> Any:
+        """The partially parsed value (dict/list/scalar), fields appearing as they arrive."""
+        return parse_partial(self.raw)
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """Required top-level fields that have not arrived yet."""
+        return missing_fields(self.value, self.schema)
 
 
 @dataclass(slots=True)

@@ -32,7 +32,6 @@ from .events import (
     TurnFinished,
     TurnStats,
 )
-from .partial import parse_partial
 from .translate import result_or_error
 
 OUTPUT_TOOL_RETURN = "Final result processed."
@@ -103,13 +102,10 @@ def _response_events(
                 isinstance(result, ToolReturnPart) and result.content == OUTPUT_TOOL_RETURN
             )
             if is_output:
-                value = parse_partial(args)
-                events += [
-                    OutputStarted(call_id=part.tool_call_id, tool_name=part.tool_name),
-                    OutputPartial(call_id=part.tool_call_id, raw=args, value=value),
-                ]
+                partial = OutputPartial.whole(part.tool_call_id, args)
+                events += [OutputStarted(call_id=part.tool_call_id, tool_name=part.tool_name), partial]
                 if isinstance(result, ToolReturnPart) and result.outcome == "success":
-                    events.append(OutputValidated(call_id=part.tool_call_id, value=value))
+                    events.append(OutputValidated(call_id=part.tool_call_id, value=partial.value))
                 continue
             events.append(ToolCallStarted(call_id=part.tool_call_id, tool_name=part.tool_name, args=args))
             try:

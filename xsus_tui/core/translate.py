@@ -52,7 +52,6 @@ from .events import (
     TurnFinished,
     TurnStats,
 )
-from .partial import missing_fields, parse_partial
 
 
 def _args_text(args: str | dict[str, Any] | None) -> str:
@@ -209,13 +208,8 @@ class TurnTranslator(UIEventStream[None, TurnEvent, Any, Any]):
     def _output_partial(self, call_id: str, text: str) -> OutputPartial:
         chunks = self._output_calls[call_id]
         chunks.append(text)
-        raw = "".join(chunks)
-        value = parse_partial(raw)
         return OutputPartial(
-            call_id=call_id,
-            raw=raw,
-            value=value,
-            missing=missing_fields(value, self._output_schemas.get(call_id)),
+            call_id=call_id, delta=text, chunks=chunks, length=len(chunks), schema=self._output_schemas.get(call_id)
         )
 
     async def handle_output_tool_result(self, event: OutputToolResultEvent) -> AsyncIterator[TurnEvent]:

@@ -9,6 +9,8 @@ from rich.text import Text
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from xsus_tui.core.events import OutputPartial
+
 
 class OutputPanel(Vertical):
     """The agent's `output_type` value, filling in."""
@@ -19,6 +21,7 @@ class OutputPanel(Vertical):
         self.type_name = (schema or {}).get("title") or tool_name
         self.state = "streaming"
         self.value: Any = None
+        self._latest: OutputPartial | None = None
         self._body = Static("", classes="output-value")
         self.border_title = f"◆ structured output · {self.type_name}"
         self.border_subtitle = "streaming"
@@ -26,7 +29,17 @@ class OutputPanel(Vertical):
     def compose(self):
         yield self._body
 
-    def show_partial(self, value: Any, missing: tuple[str, ...]) -> None:
+    def show_partial(self, partial: OutputPartial) -> None:
+        """Show the output as streamed so far; many deltas within one frame cost one parse."""
+        pending, self._latest = self._latest, partial
+        if pending is None:
+            self.call_after_refresh(self._render_partial)
+
+    def _render_partial(self) -> None:
+        partial, self._latest = self._latest, None
+        if partial is None or self.state != "streaming":
+            return
+        value, missing = partial.value, partial.missing
         self.value = value
         if value is not None:
             self._body.update(JSON.from_data(value, indent=2, ensure_ascii=False))

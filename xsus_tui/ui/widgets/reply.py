@@ -50,8 +50,8 @@ class AssistantReply(Vertical):
             stream, self._stream = self._stream, None
             await stream.stop()
         if self._thinking is not None:
-            self._thinking.finish()
-            self._thinking = None
+            thinking, self._thinking = self._thinking, None
+            await thinking.finish()
 
     async def apply(self, event: ev.TurnEvent) -> None:
         match event:
@@ -70,7 +70,7 @@ class AssistantReply(Vertical):
                     thinking = ThinkingBlock()
                     await self._place(thinking)
                     self._thinking = thinking
-                self._thinking.append(inert(text))
+                await self._thinking.append(inert(text))
             case ev.ToolCallStarted():
                 panel = ToolPanel(event.call_id, inert(event.tool_name), inert(event.args))
                 self._tools[event.call_id] = panel
@@ -92,7 +92,7 @@ class AssistantReply(Vertical):
                 await self._place(output)
             case ev.OutputPartial(call_id=call_id):
                 if (output := self._outputs.get(call_id)) is not None:
-                    output.show_partial(event.value, event.missing)
+                    output.show_partial(event)
             case ev.OutputValidated(call_id=call_id, value=value):
                 output = self._outputs.get(call_id) if call_id else None
                 if output is None:

@@ -1,28 +1,37 @@
-"""The model's thinking: dimmed, collapsible, folded away once the answer starts."""
+"""The model's thinking: dimmed markdown, collapsible, folded away once the answer starts."""
 
 from __future__ import annotations
 
-from rich.text import Text
-from textual.widgets import Collapsible, Static
+from textual.widgets import Collapsible, Markdown
+from textual.widgets._markdown import MarkdownStream
 
 
 class ThinkingBlock(Collapsible):
-    """Thinking text that grows with each delta."""
+    """Thinking text that grows with each delta (streamed like the reply, so long thinking stays cheap)."""
 
     def __init__(self) -> None:
-        self._body = Static("", classes="thinking-text")
+        self._body = Markdown(classes="thinking-text")
+        self._stream: MarkdownStream | None = None
         self._parts: list[str] = []
         super().__init__(self._body, title="thinking…", collapsed=False, classes="thinking")
-
-    def append(self, text: str) -> None:
-        self._parts.append(text)
-        self._body.update(Text("".join(self._parts)))
 
     @property
     def text(self) -> str:
         return "".join(self._parts)
 
-    def finish(self) -> None:
-        words = len(self.text.split())
-        self.title = f"thinking · {words} words"
+    async def append(self, text: str) -> None:
+        if self._stream is None:
+            self._stream = Markdown.get_stream(self._body)
+        self._parts.append(text)
+        await self._stream.write(text)
+
+    async def finish(self) -> None:
+        if self._stream is not None:
+            stream, self._stream = self._stream, None
+            await stream.stop()
+        self.title = f"thinking · {len(self.text.split())} words"
         self.collapsed = True
+
+    async def on_unmount(self) -> None:
+        if self._stream is not None:
+            await self._stream.stop()

@@ -34,6 +34,7 @@ class ToolPanel(Vertical):
         self._raw_args: list[str] = [args] if args else []
         self._args = Static("", classes="tool-args")
         self._frame = 0
+        self._render_pending = False
         self._timer = None
         self.border_title = f"⚙ {tool_name}"
 
@@ -67,8 +68,16 @@ class ToolPanel(Vertical):
             self._args.update(JSON.from_data(value, indent=2, ensure_ascii=False))
 
     def append_args(self, delta: str) -> None:
+        """Add streamed argument text; many deltas within one frame cost one parse."""
         self._raw_args.append(delta)
-        self._render_args()
+        if not self._render_pending:
+            self._render_pending = True
+            self.call_after_refresh(self._render_streamed_args)
+
+    def _render_streamed_args(self) -> None:
+        self._render_pending = False
+        if self.state == "calling":
+            self._render_args()
 
     def running(self, args: dict[str, Any] | str) -> None:
         self._render_args(args)
