@@ -84,7 +84,7 @@ def test_history_list_and_json(xsus_home):
     assert "No conversations yet" in xsus("history", "list").stdout
     ids = seed(xsus_home, ["first", "second"])
     table = xsus("history", "list").stdout
-    assert table.index("second") < table.index("first") and ids[0] in table
+    assert table.index("second") < table.index("first") and ids[0][:13] in table
     rows = json.loads(xsus("history", "list", "--json").stdout)
     assert [r["id"] for r in rows] == ids[::-1] and rows[0]["title"] == "second" and rows[0]["messages"] == 2
 
@@ -92,7 +92,7 @@ def test_history_list_and_json(xsus_home):
 def test_history_export_latest_by_id_and_to_a_private_file(xsus_home, tmp_path):
     ids = seed(xsus_home, ["alpha", "beta"])
     markdown = xsus("history", "export", "--latest", "--format", "md").stdout
-    assert "## You\n\nbeta" in markdown and "re: beta" in markdown
+    assert "**You**\n\nbeta" in markdown and "re: beta" in markdown
     exported = xsus("history", "export", ids[0][:32], "--format", "json").stdout
     messages = ModelMessagesTypeAdapter.validate_json(exported)
     assert messages[1].parts[0].content == "re: alpha"

@@ -108,11 +108,15 @@ def _run_tui(args: argparse.Namespace) -> int:
     from .core.session import ChatSession
     from .ui.app import XsusApp
 
-    app = XsusApp(ChatSession(chat_agent, store, conversation=conversation), notices=notices)
+    session = ChatSession(chat_agent, store, conversation=conversation)
+    app = XsusApp(session, notices=notices)
     try:
         app.run()
     finally:
         store.close()
+    if session.conversation.messages:
+        short = session.conversation.conversation_id[:13]
+        print(f"Conversation saved ({short}): continue it with  xsus -c  or  xsus -r {short}", file=sys.stderr)
     return app.return_code or 0
 
 
@@ -134,6 +138,8 @@ async def _load_conversation(store, args: argparse.Namespace, notices: list[str]
 
 async def _history(args: argparse.Namespace) -> int:
     store = _open_store()
+    if store.moved_aside is not None:
+        print(f"xsus: the history database was unreadable; it was moved to {store.moved_aside}", file=sys.stderr)
     try:
         if args.history_command == "list":
             _print_list(store, as_json=args.json, limit=args.limit)
@@ -169,7 +175,8 @@ def _print_list(store, *, as_json: bool, limit: int | None) -> None:
         table.add_column(column, no_wrap=column != "title", justify="right" if column == "messages" else "left")
     for row in rows:
         updated = row.updated_at.astimezone().strftime("%Y-%m-%d %H:%M")
-        table.add_row(row.conversation_id, updated, str(row.messages), row.title, style=None)
+        # The first 13 characters of a UUID7 are its creation time in ms: unique enough to type back.
+        table.add_row(row.conversation_id[:13], updated, str(row.messages), row.title)
     Console(highlight=False).print(table)
 
 

@@ -29,8 +29,14 @@ def test_json_export_loads_back_with_the_type_adapter():
 def test_markdown_export_has_prompts_replies_tools_and_interruptions():
     text = to_markdown(MESSAGES, title="Adding", conversation_id="abc")
     assert text.startswith("# Adding\n")
-    assert "## You\n\nadd 2 and 3" in text
-    assert "**Tool call** `calculator`" in text and '"expression": "2+3"' in text
+    assert "**You**\n\nadd 2 and 3" in text
+    assert "*Tool call* `calculator`" in text and '"expression": "2+3"' in text
     assert "Result:\n\n```\n5\n```" in text
     assert "````\nIt is" not in text and "It is 5, and a fence: ```x```" in text
     assert text.rstrip().endswith("*(reply interrupted)*")
+
+
+def test_markdown_export_names_the_error_of_a_failed_reply():
+    failed = ModelResponse(parts=[TextPart("Half")], state="interrupted", metadata={"xsus_error": "HTTP 500"})
+    text = to_markdown([MESSAGES[0], failed], title="t", conversation_id="c")
+    assert text.rstrip().endswith("*(reply failed: HTTP 500)*")

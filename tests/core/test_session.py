@@ -258,3 +258,45 @@ async def test_resumed_conversation_sends_the_full_earlier_replies(store):
     assert prompts == ["tell me a lot", "follow-up"]
     again = await store.load(loaded.conversation_id)
     assert len(again.messages) == 4
+
+
+async def test_failure_before_any_output_takes_the_prompt_back_without_losing_it(store):
+    async def refused(messages, info):
+        raise ConnectionError("refused")
+        yield ""
+
+    seen: list = []
+    session = ChatSession(chat_agent(text_stream(["first answer"], seen=seen)), store)
+    await collect(session, "first")
+    session.chat_agent = chat_agent(refused)
+    events = await collect(session, "are you there?")
+    ending = events[-1]
+    assert isinstance(ending, ev.TurnFailed) and ending.unsent and "refused" in ending.error
+    assert ending.stats.input_tokens == 0 and ending.stats.output_tokens == 0
+    record = await store.read_record(session.conversation.conversation_id)
+    assert len(record.branches) == 1  # the unanswered prompt is kept on disk, off the main history
+    branch = await store.read_history(record.branches[0])
+    assert branch[-1].message.parts[0].content == "are you there?"
+    # Sending it again does not repeat it in what the model receives.
+    session.chat_agent = chat_agent(text_stream(["yes"], seen=seen))
+    await collect(session, "are you there?")
+    prompts = [
+        p.content for m in seen[-1] if isinstance(m, ModelRequest) for p in m.parts if isinstance(p, UserPromptPart)
+    ]
+    assert prompts == ["first", "are you there?"]
+
+
+async def test_failure_after_output_records_the_error_and_counts_no_negative_tokens(store):
+    async def breaks(messages, info):
+        yield "partial "
+        raise ModelAPIError("function", "stream cut")
+
+    session = ChatSession(chat_agent(text_stream(["a long first answer " * 20])), store)
+    await collect(session, "first")
+    session.chat_agent = chat_agent(breaks)
+    ending = (await collect(session, "second"))[-1]
+    assert isinstance(ending, ev.TurnFailed) and not ending.unsent
+    assert ending.stats.output_tokens >= 0 and ending.stats.input_tokens >= 0
+    stored = await store.load(session.conversation.conversation_id)
+    last = stored.messages[-1]
+    assert isinstance(last, ModelResponse) and last.metadata[ev.ERROR_METADATA_KEY] == ending.error

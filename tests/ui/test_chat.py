@@ -165,8 +165,8 @@ async def test_follows_the_stream_until_the_user_scrolls_up(xsus_home):
         await send(pilot, "many lines")
         await wait_for(pilot, lambda: chat.max_scroll_y > 60)
         await wait_for(pilot, lambda: chat.scroll_y == chat.max_scroll_y)  # following the stream
-        chat.focus()
-        await pilot.press("pageup")
+        assert app.focused is app.chat_screen.prompt
+        await pilot.press("pageup")  # scrolls the chat from the prompt, which keeps the focus
         await pilot.pause(0.1)
         held = chat.scroll_y
         assert held < chat.max_scroll_y
@@ -174,7 +174,7 @@ async def test_follows_the_stream_until_the_user_scrolls_up(xsus_home):
         await wait_for(pilot, lambda: chat.max_scroll_y > held + 100)
         await pilot.pause(0.1)
         assert chat.scroll_y == held  # the user's position is kept
-        await pilot.press("end")  # back at the bottom: following resumes
+        await pilot.press("ctrl+end")  # back at the bottom: following resumes
         await pilot.pause(0.1)
         gates[1].set()
         await wait_idle(pilot)
@@ -244,3 +244,23 @@ async def test_resumed_conversation_is_shown_and_continued(xsus_home):
         await send(pilot, "recap")
         await wait_idle(pilot)
         assert f"{len(messages_before)} earlier messages" in screen.replies[-1].text
+
+
+async def test_a_resumed_long_conversation_opens_at_its_end(xsus_home):
+    from pydantic_ai.conversation import Conversation
+    from pydantic_ai.messages import ModelRequest, ThinkingPart, UserPromptPart
+
+    from xsus_tui.core.demo_text import long_reply
+
+    messages = []
+    for i in range(3):  # thinking blocks fold as they are replayed: that must not move the view
+        reply = ModelResponse(parts=[ThinkingPart("hmm " * 30), TextPart(long_reply())])
+        messages += [ModelRequest(parts=[UserPromptPart(f"question {i}")]), reply]
+    app = make_app(xsus_home, conversation=Conversation(messages=messages))
+    async with app.run_test(size=SIZE) as pilot:
+        chat = app.chat_screen.chat
+        await pilot.pause(0.3)
+        assert chat.max_scroll_y > 300
+        await wait_for(pilot, lambda: chat.scroll_y == chat.max_scroll_y)
+        assert "That is the end of the long reply." in screen_text(app)
+        assert "Resumed conversation · 3 earlier turns" in screen_text(app)

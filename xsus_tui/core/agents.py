@@ -72,7 +72,7 @@ def make_model(model_id: str) -> Model:
     except UserError as error:
         text = describe_error(error)
         if text.startswith("Unknown model"):
-            text = f"unknown model {model_id!r}: use provider:name, e.g. openai-chat:gpt-4o-mini, or 'demo'"
+            text = f"unknown model {model_id!r}: use provider:name, e.g. {_suggestion(model_id)}, or 'demo'"
         elif match := re.search(r"Set the `(\w+)` environment variable", text):
             variable = match.group(1)
             text = f"model {model_id!r} needs the {variable} environment variable"
@@ -89,6 +89,15 @@ def make_model(model_id: str) -> Model:
         raise ModelChoiceError(f"cannot use model {model_id!r}: {describe_error(error)}") from error
     except Exception as error:
         raise ModelChoiceError(f"cannot use model {model_id!r}: {describe_error(error)}") from error
+
+
+def _suggestion(model_id: str) -> str:
+    name = model_id.lower()
+    if ":" not in name and name.startswith(("gpt", "o1", "o3", "o4", "chatgpt")):
+        return f"openai-chat:{model_id}"
+    if ":" not in name and name.startswith("claude"):
+        return f"anthropic:{model_id}"
+    return "openai-chat:gpt-4o-mini"
 
 
 def build_chat_agent(model_id: str | None = None, *, instructions: str | None = None) -> ChatAgent:

@@ -202,7 +202,7 @@ def _recap(messages: list[ModelMessage], prompt: str) -> str:
         "| # | You asked |",
         "|---|---|",
     ]
-    lines += [f"| {i} | {str(p.content)[:60].replace('|', '/')} |" for i, p in enumerate(prompts, 1)]
+    lines += [f"| {i} | {' '.join(str(p.content).split())[:60].replace('|', '/')} |" for i, p in enumerate(prompts, 1)]
     if replies:
         last = replies[-1].strip()
         lines += [

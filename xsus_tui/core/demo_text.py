@@ -78,11 +78,13 @@ Fixed: **1 / (7 − 6) = {fixed}**.
 
 | Tool | Called with | Outcome |
 |---|---|---|
-| `calculator` | `(17 * 23) + 4**3` | ok |
+| `calculator` | `(17*23)+4**3` | ok |
 | `current_time` | `UTC` | ok |
-| `calculator` | `1 / (7 - 7)` | **failed**: division by zero, sent back to me as a retry |
-| `calculator` | `1 / (7 - 6)` | ok |
-| `system_info` | | `{system}` |
+| `calculator` | `1/(7-7)` | **failed**: division by zero |
+| `calculator` | `1/(7-6)` | ok |
+| `system_info` | | ok |
+
+Your machine, according to `system_info`: `{system}`.
 
 Each call above is a real Python function that ran on your machine; the failed one came back to me
 as an error, and I recovered by correcting the expression.

@@ -31,7 +31,9 @@ def describe_error(error: BaseException) -> str:
         body = _body_message(error.body)
         return f"{error.model_name} answered HTTP {error.status_code}" + (f": {body}" if body else "")
     if isinstance(error, exc.ModelConnectionError):
-        return f"Could not reach the model server ({_first_sentence(str(error.__cause__ or error))})."
+        cause = error.__cause__ or error
+        where = _request_url(cause)
+        return f"Could not reach the model server{' at ' + where if where else ''} ({_first_sentence(str(cause))})"
     if isinstance(error, exc.ModelAPIError):
         return _first_sentence(str(error)) or type(error).__name__
     if isinstance(error, exc.UnexpectedModelBehavior):
@@ -44,6 +46,18 @@ def describe_error(error: BaseException) -> str:
         return f"Connection failed: {error}"
     text = _first_sentence(str(error))
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _request_url(error: BaseException) -> str:
+    try:
+        request = getattr(error, "request", None)
+        url = getattr(request, "url", None)
+    except Exception:  # some SDK errors raise when a request was never attached
+        return ""
+    if url is None:
+        return ""
+    text = str(url)
+    return text.split("?", 1)[0]
 
 
 def _provider_of(model_name: str) -> str:

@@ -12,6 +12,10 @@ from typing import Any
 from .partial import missing_fields, parse_partial
 
 
+ERROR_METADATA_KEY = "xsus_error"
+"""Key in a stored `ModelResponse.metadata` holding the error that broke the reply off."""
+
+
 @dataclass(slots=True)
 class TextDelta:
     """A piece of the reply's visible text, in order."""
@@ -220,6 +224,9 @@ class TurnFailed:
     """The reply text that had streamed before the failure."""
     detail: str | None = None
     """Longer technical detail (the exception type and message), if any."""
+    unsent: bool = False
+    """The model answered nothing, and the prompt was taken back out of the conversation (it stays in
+    the store as an earlier branch): a front end should offer the prompt again."""
 
 
 TurnEvent = (

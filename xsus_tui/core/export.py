@@ -17,6 +17,7 @@ from pydantic_ai.messages import (
     UserPromptPart,
 )
 
+from .events import ERROR_METADATA_KEY
 from .replay import prompt_text
 from .translate import result_or_error
 
@@ -34,7 +35,10 @@ def _fence(text: str, lang: str = "") -> str:
 
 
 def to_markdown(messages: list[ModelMessage], *, title: str, conversation_id: str) -> str:
-    """A readable transcript: prompts, replies, thinking, tool calls with their results."""
+    """A readable transcript: prompts, replies, thinking, tool calls with their results.
+
+    Turns are separated by rules and labelled in bold, so the headings inside replies keep their levels.
+    """
     results: dict[str, ToolReturnPart | RetryPromptPart] = {
         part.tool_call_id: part
         for message in messages
@@ -47,9 +51,9 @@ def to_markdown(messages: list[ModelMessage], *, title: str, conversation_id: st
         if isinstance(message, ModelRequest):
             for part in message.parts:
                 if isinstance(part, UserPromptPart):
-                    out += ["## You", "", prompt_text(part), ""]
+                    out += ["---", "", "**You**", "", prompt_text(part), ""]
         elif isinstance(message, ModelResponse):
-            out += [f"## Assistant ({message.model_name or 'model'})", ""]
+            out += [f"**Assistant** · {message.model_name or 'model'}", ""]
             for part in message.parts:
                 if isinstance(part, TextPart):
                     out += [part.content, ""]
@@ -58,12 +62,15 @@ def to_markdown(messages: list[ModelMessage], *, title: str, conversation_id: st
                     out += ["> *thinking*", ">", quoted, ""]
                 elif isinstance(part, ToolCallPart):
                     args = json.dumps(part.args_as_dict(), indent=2) if part.args else "{}"
-                    out += [f"**Tool call** `{part.tool_name}`", "", _fence(args, "json"), ""]
+                    out += [f"*Tool call* `{part.tool_name}`", "", _fence(args, "json"), ""]
                     result = results.get(part.tool_call_id)
                     if result is not None:
                         text, error = result_or_error(result)
                         label = "Result" if error is None else "Error"
                         out += [f"{label}:", "", _fence(text if error is None else error), ""]
-            if getattr(message, "state", None) == "interrupted":
+            error = (message.metadata or {}).get(ERROR_METADATA_KEY)
+            if error:
+                out += [f"*(reply failed: {error})*", ""]
+            elif getattr(message, "state", None) == "interrupted":
                 out += ["*(reply interrupted)*", ""]
     return "\n".join(out).rstrip() + "\n"

@@ -19,6 +19,7 @@ from pydantic_ai.messages import (
 )
 
 from .events import (
+    ERROR_METADATA_KEY,
     OutputPartial,
     OutputStarted,
     OutputValidated,
@@ -29,6 +30,7 @@ from .events import (
     ToolCallStarted,
     TurnCancelled,
     TurnEvent,
+    TurnFailed,
     TurnFinished,
     TurnStats,
 )
@@ -48,6 +50,8 @@ class PastTurn:
     """The reply as turn events, ending with TurnFinished or TurnCancelled."""
     interrupted: bool = False
     """Whether the reply was cut short (interrupted, or broken off by an error)."""
+    error: str | None = None
+    """The error that broke the reply off, when it failed."""
 
 
 def prompt_text(part: UserPromptPart) -> str:
@@ -75,8 +79,12 @@ def past_turns(messages: list[ModelMessage], output_tools: frozenset[str] = froz
                 turns.append(PastTurn(prompt=""))
             turns[-1].events.extend(_response_events(message, results, output_tools))
             turns[-1].interrupted |= getattr(message, "state", None) == "interrupted"
+            turns[-1].error = (message.metadata or {}).get(ERROR_METADATA_KEY) or turns[-1].error
     for turn in turns:
-        if turn.interrupted:
+        if turn.error is not None:
+            text = "".join(e.text for e in turn.events if isinstance(e, TextDelta))
+            turn.events.append(TurnFailed(error=turn.error, partial_text=text))
+        elif turn.interrupted:
             text = "".join(e.text for e in turn.events if isinstance(e, TextDelta))
             turn.events.append(TurnCancelled(stats=TurnStats(), partial_text=text))
         else:

@@ -99,7 +99,9 @@ class TurnTranslator(UIEventStream[None, TurnEvent, Any, Any]):
         now = time.perf_counter()
 
         def count(name: str) -> int:
-            return (getattr(usage, name, 0) or 0) - (getattr(self.usage_before, name, 0) or 0)
+            if usage is None:
+                return 0
+            return max(0, (getattr(usage, name, 0) or 0) - (getattr(self.usage_before, name, 0) or 0))
 
         return TurnStats(
             input_tokens=count("input_tokens"),

@@ -24,10 +24,15 @@ from ..widgets.reply import AssistantReply
 from ..widgets.status import StatusLine
 from ..widgets.user_message import UserMessage
 
+START_HINT = "Enter sends, Ctrl+J adds a line, Esc interrupts a reply, Ctrl+Q quits."
 DEMO_WELCOME = (
     "You are chatting with the embedded demo model: it runs offline and shows every feature. "
     "Type help to see what it can do, or start xsus with --model to use a real model."
 )
+
+
+class ChatLog(VerticalScroll, can_focus=False):
+    """The scrolling list of turns. Not focusable: typing always goes to the prompt."""
 
 
 class ChatScreen(Screen):
@@ -36,7 +41,14 @@ class ChatScreen(Screen):
     BINDINGS = [
         Binding("escape", "interrupt", "Interrupt", priority=True),
         Binding("ctrl+c", "interrupt", "Interrupt", show=False, priority=True),
+        # The prompt keeps the focus; these keys scroll the chat from there.
+        Binding("pageup", "scroll('page_up')", "Scroll up", show=False, priority=True),
+        Binding("pagedown", "scroll('page_down')", "Scroll down", show=False, priority=True),
+        Binding("ctrl+home", "scroll('home')", "Top", show=False, priority=True),
+        Binding("ctrl+end", "scroll('end')", "Bottom", show=False, priority=True),
     ]
+    IDLE_HINT = "PgUp/PgDn scroll · Ctrl+P commands · Ctrl+Q quit"
+    BUSY_HINT = "Esc interrupts · PgUp/PgDn scroll · Ctrl+Q quit"
 
     def __init__(self, session: ChatSession, notices: list[str] | None = None) -> None:
         super().__init__()
@@ -52,7 +64,7 @@ class ChatScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header(icon="✳")
-        yield VerticalScroll(id="chat")
+        yield ChatLog(id="chat")
         yield PromptInput(id="prompt")
         yield StatusLine(self.session.chat_agent.label, id="status")
 
@@ -80,10 +92,27 @@ class ChatScreen(Screen):
         for notice in self.notices:
             await chat.mount(Static(Text(notice), classes="notice"))
         await self._replay()
-        if agent.is_demo and not self.session.conversation.messages:
+        if self.session.conversation.messages:
+            turns = len(self.replies)
+            await chat.mount(Static(Text(f"Resumed conversation · {turns} earlier turns"), classes="notice"))
+        elif agent.is_demo:
             await chat.mount(Static(Text(DEMO_WELCOME), classes="notice -demo"))
+        else:
+            await chat.mount(Static(Text(f"Chatting with {agent.label}. {START_HINT}"), classes="notice"))
         chat.anchor()
+        self.prompt.border_subtitle = self.IDLE_HINT
         self.prompt.focus()
+
+    def action_scroll(self, where: str) -> None:
+        chat = self.chat
+        if where == "page_up":
+            chat.scroll_page_up()
+        elif where == "page_down":
+            chat.scroll_page_down()
+        elif where == "home":
+            chat.scroll_home()
+        else:
+            chat.scroll_end()
 
     async def _replay(self) -> None:
         """Show the turns of a resumed conversation, rendered from the stored messages."""
@@ -115,6 +144,7 @@ class ChatScreen(Screen):
         await chat.mount_all([UserMessage(prompt), reply])
         chat.anchor()
         status.state, status.stats = "streaming", None
+        self.prompt.border_subtitle = self.BUSY_HINT
         self.interrupt_requested_at = None
         ending: ev.TurnEvent | None = None
         try:
@@ -130,6 +160,7 @@ class ChatScreen(Screen):
 
     def _show_ending(self, ending: ev.TurnEvent | None, prompt: str, reply: AssistantReply) -> None:
         status = self.status
+        self.prompt.border_subtitle = self.IDLE_HINT
         if isinstance(ending, ev.TurnFinished):
             status.state, status.stats = "idle", ending.stats
         elif isinstance(ending, ev.TurnCancelled):
@@ -138,7 +169,7 @@ class ChatScreen(Screen):
                 self.last_interrupt_latency = time.perf_counter() - self.interrupt_requested_at
         elif isinstance(ending, ev.TurnFailed):
             status.state, status.stats = "error", ending.stats
-            if not reply.text and not self.prompt.text:
+            if ending.unsent and not self.prompt.text:
                 # Nothing came back: give the prompt back so it can be sent again as it was.
                 self.prompt.text = prompt
                 self.prompt.move_cursor(self.prompt.document.end)

@@ -13,6 +13,7 @@ class ThinkingBlock(Collapsible):
         self._body = Markdown(classes="thinking-text")
         self._stream: MarkdownStream | None = None
         self._parts: list[str] = []
+        self._folding = False
         super().__init__(self._body, title="thinking…", collapsed=False, classes="thinking")
 
     @property
@@ -30,7 +31,16 @@ class ThinkingBlock(Collapsible):
             stream, self._stream = self._stream, None
             await stream.stop()
         self.title = f"thinking · {len(self.text.split())} words"
+        self._folding = True
         self.collapsed = True
+
+    def scroll_visible(self, *args, **kwargs) -> None:
+        # Collapsible scrolls itself into view when toggled; folding it away on our own must not move
+        # the chat (that would also stop it following the stream). A user's toggle still scrolls.
+        if self._folding:
+            self._folding = False
+            return
+        super().scroll_visible(*args, **kwargs)
 
     async def on_unmount(self) -> None:
         if self._stream is not None:
