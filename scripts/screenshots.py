@@ -52,7 +52,6 @@ def idle(app) -> bool:
 
 
 async def main(out: Path) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
     return [
         await shoot("streaming-reply", "hello", out, until=lambda app: len(app.chat_screen.replies[-1].text) > 700),
         await shoot("tool-calls", "tools", out, until=idle, delay="0.002"),
@@ -71,6 +70,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "screenshots")
     args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PYDANTIC_AI_NO_BANNER", "1")
     for written in asyncio.run(main(args.out)):
         print(written, file=sys.stderr)

@@ -11,7 +11,6 @@ from typing import Any
 
 from .partial import missing_fields, parse_partial
 
-
 ERROR_METADATA_KEY = "xsus_error"
 """Key in a stored `ModelResponse.metadata` holding the error that broke the reply off."""
 
