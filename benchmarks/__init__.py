@@ -1,0 +1,1 @@
+"""Performance scripts that print figures (not part of the test run)."""
