@@ -20,6 +20,9 @@ def fixed_durations(monkeypatch):
 async def settle(pilot) -> None:
     await wait_idle(pilot)
     pilot.app.chat_screen.status.stats = None  # timings differ run to run
+    chat = pilot.app.chat_screen.chat
+    await pilot.pause(0.2)
+    await wait_for(pilot, lambda: max(0, chat.scroll_y) >= chat.max_scroll_y)
     await pilot.pause(0.1)
 
 
