@@ -266,3 +266,33 @@ async def test_a_resumed_long_conversation_opens_at_its_end(xsus_home):
         await wait_for(pilot, lambda: chat.scroll_y == chat.max_scroll_y)
         assert "That is the end of the long reply." in screen_text(app)
         assert "Resumed conversation · 3 earlier turns" in screen_text(app)
+
+
+async def test_long_tool_results_are_collapsed_and_ctrl_c_interrupts(xsus_home):
+    from pydantic_ai.models.function import DeltaToolCall
+    from textual.widgets import Collapsible
+
+    def listing() -> str:
+        return "\n".join(f"file_{i}.txt" for i in range(500))
+
+    gate = asyncio.Event()
+
+    async def stream(messages, info):
+        if not any(isinstance(m, ModelResponse) for m in messages):
+            yield {1: DeltaToolCall(name="listing", json_args="{}", tool_call_id="l1")}
+        else:
+            yield "There are 500 files. "
+            await gate.wait()
+            yield "never"
+
+    app = make_app(xsus_home, chat_agent(stream, tools=[listing]))
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "list")
+        await wait_for(pilot, lambda: "500 files" in app.chat_screen.replies[-1].text)
+        panel = app.chat_screen.query_one(ToolPanel)
+        section = panel.query_one(Collapsible)
+        assert section.collapsed and "500 lines" in section.title
+        assert "file_499.txt" not in screen_text(app)
+        await pilot.press("ctrl+c")
+        await wait_idle(pilot)
+        assert app.chat_screen.replies[-1].state == "interrupted"
