@@ -266,7 +266,7 @@ async def test_failure_before_any_output_takes_the_prompt_back_without_losing_it
         yield ""
 
     seen: list = []
-    session = ChatSession(chat_agent(text_stream(["first answer"], seen=seen)), store)
+    session = ChatSession(chat_agent(text_stream(["first answer"], seen=seen)), store, retries=0)
     await collect(session, "first")
     session.chat_agent = chat_agent(refused)
     events = await collect(session, "are you there?")

@@ -16,10 +16,10 @@ from xsus_tui.ui.app import XsusApp
 SIZE = (100, 30)
 
 
-def make_app(home, chat_agent: ChatAgent | None = None, conversation=None) -> XsusApp:
+def make_app(home, chat_agent: ChatAgent | None = None, conversation=None, **session_options) -> XsusApp:
     home.mkdir(parents=True, exist_ok=True)
     store = SQLiteConversationStore.open(home / "history.db")
-    session = ChatSession(chat_agent or build_chat_agent("demo"), store, conversation=conversation)
+    session = ChatSession(chat_agent or build_chat_agent("demo"), store, conversation=conversation, **session_options)
     return XsusApp(session)
 
 

@@ -189,7 +189,7 @@ async def test_failure_before_any_reply_gives_the_prompt_back(xsus_home):
         raise ConnectionError("refused")
         yield ""
 
-    app = make_app(xsus_home, chat_agent(broken))
+    app = make_app(xsus_home, chat_agent(broken), retries=0)
     async with app.run_test(size=SIZE) as pilot:
         await send(pilot, "please keep this")
         await wait_idle(pilot)

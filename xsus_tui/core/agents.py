@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
@@ -52,12 +51,21 @@ def output_tools(agent: AbstractAgent[Any, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _provider_factory(name: str) -> Provider[Any]:
-    # A local OpenAI-compatible server (Ollama, vLLM, llama.cpp) needs no key; the SDK insists on one.
-    if name in ("openai", "openai-chat") and os.environ.get("OPENAI_BASE_URL") and not os.environ.get("OPENAI_API_KEY"):
-        from pydantic_ai.providers.openai import OpenAIProvider
+    """pydantic-ai's provider for `name`, with the SDK's own retries off where we can: xsus retries
+    requests itself (core/retrying.py), and two layers would turn one prompt into a storm of requests."""
+    provider = infer_provider(name)
+    client = getattr(provider, "client", None)
+    if getattr(client, "max_retries", 0) and hasattr(client, "with_options"):
+        quiet = client.with_options(max_retries=0)
+        if type(provider).__name__ == "OpenAIProvider":
+            from pydantic_ai.providers.openai import OpenAIProvider
 
-        return OpenAIProvider(base_url=os.environ["OPENAI_BASE_URL"], api_key="not-needed")
-    return infer_provider(name)
+            return OpenAIProvider(openai_client=quiet)
+        if type(provider).__name__ == "AnthropicProvider":
+            from pydantic_ai.providers.anthropic import AnthropicProvider
+
+            return AnthropicProvider(anthropic_client=quiet)
+    return provider
 
 
 def make_model(model_id: str) -> Model:

@@ -24,9 +24,12 @@ def _first_sentence(text: str) -> str:
 
 def describe_error(error: BaseException) -> str:
     """A one-line explanation of what went wrong and, where we know it, what to do."""
-    if isinstance(error, exc.ModelAuthenticationError):
+    if isinstance(error, exc.ModelAuthenticationError) or (
+        isinstance(error, exc.ModelHTTPError) and error.status_code in (401, 403)
+    ):
         key = _ENV_KEYS.get(_provider_of(getattr(error, "model_name", "")), "the API key")
-        return f"The provider refused the credentials: check {key}."
+        status = f" (HTTP {error.status_code})" if isinstance(error, exc.ModelHTTPError) else ""
+        return f"The provider refused the credentials{status}: check that {key} is set and valid."
     if isinstance(error, exc.ModelHTTPError):
         body = _body_message(error.body)
         return f"{error.model_name} answered HTTP {error.status_code}" + (f": {body}" if body else "")

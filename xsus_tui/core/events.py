@@ -164,6 +164,39 @@ class OutputRejected:
 
 
 @dataclass(slots=True)
+class Retrying:
+    """A request failed before its first event and will be tried again (a status, not part of the reply)."""
+
+    _: KW_ONLY
+    attempt: int
+    """Which retry this is, from 1."""
+    retries: int
+    """How many retries are allowed."""
+    delay: float
+    """Seconds until the retry."""
+    reason: str
+    """A few words: "HTTP 503", "rate limited", "connection"."""
+    detail: str = ""
+    """The full one-line error."""
+
+
+@dataclass(slots=True)
+class Stalled:
+    """The stream has been silent for a while (a status, not part of the reply)."""
+
+    _: KW_ONLY
+    seconds: float
+    """Seconds since the last stream event."""
+    limit: float
+    """Seconds of silence after which the turn is given up (the idle timeout)."""
+
+
+StatusEvent = Retrying | Stalled
+"""Events about a turn's progress that arrive while its stream is silent; delivered through the session's
+`on_status` callback rather than the turn's event stream."""
+
+
+@dataclass(slots=True)
 class TurnStats:
     """Figures about one turn, for the status line."""
 

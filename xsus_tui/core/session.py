@@ -4,24 +4,50 @@
 agent's event stream is translated into `TurnEvent`s, and whatever the turn produced (a finished
 reply, an interrupted one, a failed one) is saved when it ends, also when the consumer is cancelled
 (the app quitting mid-stream). `cancel()` interrupts the turn from any task.
+
+Faults: a request that fails before its first event is retried by `RetryingModel` (the one retry
+layer). A watchdog notices a silent stream: after `stall_notice` seconds it reports `Stalled` through
+`on_status`, after `idle_timeout` it gives the turn up, retrying it when nothing had been shown yet.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from pydantic_ai.agent import AgentRunEvents
 from pydantic_ai.conversation import Conversation
-from pydantic_ai.conversation_store import ConversationStore
+from pydantic_ai.conversation_store import ConversationConflict, ConversationStore
 from pydantic_ai.exceptions import UserError
 from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, TextPart, UserPromptPart
 
 from .agents import ChatAgent
-from .events import ERROR_METADATA_KEY, TextDelta, TurnCancelled, TurnEvent, TurnFailed
+from .events import (
+    ERROR_METADATA_KEY,
+    Retrying,
+    Stalled,
+    StatusEvent,
+    TextDelta,
+    TurnCancelled,
+    TurnEvent,
+    TurnFailed,
+)
+from .retrying import RetryingModel, RetryPolicy
 from .translate import TurnTranslator
+
+
+@dataclasses.dataclass
+class _Attempt:
+    """How one attempt at a turn ended."""
+
+    ending: TurnCancelled | TurnFailed | None = None
+    new: list[ModelMessage] = dataclasses.field(default_factory=list)
+    stalled: bool = False
+    retry: bool = False
 
 
 class ChatSession:
@@ -33,12 +59,32 @@ class ChatSession:
         store: ConversationStore | None = None,
         *,
         conversation: Conversation | None = None,
+        retries: int = 3,
+        backoff: float = 1.0,
+        idle_timeout: float = 60.0,
+        stall_notice: float = 5.0,
+        on_status: Callable[[StatusEvent], None] | None = None,
+        on_notice: Callable[[str], None] | None = None,
     ) -> None:
         self.chat_agent = chat_agent
         self.store = store
         self.conversation = conversation or Conversation()
+        self.retries = retries
+        """Retries for a request that fails before its first event (and for a turn that stalls before any output)."""
+        self.backoff = backoff
+        """Seconds before the first retry; doubled for each further one (with jitter)."""
+        self.idle_timeout = idle_timeout
+        """Seconds of stream silence after which a turn is given up."""
+        self.stall_notice = stall_notice
+        """Seconds of stream silence after which `Stalled` is reported."""
+        self.on_status = on_status
+        """Receives Retrying and Stalled while a turn waits (set by the front end)."""
+        self.on_notice = on_notice
+        """Receives one-line notices about the conversation itself (e.g. it was continued elsewhere)."""
         self._events: AgentRunEvents[Any] | None = None
         self._cancel_requested = False
+        self._last_event = 0.0
+        self._rng = random.Random()
 
     @property
     def busy(self) -> bool:
@@ -51,48 +97,99 @@ class ChatSession:
         if self._events is not None:
             self._events.cancel()
 
-    async def _save(self) -> None:
-        if self.store is not None:
-            await self.store.save(self.conversation)
+    def _status(self, event: StatusEvent) -> None:
+        if isinstance(event, Retrying):  # waiting out a backoff is not silence
+            self._last_event = time.monotonic() + event.delay
+        if self.on_status is not None:
+            self.on_status(event)
+
+    # -- a turn -----------------------------------------------------------------------------------------
 
     async def run_turn(self, prompt: str) -> AsyncIterator[TurnEvent]:
         """Run one turn for `prompt`, yielding its events; always ends with a Turn* ending event."""
         if self.busy:
             raise RuntimeError("a turn is already running")
-        conversation = self.conversation
-        conversation.messages.append(ModelRequest(parts=[UserPromptPart(prompt)]))
+        self.conversation.messages.append(ModelRequest(parts=[UserPromptPart(prompt)]))
         await self._save()  # the prompt is on disk before the model sees it
-        usage_before = dataclasses.replace(conversation.usage)
-        translator = TurnTranslator(
-            output_tools=self.chat_agent.output_tools, usage_before=usage_before, started_at=time.perf_counter()
-        )
         self._cancel_requested = False
-        stream = self.chat_agent.agent.run_stream_events(None, conversation=conversation)
+        policy = RetryPolicy(retries=self.retries, base_delay=self.backoff, open_timeout=self.idle_timeout)
+        for attempt in range(1, self.retries + 2):
+            translator = TurnTranslator(
+                output_tools=self.chat_agent.output_tools,
+                usage_before=dataclasses.replace(self.conversation.usage),
+                started_at=time.perf_counter(),
+            )
+            outcome = _Attempt(retry=attempt <= self.retries)
+            async for event in self._attempt(translator, policy, outcome):
+                yield event
+            if outcome.stalled and outcome.retry and not translator.shown_anything:
+                delay = policy.delay(attempt, TimeoutError(), self._rng)
+                self._status(Retrying(attempt=attempt, retries=self.retries, delay=delay, reason="stalled"))
+                await asyncio.sleep(delay)
+                if self._cancel_requested:
+                    break
+                continue
+            ending = outcome.ending
+            if ending is not None:
+                ending.stats = translator.stats(self.conversation.usage if outcome.new else None)
+                # The run can be one delta ahead of what was yielded when it stops; show what was kept.
+                if tail := _unshown_tail(outcome.new, translator.partial_text):
+                    yield TextDelta(tail)
+                    ending.partial_text += tail
+                yield ending
+            return
+        yield TurnCancelled(stats=translator.stats(None))  # Esc during the wait before a retry
+
+    async def _attempt(
+        self, translator: TurnTranslator, policy: RetryPolicy, outcome: _Attempt
+    ) -> AsyncIterator[TurnEvent]:
+        """One run of the agent for the conversation's pending prompt, saved however it ends."""
+        agent = self.chat_agent.agent
+        model = RetryingModel(agent.model, policy, self._status) if agent.model is not None else None
+        stream = agent.run_stream_events(None, conversation=self.conversation, model=model)
         events = await stream.__aenter__()
         self._events = events
-        ending: TurnCancelled | TurnFailed | None = None
-        new: list[ModelMessage] = []
+        self._last_event = time.monotonic()
+        watchdog = asyncio.create_task(self._watch(events, translator, outcome))
         try:
             if self._cancel_requested:  # Esc arrived while the prompt was being saved
                 events.cancel()
             async for event in translator.transform_stream(events):
+                self._last_event = time.monotonic()
                 if isinstance(event, TurnCancelled | TurnFailed):
-                    ending = event  # held back until the partial reply is saved
+                    outcome.ending = event  # held back until the partial reply is saved
                 else:
                     yield event
         finally:
+            watchdog.cancel()
             try:
                 await stream.__aexit__(None, None, None)
             finally:
                 self._events = None
-                new = await self._keep(events, ending)
-        if ending is not None:
-            ending.stats = translator.stats(self.conversation.usage if new else None)
-            # The run can be one delta ahead of what was yielded when it stops; show what was kept.
-            if tail := _unshown_tail(new, translator.partial_text):
-                yield TextDelta(tail)
-                ending.partial_text += tail
-            yield ending
+                if outcome.stalled and isinstance(outcome.ending, TurnCancelled):
+                    outcome.ending = TurnFailed(
+                        error=f"The model sent nothing for {self.idle_timeout:g} s, so the reply was given up.",
+                        partial_text=outcome.ending.partial_text,
+                    )
+                if not (outcome.stalled and outcome.retry and not translator.shown_anything):
+                    outcome.new = await self._keep(events, outcome.ending)
+
+    async def _watch(self, events: AgentRunEvents[Any], translator: TurnTranslator, outcome: _Attempt) -> None:
+        """Report silence, and give the turn up after `idle_timeout` seconds of it."""
+        while True:
+            await asyncio.sleep(0.5)
+            now = time.monotonic()
+            if translator.tools_running:  # a tool doing its work is not a silent stream
+                self._last_event = now
+                continue
+            silent = now - self._last_event
+            if silent >= self.stall_notice:
+                self._status(Stalled(seconds=silent, limit=self.idle_timeout))
+            # Before the first event RetryingModel's own timeout applies (and retries).
+            if silent >= self.idle_timeout and translator.first_token_at is not None:
+                outcome.stalled = True
+                events.cancel()
+                return
 
     async def _keep(self, events: AgentRunEvents[Any], ending: TurnCancelled | TurnFailed | None) -> list[ModelMessage]:
         """Add what the run produced to the conversation and save it (finished, cancelled or failed).
@@ -118,15 +215,62 @@ class ChatSession:
         await self._save()
         return new
 
+    # -- the conversation -------------------------------------------------------------------------------
+
+    async def regenerate(self) -> str | None:
+        """Take the last turn out of the conversation (kept in the store as an earlier branch) and return
+        its prompt, to be run again with `run_turn`; None when there is no turn yet."""
+        if self.busy:
+            raise RuntimeError("a turn is running")
+        messages = self.conversation.messages
+        for index in range(len(messages) - 1, -1, -1):
+            message = messages[index]
+            if isinstance(message, ModelRequest) and any(isinstance(p, UserPromptPart) for p in message.parts):
+                prompt = next(p.content for p in message.parts if isinstance(p, UserPromptPart))
+                await self._branch_at(index)
+                return prompt if isinstance(prompt, str) else None
+        return None
+
     async def _take_back_prompt(self) -> None:
+        await self._branch_at(len(self.conversation.messages) - 1)
+
+    async def _branch_at(self, keep: int) -> None:
         conversation = self.conversation
-        keep = len(conversation.messages) - 1
         if self.store is not None and conversation.revision is not None:
-            self.conversation = await self.store.branch(
-                conversation.conversation_id, at=keep, expected_revision=conversation.revision
+            try:
+                self.conversation = await self.store.branch(
+                    conversation.conversation_id, at=keep, expected_revision=conversation.revision
+                )
+                return
+            except ConversationConflict:
+                await self._fork_from_stored(conversation)
+                conversation = self.conversation
+        del conversation.messages[keep:]
+        await self._save()
+
+    async def _save(self) -> None:
+        if self.store is None:
+            return
+        try:
+            await self.store.save(self.conversation)
+        except ConversationConflict:
+            await self._fork_from_stored(self.conversation)
+
+    async def _fork_from_stored(self, conversation: Conversation) -> None:
+        """Another process saved this conversation since we loaded it: continue ours as a fork of the
+        part both share, so neither side's turns are lost."""
+        assert self.store is not None
+        shared = conversation.new_message_index or 0
+        fork = await self.store.fork(conversation.conversation_id, at=shared)
+        fork.messages.extend(conversation.messages[shared:])
+        fork.usage = conversation.usage
+        await self.store.save(fork)
+        self.conversation = fork
+        if self.on_notice is not None:
+            self.on_notice(
+                "This conversation was continued elsewhere at the same time; "
+                f"yours goes on as a new conversation {fork.conversation_id[:13]}."
             )
-        else:
-            del conversation.messages[keep:]
 
 
 def _with_error(new: list[ModelMessage], error: str) -> list[ModelMessage]:

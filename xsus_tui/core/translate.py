@@ -95,6 +95,16 @@ class TurnTranslator(UIEventStream[None, TurnEvent, Any, Any]):
     def partial_text(self) -> str:
         return "".join(self._text)
 
+    @property
+    def shown_anything(self) -> bool:
+        """Whether any part of a response has streamed yet."""
+        return self.first_token_at is not None
+
+    @property
+    def tools_running(self) -> bool:
+        """Whether a tool is executing (the stream is legitimately quiet meanwhile)."""
+        return bool(self._tool_started)
+
     def stats(self, usage: Any = None) -> TurnStats:
         now = time.perf_counter()
 

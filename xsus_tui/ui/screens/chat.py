@@ -58,8 +58,9 @@ class ChatScreen(Screen):
         Binding("pagedown", "scroll('page_down')", "Scroll down", show=False, priority=True),
         Binding("ctrl+home", "scroll('home')", "Top", show=False, priority=True),
         Binding("ctrl+end", "scroll('end')", "Bottom", show=False, priority=True),
+        Binding("ctrl+g", "regenerate", "Regenerate the last reply", show=False),
     ]
-    IDLE_HINT = "PgUp/PgDn scroll · Ctrl+P commands · Ctrl+Q quit"
+    IDLE_HINT = "PgUp/PgDn scroll · Ctrl+G regenerate · Ctrl+P commands · Ctrl+Q quit"
     BUSY_HINT = "Esc interrupts · PgUp/PgDn scroll · Ctrl+Q quit"
 
     def __init__(self, session: ChatSession, notices: list[str] | None = None) -> None:
@@ -101,6 +102,8 @@ class ChatScreen(Screen):
         self.title = "xsus"
         self.sub_title = "demo model (offline)" if agent.is_demo else agent.label
         chat = self.chat
+        self.session.on_status = self._on_status
+        self.session.on_notice = self.show_notice
         for notice in self.notices:
             await chat.mount(Static(Text(notice), classes="notice"))
         await self._replay()
@@ -115,6 +118,16 @@ class ChatScreen(Screen):
         self.prompt.border_subtitle = self.IDLE_HINT
         self.prompt.focus()
         settle_garbage()
+
+    def show_notice(self, text: str) -> None:
+        self.chat.mount(Static(Text(text), classes="notice"))
+
+    def _on_status(self, event: ev.StatusEvent) -> None:
+        """Retrying / silent: shown on the status line until the stream speaks again."""
+        if isinstance(event, ev.Retrying):
+            self.status.note = f"retrying {event.attempt}/{event.retries} in {event.delay:.1f} s: {event.reason}"
+        else:
+            self.status.note = f"silent for {event.seconds:.0f} s (gives up at {event.limit:g} s)"
 
     def action_scroll(self, where: str) -> None:
         chat = self.chat
@@ -138,21 +151,43 @@ class ChatScreen(Screen):
 
     # -- sending ----------------------------------------------------------------------------------------
 
+    @property
+    def turn_running(self) -> bool:
+        return self.session.busy or (self.turn_worker is not None and self.turn_worker.is_running)
+
     @on(PromptInput.Submitted)
     def send(self, message: PromptInput.Submitted) -> None:
         text = message.text.strip()
         if not text:
             return
-        if self.session.busy or (self.turn_worker is not None and self.turn_worker.is_running):
+        if self.turn_running:
             self.notify("A reply is still streaming: press Esc to interrupt it first.", severity="warning")
             return
         self.prompt.clear()
+        if text == "/retry":
+            self.action_regenerate()
+            return
         self.turn_worker = self.run_turn(text)
 
+    def action_regenerate(self) -> None:
+        """Run the last prompt again; the replaced reply stays in the store as an earlier branch."""
+        if not self.turn_running:
+            self.turn_worker = self.run_turn(None)
+
     @work(exclusive=True, group="turn", exit_on_error=False)
-    async def run_turn(self, prompt: str) -> None:
-        """The one task that owns this turn's stream, from the prompt to the saved reply."""
+    async def run_turn(self, prompt: str | None) -> None:
+        """The one task that owns this turn's stream, from the prompt to the saved reply.
+
+        With `prompt=None` it regenerates: the last turn is taken off the screen and run again.
+        """
         chat, status = self.chat, self.status
+        if prompt is None:
+            prompt = await self.session.regenerate()
+            if prompt is None:
+                self.notify("There is no reply to regenerate yet.")
+                return
+            for widget in list(chat.query("UserMessage, AssistantReply"))[-2:]:
+                await widget.remove()
         reply = AssistantReply()
         await chat.mount_all([UserMessage(prompt), reply])
         chat.anchor()
@@ -163,6 +198,8 @@ class ChatScreen(Screen):
         try:
             async with contextlib.aclosing(self.session.run_turn(prompt)) as events:
                 async for event in events:
+                    if status.note:
+                        status.note = ""
                     await reply.apply(event)
                     if isinstance(event, ev.TurnFinished | ev.TurnCancelled | ev.TurnFailed):
                         ending = event
@@ -173,6 +210,7 @@ class ChatScreen(Screen):
 
     def _show_ending(self, ending: ev.TurnEvent | None, prompt: str, reply: AssistantReply) -> None:
         status = self.status
+        status.note = ""
         self.prompt.border_subtitle = self.IDLE_HINT
         settle_garbage()
         if isinstance(ending, ev.TurnFinished):

@@ -22,6 +22,8 @@ class StatusLine(Static):
 
     state: reactive[str] = reactive("idle")
     stats: reactive[TurnStats | None] = reactive(None)
+    note: reactive[str] = reactive("")
+    """A passing remark (retrying, silent for N s) shown after the state."""
 
     def __init__(self, model_label: str, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -35,6 +37,8 @@ class StatusLine(Static):
             "  ",
             (self.state, style),
         ]
+        if self.note:
+            parts.append((f"  ·  {self.note}", "$text-warning"))
         if (stats := self.stats) is not None:
             figures = []
             if stats.ttft is not None:
