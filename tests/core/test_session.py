@@ -300,3 +300,34 @@ async def test_failure_after_output_records_the_error_and_counts_no_negative_tok
     stored = await store.load(session.conversation.conversation_id)
     last = stored.messages[-1]
     assert isinstance(last, ModelResponse) and last.metadata[ev.ERROR_METADATA_KEY] == ending.error
+
+
+async def test_a_long_conversation_is_not_stopped_by_the_per_run_request_limit(store):
+    session = ChatSession(chat_agent(text_stream(["ok"])), store)
+    for turn in range(60):  # pydantic-ai's default limit is 50 requests, counted from the carried usage
+        events = await collect(session, f"turn {turn}")
+        assert isinstance(events[-1], ev.TurnFinished), events[-1]
+
+
+async def test_a_conversation_continued_elsewhere_goes_on_as_a_fork(tmp_path):
+    path = tmp_path / "shared.db"
+    first_store, second_store = SQLiteConversationStore.open(path), SQLiteConversationStore.open(path)
+    first = ChatSession(chat_agent(text_stream(["one"])), first_store)
+    await collect(first, "start")
+    loaded = await second_store.load(first.conversation.conversation_id)
+    notices: list[str] = []
+    second = ChatSession(chat_agent(text_stream(["two"])), second_store, conversation=loaded, on_notice=notices.append)
+    await collect(first, "first continues")
+    events = await collect(second, "second continues")
+    assert isinstance(events[-1], ev.TurnFinished)
+    assert notices and "new conversation" in notices[0]
+    assert second.conversation.conversation_id != first.conversation.conversation_id
+    original = await first_store.load(first.conversation.conversation_id)
+    fork = await first_store.load(second.conversation.conversation_id)
+    prompts = lambda c: [  # noqa: E731
+        p.content for m in c.messages if isinstance(m, ModelRequest) for p in m.parts if isinstance(p, UserPromptPart)
+    ]
+    assert prompts(original) == ["start", "first continues"]
+    assert prompts(fork) == ["start", "second continues"]
+    first_store.close()
+    second_store.close()

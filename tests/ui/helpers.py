@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import time
 
 from rich.console import Console
@@ -57,3 +58,13 @@ def screen_text(app) -> str:
     console = Console(width=width, height=height, file=io.StringIO(), record=True, force_terminal=True)
     console.print(app.screen._compositor.render_update(full=True))
     return console.export_text()
+
+
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""Terminal control characters: none of these may reach the screen from model or tool text."""
+
+
+def rendered_text(app) -> str:
+    """The text of every segment the screen would write, without Rich's own styling codes."""
+    update = app.screen._compositor.render_update(full=True)
+    return "\n".join("".join(segment.text for segment in strip) for strip in update.strips)

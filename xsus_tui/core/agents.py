@@ -16,6 +16,16 @@ from .demo import DEMO_MODEL_NAME, TripPlan, demo_model
 from .demo_tools import DEMO_TOOLS
 from .errors import describe_error
 
+KEY_ENV = {
+    "openai": "OPENAI_API_KEY",
+    "openai-chat": "OPENAI_API_KEY",
+    "openai-responses": "OPENAI_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+    "google-gla": "GOOGLE_API_KEY",
+    "groq": "GROQ_API_KEY",
+    "mistral": "MISTRAL_API_KEY",
+}
+
 DEMO_INSTRUCTIONS = "You are the xsus demo model. Answer in markdown."
 DEFAULT_INSTRUCTIONS = "You are a helpful assistant in a terminal chat. Answer in concise markdown."
 
@@ -36,6 +46,8 @@ class ChatAgent:
     is_demo: bool = False
     """Whether this is the embedded offline demo model."""
     output_tools: dict[str, dict[str, Any]] = field(default_factory=dict)
+    key_env: str | None = None
+    """The environment variable holding the model's API key (for error messages), when known."""
     """The agent's output tools by name, each with its JSON schema (for the structured-output panel)."""
 
 
@@ -121,4 +133,5 @@ def build_chat_agent(model_id: str | None = None, *, instructions: str | None = 
         return ChatAgent(agent=agent, label="demo (offline)", is_demo=True, output_tools=output_tools(agent))
     model = make_model(model_id)
     agent = Agent(model, instructions=instructions or DEFAULT_INSTRUCTIONS, name="chat")
-    return ChatAgent(agent=agent, label=model_id, output_tools=output_tools(agent))
+    key_env = KEY_ENV.get(model_id.split(":", 1)[0])
+    return ChatAgent(agent=agent, label=model_id, output_tools=output_tools(agent), key_env=key_env)

@@ -22,12 +22,15 @@ def _first_sentence(text: str) -> str:
     return line
 
 
-def describe_error(error: BaseException) -> str:
-    """A one-line explanation of what went wrong and, where we know it, what to do."""
+def describe_error(error: BaseException, *, key_env: str | None = None) -> str:
+    """A one-line explanation of what went wrong and, where we know it, what to do.
+
+    `key_env` names the environment variable holding the model's API key, when the caller knows it.
+    """
     if isinstance(error, exc.ModelAuthenticationError) or (
         isinstance(error, exc.ModelHTTPError) and error.status_code in (401, 403)
     ):
-        key = _ENV_KEYS.get(_provider_of(getattr(error, "model_name", "")), "the API key")
+        key = key_env or _ENV_KEYS.get(_provider_of(getattr(error, "model_name", "")), "the API key")
         status = f" (HTTP {error.status_code})" if isinstance(error, exc.ModelHTTPError) else ""
         return f"The provider refused the credentials{status}: check that {key} is set and valid."
     if isinstance(error, exc.ModelHTTPError):
@@ -47,6 +50,8 @@ def describe_error(error: BaseException) -> str:
         return _first_sentence(str(error))
     if isinstance(error, ConnectionError | OSError):
         return f"Connection failed: {error}"
+    if isinstance(error, ValueError) and type(error).__name__ == "JSONDecodeError":
+        return f"The model server sent a chunk that is not valid JSON ({error})."
     text = _first_sentence(str(error))
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 

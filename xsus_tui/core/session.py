@@ -24,6 +24,7 @@ from pydantic_ai.conversation import Conversation
 from pydantic_ai.conversation_store import ConversationConflict, ConversationStore
 from pydantic_ai.exceptions import UserError
 from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, TextPart, UserPromptPart
+from pydantic_ai.usage import UsageLimits
 
 from .agents import ChatAgent
 from .events import (
@@ -38,6 +39,9 @@ from .events import (
 )
 from .retrying import RetryingModel, RetryPolicy
 from .translate import TurnTranslator
+
+REQUESTS_PER_TURN = 50
+"""Model requests one turn may make (a guard against a tool loop), counted per turn, not per conversation."""
 
 
 @dataclasses.dataclass
@@ -116,6 +120,7 @@ class ChatSession:
         for attempt in range(1, self.retries + 2):
             translator = TurnTranslator(
                 output_tools=self.chat_agent.output_tools,
+                key_env=self.chat_agent.key_env,
                 usage_before=dataclasses.replace(self.conversation.usage),
                 started_at=time.perf_counter(),
             )
@@ -146,7 +151,10 @@ class ChatSession:
         """One run of the agent for the conversation's pending prompt, saved however it ends."""
         agent = self.chat_agent.agent
         model = RetryingModel(agent.model, policy, self._status) if agent.model is not None else None
-        stream = agent.run_stream_events(None, conversation=self.conversation, model=model)
+        # pydantic-ai counts its request limit (50) from the conversation's usage, carried across turns;
+        # a long chat would hit it. Give each turn its own budget instead.
+        limits = UsageLimits(request_limit=self.conversation.usage.requests + REQUESTS_PER_TURN)
+        stream = agent.run_stream_events(None, conversation=self.conversation, model=model, usage_limits=limits)
         events = await stream.__aenter__()
         self._events = events
         self._last_event = time.monotonic()

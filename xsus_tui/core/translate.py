@@ -75,6 +75,8 @@ class TurnTranslator(UIEventStream[None, TurnEvent, Any, Any]):
     output_tools: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The agent's output tools by name with their JSON schemas (see `agents.output_tools`)."""
     usage_before: Any = None
+    key_env: str | None = None
+    """The environment variable holding the model's API key, for error messages."""
     """The conversation's usage before this turn, so stats count this turn only."""
     started_at: float = field(default_factory=time.perf_counter)
     """When the prompt was sent (perf_counter seconds), for time to first token."""
@@ -246,7 +248,7 @@ class TurnTranslator(UIEventStream[None, TurnEvent, Any, Any]):
     async def on_error(self, error: Exception) -> AsyncIterator[TurnEvent]:
         self.error = error
         yield TurnFailed(
-            error=describe_error(error),
+            error=describe_error(error, key_env=self.key_env),
             stats=self.stats(),
             partial_text=self.partial_text,
             detail=f"{type(error).__name__}: {error}",
