@@ -104,3 +104,18 @@ def test_history_export_latest_by_id_and_to_a_private_file(xsus_home, tmp_path):
 
 def test_export_latest_with_no_history_is_a_clear_error():
     assert "no conversations" in one_line_error(xsus("history", "export", "--latest"))
+
+
+def test_an_unusable_history_database_names_the_file(xsus_home):
+    (xsus_home / "history.db").mkdir(parents=True)
+    line = one_line_error(xsus("history", "list"))
+    assert str(xsus_home / "history.db") in line
+    assert str(xsus_home / "history.db") in one_line_error(xsus())
+
+
+def test_a_corrupt_database_is_moved_aside_with_a_message(xsus_home):
+    xsus_home.mkdir(parents=True)
+    (xsus_home / "history.db").write_bytes(b"garbage" * 1000)
+    result = xsus("history", "list")
+    assert result.returncode == 0 and "moved to" in result.stderr and "No conversations yet" in result.stdout
+    assert list(xsus_home.glob("history.db.corrupt-*"))

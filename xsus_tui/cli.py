@@ -33,6 +33,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="pydantic-ai model id, e.g. openai-chat:gpt-4o-mini, anthropic:claude-sonnet-4-5, or 'demo' "
         "(the embedded offline model). OPENAI_BASE_URL points openai-chat: at any compatible server.",
     )
+    parser.add_argument(
+        "--idle-timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="give a reply up after this many seconds of silence from the model (default 60, or config)",
+    )
+    parser.add_argument(
+        "--retries",
+        type=int,
+        choices=range(0, 11),
+        metavar="N",
+        help="retry a request that fails before its first token up to N times (default 3, or config)",
+    )
     resume = parser.add_mutually_exclusive_group()
     resume.add_argument(
         "-c", "--continue", dest="continue_", action="store_true", help="reopen the latest conversation"
@@ -57,6 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("-o", "--output", type=Path, help="write to this file (created private, 0600)")
     return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 1 <= value <= 3600:
+        raise argparse.ArgumentTypeError("must be between 1 and 3600 seconds")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,7 +131,13 @@ def _run_tui(args: argparse.Namespace) -> int:
     from .core.session import ChatSession
     from .ui.app import XsusApp
 
-    session = ChatSession(chat_agent, store, conversation=conversation)
+    session = ChatSession(
+        chat_agent,
+        store,
+        conversation=conversation,
+        retries=settings.retries if args.retries is None else args.retries,
+        idle_timeout=args.idle_timeout or settings.idle_timeout,
+    )
     app = XsusApp(session, notices=notices)
     try:
         app.run()

@@ -21,9 +21,19 @@ class Settings:
     """Default model id (`demo`, or any pydantic-ai id such as `openai-chat:gpt-4o-mini`)."""
     instructions: str | None = None
     """Instructions (system prompt) for the plain chat agent."""
+    retries: int = 3
+    """How often a request that fails before its first event is retried (0 turns retrying off)."""
+    idle_timeout: float = 60.0
+    """Seconds of silence from the model after which a reply is given up."""
 
 
-_FIELDS = {"model": str, "instructions": str}
+_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "model": str,
+    "instructions": str,
+    "retries": int,
+    "idle_timeout": (int, float),
+}
+_LIMITS = {"retries": (0, 10), "idle_timeout": (1, 3600)}
 
 
 def load_settings(path: Path) -> Settings:
@@ -42,15 +52,19 @@ def load_settings(path: Path) -> Settings:
         line = match.group(1) if match else str(max(1, len(text.splitlines())))
         where = f":{line}"
         raise ConfigError(f"{path}{where}: invalid TOML: {reason}") from error
-    values: dict[str, str] = {}
+    values: dict[str, object] = {}
     for key, value in data.items():
         expected = _FIELDS.get(key)
         line = _line_of(text, key)
         if expected is None:
             known = ", ".join(sorted(_FIELDS))
             raise ConfigError(f"{path}{line}: unknown setting {key!r} (known: {known})")
-        if not isinstance(value, expected):
-            raise ConfigError(f"{path}{line}: {key} must be a {expected.__name__}, not {type(value).__name__}")
+        if not isinstance(value, expected) or isinstance(value, bool):
+            wanted = "a number" if isinstance(expected, tuple) else f"a {expected.__name__}"
+            raise ConfigError(f"{path}{line}: {key} must be {wanted}, not {type(value).__name__}")
+        if key in _LIMITS and not _LIMITS[key][0] <= value <= _LIMITS[key][1]:
+            low, high = _LIMITS[key]
+            raise ConfigError(f"{path}{line}: {key} must be between {low} and {high}, not {value}")
         values[key] = value
     return Settings(**values)
 

@@ -11,8 +11,10 @@ def test_missing_file_gives_defaults(tmp_path):
 
 def test_valid_file(tmp_path):
     path = tmp_path / "config.toml"
-    path.write_text('model = "openai-chat:gpt-4o-mini"\ninstructions = "Be brief."\n')
-    assert load_settings(path) == Settings(model="openai-chat:gpt-4o-mini", instructions="Be brief.")
+    path.write_text('model = "openai-chat:gpt-4o-mini"\ninstructions = "Be brief."\nretries = 1\nidle_timeout = 5\n')
+    assert load_settings(path) == Settings(
+        model="openai-chat:gpt-4o-mini", instructions="Be brief.", retries=1, idle_timeout=5
+    )
 
 
 @pytest.mark.parametrize(
@@ -22,6 +24,8 @@ def test_valid_file(tmp_path):
         ('model = "x"\ncolour red\nother = 1\n', ":2: invalid TOML"),
         ('model = "x"\ncolour = "red"\n', ":2: unknown setting 'colour'"),
         ("\n\nmodel = 3\n", ":3: model must be a str, not int"),
+        ("retries = -1\n", ":1: retries must be between 0 and 10, not -1"),
+        ('idle_timeout = "soon"\n', ":1: idle_timeout must be a number, not str"),
     ],
 )
 def test_invalid_file_names_file_line_and_reason(tmp_path, text, expected):
