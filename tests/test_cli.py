@@ -119,3 +119,20 @@ def test_a_corrupt_database_is_moved_aside_with_a_message(xsus_home):
     result = xsus("history", "list")
     assert result.returncode == 0 and "moved to" in result.stderr and "No conversations yet" in result.stdout
     assert list(xsus_home.glob("history.db.corrupt-*"))
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("missing.py:agent", "no such file"),
+        ("{broken}:agent", "syntax error"),
+        ("{good}:typo", "has no 'typo'"),
+    ],
+)
+def test_bad_agent_targets_are_one_line_and_exit_2(tmp_path, target, expected):
+    broken = tmp_path / "broken.py"
+    broken.write_text("agent = (\n")
+    good = tmp_path / "good.py"
+    good.write_text("from pydantic_ai import Agent\nagent = Agent('test')\n")
+    line = one_line_error(xsus("--agent", target.format(broken=broken, good=good)))
+    assert expected in line

@@ -34,6 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(the embedded offline model). OPENAI_BASE_URL points openai-chat: at any compatible server.",
     )
     parser.add_argument(
+        "-a",
+        "--agent",
+        metavar="TARGET",
+        help="your own pydantic-ai agent: path/to/file.py:name or package.module:name (an Agent, or a "
+        "function returning one); --model overrides its model",
+    )
+    parser.add_argument(
         "--idle-timeout",
         type=_seconds,
         metavar="SECONDS",
@@ -110,15 +117,19 @@ def _open_store():
 
 def _run_tui(args: argparse.Namespace) -> int:
     from .config import ConfigError, load_settings
-    from .core.agents import ModelChoiceError, build_chat_agent
+    from .core.agent_loader import AgentLoadError
+    from .core.agents import ModelChoiceError, build_chat_agent, build_user_agent
 
     try:
         settings = load_settings(paths.config_file())
     except ConfigError as error:
         raise CliError(str(error)) from error
     try:
-        chat_agent = build_chat_agent(args.model or settings.model, instructions=settings.instructions)
-    except ModelChoiceError as error:
+        if target := args.agent or settings.agent:
+            chat_agent = build_user_agent(target, model_id=args.model, default_model=settings.model)
+        else:
+            chat_agent = build_chat_agent(args.model or settings.model, instructions=settings.instructions)
+    except (ModelChoiceError, AgentLoadError) as error:
         raise CliError(str(error)) from error
     store = _open_store()
     notices: list[str] = []

@@ -21,6 +21,8 @@ class Settings:
     """Default model id (`demo`, or any pydantic-ai id such as `openai-chat:gpt-4o-mini`)."""
     instructions: str | None = None
     """Instructions (system prompt) for the plain chat agent."""
+    agent: str | None = None
+    """Default agent target (`path/to/file.py:name` or `package.module:name`), as `--agent` takes."""
     retries: int = 3
     """How often a request that fails before its first event is retried (0 turns retrying off)."""
     idle_timeout: float = 60.0
@@ -30,6 +32,7 @@ class Settings:
 _FIELDS: dict[str, type | tuple[type, ...]] = {
     "model": str,
     "instructions": str,
+    "agent": str,
     "retries": int,
     "idle_timeout": (int, float),
 }

@@ -12,6 +12,7 @@ from pydantic_ai.exceptions import UserError
 from pydantic_ai.models import Model, infer_model
 from pydantic_ai.providers import Provider, infer_provider
 
+from .agent_loader import load_agent
 from .demo import DEMO_MODEL_NAME, TripPlan, demo_model
 from .demo_tools import DEMO_TOOLS
 from .errors import describe_error
@@ -46,9 +47,15 @@ class ChatAgent:
     is_demo: bool = False
     """Whether this is the embedded offline demo model."""
     output_tools: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The agent's output tools by name, each with its JSON schema (for the structured-output panel)."""
     key_env: str | None = None
     """The environment variable holding the model's API key (for error messages), when known."""
-    """The agent's output tools by name, each with its JSON schema (for the structured-output panel)."""
+    model: Model | None = None
+    """The model to run instead of the agent's own (`--model` with `--agent`, or the configured default)."""
+    target: str | None = None
+    """The `--agent` target it was loaded from, so Ctrl+R can load it again."""
+    agent_name: str | None = None
+    """The user's agent's name, for the header."""
 
 
 def output_tools(agent: AbstractAgent[Any, Any]) -> dict[str, dict[str, Any]]:
@@ -118,6 +125,43 @@ def _suggestion(model_id: str) -> str:
     if ":" not in name and name.startswith("claude"):
         return f"anthropic:{model_id}"
     return "openai-chat:gpt-4o-mini"
+
+
+def _model_for(model_id: str) -> Model:
+    return demo_model() if model_id == DEMO_MODEL_NAME else make_model(model_id)
+
+
+def build_user_agent(target: str, *, model_id: str | None = None, default_model: str | None = None) -> ChatAgent:
+    """The user's own agent from `--agent TARGET`; `model_id` overrides its model, `default_model`
+    stands in when it has none. Raises AgentLoadError or ModelChoiceError with one line."""
+    agent, parsed = load_agent(target)
+    if model_id:
+        label, model = model_id, _model_for(model_id)
+    elif isinstance(agent.model, str):
+        label, model = agent.model, make_model(agent.model)  # our provider settings (no SDK retries)
+    elif agent.model is not None:
+        label, model = f"{agent.model.system}:{agent.model.model_name}", None
+    elif default_model:
+        label, model = default_model, _model_for(default_model)
+    else:
+        raise ModelChoiceError(f"agent {parsed} has no model: pass --model, or set model in config.toml")
+    name = agent.name or parsed.name
+    return ChatAgent(
+        agent=agent,
+        label=label,
+        is_demo=label == DEMO_MODEL_NAME,
+        output_tools=output_tools(agent),
+        key_env=KEY_ENV.get(label.split(":", 1)[0]),
+        model=model,
+        target=str(parsed),
+        agent_name=name,
+    )
+
+
+def reload_user_agent(current: ChatAgent) -> ChatAgent:
+    """Import `current`'s agent file again (after an edit), keeping its model choice."""
+    assert current.target is not None
+    return build_user_agent(current.target, model_id=None if current.model is None else current.label)
 
 
 def build_chat_agent(model_id: str | None = None, *, instructions: str | None = None) -> ChatAgent:

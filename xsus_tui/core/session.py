@@ -150,7 +150,8 @@ class ChatSession:
     ) -> AsyncIterator[TurnEvent]:
         """One run of the agent for the conversation's pending prompt, saved however it ends."""
         agent = self.chat_agent.agent
-        model = RetryingModel(agent.model, policy, self._status) if agent.model is not None else None
+        base = self.chat_agent.model or agent.model
+        model = RetryingModel(base, policy, self._status) if base is not None else None
         # pydantic-ai counts its request limit (50) from the conversation's usage, carried across turns;
         # a long chat would hit it. Give each turn its own budget instead.
         limits = UsageLimits(request_limit=self.conversation.usage.requests + REQUESTS_PER_TURN)

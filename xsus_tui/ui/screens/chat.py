@@ -17,6 +17,8 @@ from textual.widgets import Header, Static
 from textual.worker import Worker
 
 from xsus_tui.core import events as ev
+from xsus_tui.core.agent_loader import AgentLoadError
+from xsus_tui.core.agents import ModelChoiceError, reload_user_agent
 from xsus_tui.core.replay import past_turns
 from xsus_tui.core.session import ChatSession
 
@@ -59,6 +61,7 @@ class ChatScreen(Screen):
         Binding("ctrl+home", "scroll('home')", "Top", show=False, priority=True),
         Binding("ctrl+end", "scroll('end')", "Bottom", show=False, priority=True),
         Binding("ctrl+g", "regenerate", "Regenerate the last reply", show=False),
+        Binding("ctrl+r", "reload_agent", "Reload the agent file", show=False),
     ]
     IDLE_HINT = "PgUp/PgDn scroll · Ctrl+G regenerate · Ctrl+P commands · Ctrl+Q quit"
     BUSY_HINT = "Esc interrupts · PgUp/PgDn scroll · Ctrl+Q quit"
@@ -100,7 +103,7 @@ class ChatScreen(Screen):
     async def on_mount(self) -> None:
         agent = self.session.chat_agent
         self.title = "xsus"
-        self.sub_title = "demo model (offline)" if agent.is_demo else agent.label
+        self._show_agent()
         chat = self.chat
         self.session.on_status = self._on_status
         self.session.on_notice = self.show_notice
@@ -118,6 +121,29 @@ class ChatScreen(Screen):
         self.prompt.border_subtitle = self.IDLE_HINT
         self.prompt.focus()
         settle_garbage()
+
+    def _show_agent(self) -> None:
+        agent = self.session.chat_agent
+        model = "demo model (offline)" if agent.is_demo else agent.label
+        self.sub_title = f"agent {agent.agent_name} · {model}" if agent.agent_name else model
+
+    def action_reload_agent(self) -> None:
+        """Import the --agent file again (after an edit); the conversation carries on."""
+        current = self.session.chat_agent
+        if current.target is None:
+            self.notify("Ctrl+R reloads an agent started with --agent; this chat has none.")
+            return
+        if self.turn_running:
+            self.notify("A reply is streaming: reload after it ends.", severity="warning")
+            return
+        try:
+            self.session.chat_agent = reload_user_agent(current)
+        except (AgentLoadError, ModelChoiceError) as error:
+            self.notify(f"Reload failed, keeping the previous agent: {error}", severity="error", timeout=10)
+            self.show_notice(f"Reload of {current.target} failed: {error}")
+            return
+        self._show_agent()
+        self.show_notice(f"Reloaded {current.target}.")
 
     def show_notice(self, text: str) -> None:
         self.chat.mount(Static(Text(text), classes="notice"))

@@ -1,0 +1,38 @@
+"""Your own agent in the app: the header names it, its panels show, Ctrl+R reloads it."""
+
+from __future__ import annotations
+
+from xsus_tui.core.agents import build_user_agent
+from xsus_tui.ui.widgets.output_panel import OutputPanel
+from xsus_tui.ui.widgets.tool_panel import ToolPanel
+
+from ..core.test_agent_loader import AGENT_FILE
+from .helpers import SIZE, make_app, screen_text, send, wait_idle
+
+
+async def test_user_agent_panels_and_reload(xsus_home, tmp_path):
+    path = tmp_path / "myagent.py"
+    path.write_text(AGENT_FILE)
+    app = make_app(xsus_home, build_user_agent(f"{path}:support"))
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        screen = app.chat_screen
+        assert "agent support" in screen.sub_title
+        await send(pilot, "late order")
+        await wait_idle(pilot)
+        assert [p.state for p in screen.query(ToolPanel)] == ["done"]
+        assert screen.query_one(OutputPanel).value == {"title": "Late", "priority": 2}
+        path.write_text(AGENT_FILE.replace('GREETING = "hello"', 'GREETING = "edited"'))
+        await pilot.press("ctrl+r")
+        await pilot.pause(0.1)
+        assert f"Reloaded {path}:support." in screen_text(app)
+        await send(pilot, "again")
+        await wait_idle(pilot)
+        panel = screen.replies[-1].query_one(ToolPanel)
+        assert "order 42: edited" in str(panel.children[-1].render())
+        path.write_text("def broken(:\n")
+        await pilot.press("ctrl+r")
+        await pilot.pause(0.1)
+        assert "Reload of" in screen_text(app) and "syntax error" in screen_text(app)
+        await send(pilot, "still works")  # the previous agent is kept
+        await wait_idle(pilot)
+        assert screen.replies[-1].state == "done" and len(screen.replies) == 3
