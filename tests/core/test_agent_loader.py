@@ -18,7 +18,6 @@ AGENT_FILE = textwrap.dedent(
     """
     from pydantic import BaseModel
     from pydantic_ai import Agent
-    from pydantic_ai.messages import ModelResponse
     from pydantic_ai.models.function import DeltaToolCall, FunctionModel
 
     GREETING = "hello"
@@ -28,7 +27,7 @@ AGENT_FILE = textwrap.dedent(
         priority: int
 
     async def stream(messages, info):
-        if not any(isinstance(m, ModelResponse) for m in messages):
+        if any(part.part_kind == "user-prompt" for part in messages[-1].parts):
             yield {0: DeltaToolCall(name="lookup", json_args='{"order": 42}', tool_call_id="l")}
         else:
             yield {0: DeltaToolCall(name=info.output_tools[0].name, json_args='{"title": "Late", "priority": 2}')}
