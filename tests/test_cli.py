@@ -136,3 +136,13 @@ def test_bad_agent_targets_are_one_line_and_exit_2(tmp_path, target, expected):
     good.write_text("from pydantic_ai import Agent\nagent = Agent('test')\n")
     line = one_line_error(xsus("--agent", target.format(broken=broken, good=good)))
     assert expected in line
+
+
+def test_config_path_and_show(xsus_home):
+    assert xsus("config", "path").stdout.strip() == str(xsus_home / "config.toml")
+    shown = xsus("config", "show").stdout
+    assert "does not exist" in shown and "retries = 3" in shown
+    xsus_home.mkdir(parents=True)
+    (xsus_home / "config.toml").write_text('model = "demo"\n[model_settings]\ntemperature = 0.3\n')
+    shown = xsus("config", "show").stdout
+    assert 'model = "demo"' in shown and "temperature = 0.3" in shown

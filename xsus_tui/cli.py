@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     resume.add_argument("-r", "--resume", metavar="ID", help="reopen the conversation with this id (or id prefix)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    config = commands.add_parser("config", help="where the config file is, and what it sets")
+    config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    config_commands.add_parser("path", help="print the config file's path (and where history is kept)")
+    config_commands.add_parser("show", help="print the effective settings, as TOML")
     history = commands.add_parser("history", help="list and export stored conversations")
     history_commands = history.add_subparsers(dest="history_command", metavar="ACTION", required=True)
     listing = history_commands.add_parser("list", help="list conversations, newest first")
@@ -96,12 +100,32 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "history":
             return asyncio.run(_history(args))
+        if args.command == "config":
+            return _config(args)
         return _run_tui(args)
     except CliError as error:
         print(f"xsus: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _config(args: argparse.Namespace) -> int:
+    from .config import ConfigError, load_settings, to_toml
+
+    path = paths.config_file()
+    if args.config_command == "path":
+        print(path)
+        print(f"# history: {paths.history_db()}", file=sys.stderr)
+        return 0
+    try:
+        settings = load_settings(path)
+    except ConfigError as error:
+        raise CliError(str(error)) from error
+    origin = str(path) if path.exists() else f"{path} (does not exist: these are the defaults)"
+    print(f"# {origin}")
+    print(to_toml(settings), end="")
+    return 0
 
 
 def _open_store():
@@ -148,8 +172,9 @@ def _run_tui(args: argparse.Namespace) -> int:
         conversation=conversation,
         retries=settings.retries if args.retries is None else args.retries,
         idle_timeout=args.idle_timeout or settings.idle_timeout,
+        model_settings=settings.model_settings,
     )
-    app = XsusApp(session, notices=notices)
+    app = XsusApp(session, notices=notices, theme=settings.theme)
     try:
         app.run()
     finally:

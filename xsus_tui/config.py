@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import KW_ONLY, dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 
 
@@ -27,6 +27,10 @@ class Settings:
     """How often a request that fails before its first event is retried (0 turns retrying off)."""
     idle_timeout: float = 60.0
     """Seconds of silence from the model after which a reply is given up."""
+    theme: str | None = None
+    """A Textual theme name (`textual-dark`, `nord`, `gruvbox`, `dracula`, `tokyo-night`, ...)."""
+    model_settings: dict[str, float | int] = field(default_factory=dict)
+    """Sent with every request: `temperature`, `max_tokens`, `top_p`, `seed` (table `[model_settings]`)."""
 
 
 _FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -35,8 +39,16 @@ _FIELDS: dict[str, type | tuple[type, ...]] = {
     "agent": str,
     "retries": int,
     "idle_timeout": (int, float),
+    "theme": str,
+    "model_settings": dict,
 }
 _LIMITS = {"retries": (0, 10), "idle_timeout": (1, 3600)}
+_MODEL_SETTINGS: dict[str, tuple[type | tuple[type, ...], float, float]] = {
+    "temperature": ((int, float), 0, 2),
+    "top_p": ((int, float), 0, 1),
+    "max_tokens": (int, 1, 10_000_000),
+    "seed": (int, -(2**63), 2**63 - 1),
+}
 
 
 def load_settings(path: Path) -> Settings:
@@ -63,13 +75,68 @@ def load_settings(path: Path) -> Settings:
             known = ", ".join(sorted(_FIELDS))
             raise ConfigError(f"{path}{line}: unknown setting {key!r} (known: {known})")
         if not isinstance(value, expected) or isinstance(value, bool):
-            wanted = "a number" if isinstance(expected, tuple) else f"a {expected.__name__}"
+            wanted = (
+                "a number"
+                if isinstance(expected, tuple)
+                else "a table"
+                if expected is dict
+                else f"a {expected.__name__}"
+            )
             raise ConfigError(f"{path}{line}: {key} must be {wanted}, not {type(value).__name__}")
+        if expected is dict:
+            values[key] = value
+            continue
         if key in _LIMITS and not _LIMITS[key][0] <= value <= _LIMITS[key][1]:
             low, high = _LIMITS[key]
             raise ConfigError(f"{path}{line}: {key} must be between {low} and {high}, not {value}")
         values[key] = value
+    if "theme" in values:
+        _check_theme(path, text, str(values["theme"]))
+    if "model_settings" in values:
+        values["model_settings"] = _check_model_settings(path, text, values["model_settings"])
     return Settings(**values)
+
+
+def _check_theme(path: Path, text: str, theme: str) -> None:
+    from textual.theme import BUILTIN_THEMES
+
+    if theme not in BUILTIN_THEMES:
+        names = ", ".join(sorted(BUILTIN_THEMES))
+        raise ConfigError(f"{path}{_line_of(text, 'theme')}: unknown theme {theme!r} (themes: {names})")
+
+
+def _check_model_settings(path: Path, text: str, table: dict) -> dict[str, float | int]:
+    for key, value in table.items():
+        line = _line_of(text, key)
+        if key not in _MODEL_SETTINGS:
+            known = ", ".join(sorted(_MODEL_SETTINGS))
+            raise ConfigError(f"{path}{line}: unknown model setting {key!r} (known: {known})")
+        kind, low, high = _MODEL_SETTINGS[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ConfigError(f"{path}{line}: model_settings.{key} must be a number, not {type(value).__name__}")
+        if not low <= value <= high:
+            raise ConfigError(f"{path}{line}: model_settings.{key} must be between {low:g} and {high:g}, not {value}")
+    return dict(table)
+
+
+def to_toml(settings: Settings) -> str:
+    """The effective settings as a config file would say them (for `xsus config show`)."""
+    lines = []
+    for name in ("model", "agent", "instructions", "retries", "idle_timeout", "theme"):
+        value = getattr(settings, name)
+        lines.append(f"{name} = {_toml_value(value)}" if value is not None else f"# {name} is not set")
+    lines.append("")
+    lines.append("[model_settings]")
+    lines += [f"{key} = {_toml_value(value)}" for key, value in settings.model_settings.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: object) -> str:
+    import json
+
+    return (
+        json.dumps(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
+    )
 
 
 def _line_of(text: str, key: str) -> str:

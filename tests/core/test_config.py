@@ -34,3 +34,27 @@ def test_invalid_file_names_file_line_and_reason(tmp_path, text, expected):
     with pytest.raises(ConfigError) as error:
         load_settings(path)
     assert str(error.value).startswith(str(path)) and expected in str(error.value)
+
+
+def test_theme_and_model_settings(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('theme = "nord"\n[model_settings]\ntemperature = 0.2\nmax_tokens = 500\n')
+    settings = load_settings(path)
+    assert settings.theme == "nord" and settings.model_settings == {"temperature": 0.2, "max_tokens": 500}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('theme = "neon"\n', ":1: unknown theme 'neon'"),
+        ("[model_settings]\ntemperature = 5\n", ":2: model_settings.temperature must be between 0 and 2, not 5"),
+        ("[model_settings]\ncolour = 1\n", ":2: unknown model setting 'colour'"),
+        ("model_settings = 3\n", ":1: model_settings must be a table, not int"),
+    ],
+)
+def test_invalid_theme_and_model_settings(tmp_path, text, expected):
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as error:
+        load_settings(path)
+    assert expected in str(error.value)

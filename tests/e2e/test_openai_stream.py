@@ -234,3 +234,14 @@ async def test_tui_escape_interrupts_and_closes_the_connection(
         assert reply.text and LONG.startswith(reply.text) and reply.text != LONG
         await server.wait_all_closed(timeout=2)
         assert server.client_disconnects == 1 and server.replies_completed == 0
+
+
+async def test_model_settings_from_config_reach_the_server(
+    server: OpenAICompatServer, store: SQLiteConversationStore
+) -> None:
+    server.script = [text_reply("ok", chunks=1)]
+    session = ChatSession(build_chat_agent(MODEL), store, model_settings={"temperature": 0.25, "max_tokens": 123})
+    events = await collect(session.run_turn("hi"))
+    assert isinstance(events[-1], TurnFinished)
+    body = server.requests[0]
+    assert body["temperature"] == 0.25 and body.get("max_tokens", body.get("max_completion_tokens")) == 123

@@ -67,6 +67,7 @@ class ChatSession:
         backoff: float = 1.0,
         idle_timeout: float = 60.0,
         stall_notice: float = 5.0,
+        model_settings: dict[str, Any] | None = None,
         on_status: Callable[[StatusEvent], None] | None = None,
         on_notice: Callable[[str], None] | None = None,
     ) -> None:
@@ -81,6 +82,8 @@ class ChatSession:
         """Seconds of stream silence after which a turn is given up."""
         self.stall_notice = stall_notice
         """Seconds of stream silence after which `Stalled` is reported."""
+        self.model_settings = model_settings or None
+        """pydantic-ai ModelSettings sent with every request (temperature, max_tokens...)."""
         self.on_status = on_status
         """Receives Retrying and Stalled while a turn waits (set by the front end)."""
         self.on_notice = on_notice
@@ -155,7 +158,13 @@ class ChatSession:
         # pydantic-ai counts its request limit (50) from the conversation's usage, carried across turns;
         # a long chat would hit it. Give each turn its own budget instead.
         limits = UsageLimits(request_limit=self.conversation.usage.requests + REQUESTS_PER_TURN)
-        stream = agent.run_stream_events(None, conversation=self.conversation, model=model, usage_limits=limits)
+        stream = agent.run_stream_events(
+            None,
+            conversation=self.conversation,
+            model=model,
+            usage_limits=limits,
+            model_settings=self.model_settings,
+        )
         events = await stream.__aenter__()
         self._events = events
         self._last_event = time.monotonic()

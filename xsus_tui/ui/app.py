@@ -20,12 +20,14 @@ class XsusApp(App[int]):
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True, show=False)]
 
-    def __init__(self, session: ChatSession, *, notices: list[str] | None = None) -> None:
+    def __init__(self, session: ChatSession, *, notices: list[str] | None = None, theme: str | None = None) -> None:
         super().__init__()
         # pydantic-ai's first-run banner would be printed over the screen.
         os.environ.setdefault("PYDANTIC_AI_NO_BANNER", "1")
         self.session = session
         self.notices = notices or []
+        if theme:
+            self.theme = theme
 
     def on_mount(self) -> None:
         self.push_screen(ChatScreen(self.session, self.notices))
