@@ -235,13 +235,15 @@ def _print_list(store, *, as_json: bool, limit: int | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from .core.sanitize import inert
+
     table = Table(box=None, pad_edge=False)
     for column in ("id", "updated", "messages", "title"):
         table.add_column(column, no_wrap=column != "title", justify="right" if column == "messages" else "left")
     for row in rows:
         updated = row.updated_at.astimezone().strftime("%Y-%m-%d %H:%M")
         # The first 13 characters of a UUID7 are its creation time in ms: unique enough to type back.
-        table.add_row(row.conversation_id[:13], updated, str(row.messages), row.title)
+        table.add_row(row.conversation_id[:13], updated, str(row.messages), inert(row.title))
     Console(highlight=False).print(table)
 
 

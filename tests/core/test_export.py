@@ -40,3 +40,9 @@ def test_markdown_export_names_the_error_of_a_failed_reply():
     failed = ModelResponse(parts=[TextPart("Half")], state="interrupted", metadata={"xsus_error": "HTTP 500"})
     text = to_markdown([MESSAGES[0], failed], title="t", conversation_id="c")
     assert text.rstrip().endswith("*(reply failed: HTTP 500)*")
+
+
+def test_markdown_export_never_carries_live_control_sequences():
+    hostile = [MESSAGES[0], ModelResponse(parts=[TextPart("Hi \x1b]0;owned\x07 \x1b[2J there")])]
+    text = to_markdown(hostile, title="t \x1b[31m", conversation_id="c")
+    assert "\x1b" not in text and "\x07" not in text and "Hi ␛]0;owned␇ ␛[2J there" in text

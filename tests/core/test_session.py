@@ -178,8 +178,10 @@ async def test_cancel_before_the_first_delta(store):
     session.cancel()
     events = await asyncio.wait_for(task, 1)
     assert isinstance(events[-1], ev.TurnCancelled) and events[-1].partial_text == ""
-    stored = await store.load(session.conversation.conversation_id)
-    assert stored.messages[0].parts[0].content == "slow"
+    assert events[-1].unsent and session.conversation.messages == []  # offered again, not left unanswered
+    record = await store.read_record(session.conversation.conversation_id)
+    branch = await store.read_history(record.branches[0])
+    assert branch[-1].message.parts[0].content == "slow"  # still on disk
 
 
 async def test_failure_mid_stream_keeps_the_partial_reply(store):

@@ -118,7 +118,7 @@ async def test_a_malformed_chunk_fails_the_reply_and_keeps_what_came_before(serv
     server.script = [text_reply(TEXT, chunks=40, malformed_at=6)]
     session, _ = session_for(store)
     ending = (await run(session, "hi"))[-1]
-    assert isinstance(ending, ev.TurnFailed) and "decode" in ending.error
+    assert isinstance(ending, ev.TurnFailed) and "malformed chunk" in ending.error
     assert ending.partial_text == "".join(split(TEXT, 40)[:6])
 
 
@@ -131,7 +131,7 @@ async def test_escape_sequences_in_a_reply_never_reach_the_screen_raw(server, st
         await send(pilot, "hi")
         await wait_idle(pilot)
         shown = rendered_text(app)
-        assert "Before ]0;pwned title middle [2J[H after [31mred[0m." in shown  # inert, text kept
+        assert "Before ␛]0;pwned title␇ middle ␛[2J␛[H after ␛[31mred␛[0m." in shown  # inert, text kept
         assert not CONTROL.search(shown)
     stored = await store.load(session.conversation.conversation_id)
     assert stored_texts(stored.messages) == [hostile]  # the history keeps exactly what the model said
@@ -143,6 +143,7 @@ async def test_a_hundred_interrupts_leave_nothing_behind(server, store):
     rng = random.Random(7)
     before = set(asyncio.all_tasks())
     partials: list[str] = []
+    unsent: list[bool] = []
     for turn in range(100):
         cancel_at = rng.uniform(0.0, 0.12)
         runner = asyncio.ensure_future(run(session, f"prompt {turn}"))
@@ -152,6 +153,7 @@ async def test_a_hundred_interrupts_leave_nothing_behind(server, store):
         ending = events[-1]
         assert isinstance(ending, ev.TurnCancelled | ev.TurnFinished), ending
         partials.append(text_of(events))
+        unsent.append(getattr(ending, "unsent", False))
     await server.wait_all_closed(timeout=3)
     await asyncio.sleep(0.05)
     leftover = [t for t in asyncio.all_tasks() - before if not t.done()]
@@ -161,10 +163,14 @@ async def test_a_hundred_interrupts_leave_nothing_behind(server, store):
     prompts = [
         p.content for m in stored.messages if m.kind == "request" for p in m.parts if p.part_kind == "user-prompt"
     ]
-    assert prompts == [f"prompt {turn}" for turn in range(100)]
-    saved = stored_texts(stored.messages)
-    assert [s for s in saved if s] == [p for p in partials if p]  # each turn's partial reply, exactly once
-    assert sum(1 for p in partials if p) > 50 and any(not p for p in partials)
+    # Every turn that got any answer is in the history with its partial reply, exactly once...
+    assert prompts == [f"prompt {turn}" for turn in range(100) if not unsent[turn]]
+    assert stored_texts(stored.messages) == [p for p, u in zip(partials, unsent, strict=True) if not u]
+    # ...and each one interrupted before any answer is kept on disk as a branch, not lost.
+    record = await store.read_record(session.conversation.conversation_id)
+    branch_prompts = [(await store.read_history(tip))[-1].message.parts[0].content for tip in record.branches]
+    assert branch_prompts == [f"prompt {turn}" for turn in range(100) if unsent[turn]]
+    assert sum(1 for p in partials if p) > 50 and any(unsent)
 
 
 async def test_api_keys_never_reach_the_store_or_exports(server, store, monkeypatch, tmp_path):

@@ -31,19 +31,20 @@ async def test_control_sequences_everywhere_are_shown_inert(xsus_home):
 
     app = make_app(xsus_home, chat_agent(stream, tools=[lookup]))
     async with app.run_test(size=SIZE) as pilot:
-        await send(pilot, f"my prompt {CLEAR}here")
+        app.chat_screen.prompt.insert(f"my prompt {CLEAR}here")  # pasted, so the ESC bytes are in the text
+        await pilot.press("enter")
         await wait_idle(pilot)
         shown = rendered_text(app)
         assert not CONTROL.search(shown)
         for visible in (
-            "my prompt [2J[Hhere",
-            "Text ]0;owned",
+            "my prompt ␛[2J␛[Hhere",
+            "Text ␛]0;owned␇",
             "before the tool.",
-            "[31mred",
-            "After the tool [2J[Hdone.",
+            "\\u001b[31mred",  # in the JSON of the arguments: escaped, as JSON shows it
+            "After the tool ␛[2J␛[Hdone.",
         ):
-            assert visible in shown, visible
-        assert "result [2J[Hwith a bell and ]0;owned title" in shown
+            assert visible in shown, (visible, shown)
+        assert "result ␛[2J␛[Hwith a bell␇ and ␛]0;owned␇ title" in shown
 
 
 async def test_a_one_megabyte_tool_result_and_a_huge_line_keep_the_ui_responsive(xsus_home):

@@ -22,16 +22,24 @@ def _first_sentence(text: str) -> str:
     return line
 
 
-def describe_error(error: BaseException, *, key_env: str | None = None) -> str:
+def describe_error(error: BaseException, *, key_env: str | None = None, mid_reply: bool = False) -> str:
     """A one-line explanation of what went wrong and, where we know it, what to do.
 
-    `key_env` names the environment variable holding the model's API key, when the caller knows it.
+    `key_env` names the environment variable holding the model's API key, when the caller knows it;
+    `mid_reply` says the reply had already started streaming.
     """
+    if mid_reply and isinstance(error, exc.ModelConnectionError | ConnectionError):
+        cause = error.__cause__ or error
+        return f"The connection to the model server dropped in the middle of the reply ({_first_sentence(str(cause))})"
+    if isinstance(error, exc.ModelAPIError) and str(error).startswith("Failed to decode response"):
+        return f"The model server sent a malformed chunk: {_first_sentence(str(error)).split(': ', 1)[-1]}"
     if isinstance(error, exc.ModelAuthenticationError) or (
         isinstance(error, exc.ModelHTTPError) and error.status_code in (401, 403)
     ):
         key = key_env or _ENV_KEYS.get(_provider_of(getattr(error, "model_name", "")), "the API key")
         status = f" (HTTP {error.status_code})" if isinstance(error, exc.ModelHTTPError) else ""
+        said = _body_message(getattr(error, "body", None))
+        status = f" (HTTP {error.status_code}: {said})" if said and isinstance(error, exc.ModelHTTPError) else status
         return f"The provider refused the credentials{status}: check that {key} is set and valid."
     if isinstance(error, exc.ModelHTTPError):
         body = _body_message(error.body)

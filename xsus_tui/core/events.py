@@ -241,6 +241,9 @@ class TurnCancelled:
     """Usage and timings up to the interrupt."""
     partial_text: str = ""
     """The reply text that had streamed before the interrupt."""
+    unsent: bool = False
+    """Interrupted before the model answered anything: the prompt was taken back out of the
+    conversation (kept in the store as a branch), and a front end should offer it again."""
 
 
 @dataclass(slots=True)

@@ -19,6 +19,7 @@ from pydantic_ai.messages import (
 
 from .events import ERROR_METADATA_KEY
 from .replay import prompt_text
+from .sanitize import inert
 from .translate import result_or_error
 
 
@@ -53,6 +54,8 @@ def to_markdown(messages: list[ModelMessage], *, title: str, conversation_id: st
                 if isinstance(part, UserPromptPart):
                     out += ["---", "", "**You**", "", prompt_text(part), ""]
         elif isinstance(message, ModelResponse):
+            if not message.parts and not (message.metadata or {}).get(ERROR_METADATA_KEY):
+                continue  # an attempt that produced nothing
             out += [f"**Assistant** · {message.model_name or 'model'}", ""]
             for part in message.parts:
                 if isinstance(part, TextPart):
@@ -73,4 +76,5 @@ def to_markdown(messages: list[ModelMessage], *, title: str, conversation_id: st
                 out += [f"*(reply failed: {error})*", ""]
             elif getattr(message, "state", None) == "interrupted":
                 out += ["*(reply interrupted)*", ""]
-    return "\n".join(out).rstrip() + "\n"
+    # A transcript is read in a terminal: model and tool text must not carry live control sequences.
+    return inert("\n".join(out).rstrip()) + "\n"

@@ -201,7 +201,7 @@ class ChatSession:
                 self._last_event = now
                 continue
             silent = now - self._last_event
-            if silent >= self.stall_notice:
+            if silent >= min(self.stall_notice, self.idle_timeout / 2):
                 self._status(Stalled(seconds=silent, limit=self.idle_timeout))
             # Before the first event RetryingModel's own timeout applies (and retries).
             if silent >= self.idle_timeout and translator.first_token_at is not None:
@@ -212,9 +212,9 @@ class ChatSession:
     async def _keep(self, events: AgentRunEvents[Any], ending: TurnCancelled | TurnFailed | None) -> list[ModelMessage]:
         """Add what the run produced to the conversation and save it (finished, cancelled or failed).
 
-        A turn that failed before the model answered anything is taken back out of the history the
-        model will see (it stays in the store as a branch), so sending the prompt again does not
-        repeat it; `TurnFailed.unsent` tells the front end to offer the prompt again.
+        A turn that failed or was interrupted before the model answered anything is taken back out of
+        the history the model will see (it stays in the store as a branch), so sending the prompt
+        again does not repeat it; `unsent` on the ending tells the front end to offer it again.
         """
         result = events.result
         try:
@@ -222,11 +222,11 @@ class ChatSession:
             usage = events.usage
         except UserError:  # the run never started (cancelled at once)
             new, usage = [], self.conversation.usage
+        if ending is not None and not any(isinstance(m, ModelResponse) and m.parts for m in new):
+            ending.unsent = True  # nothing came back: take the prompt back rather than leave it unanswered
+            await self._take_back_prompt()
+            return []
         if isinstance(ending, TurnFailed):
-            if not any(isinstance(m, ModelResponse) and m.parts for m in new):
-                ending.unsent = True
-                await self._take_back_prompt()
-                return []
             new = _with_error(new, ending.error)
         self.conversation.messages.extend(new)
         self.conversation.usage = result.usage if result is not None else usage

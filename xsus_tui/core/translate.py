@@ -248,7 +248,7 @@ class TurnTranslator(UIEventStream[None, TurnEvent, Any, Any]):
     async def on_error(self, error: Exception) -> AsyncIterator[TurnEvent]:
         self.error = error
         yield TurnFailed(
-            error=describe_error(error, key_env=self.key_env),
+            error=describe_error(error, key_env=self.key_env, mid_reply=self.shown_anything),
             stats=self.stats(),
             partial_text=self.partial_text,
             detail=f"{type(error).__name__}: {error}",

@@ -243,14 +243,19 @@ class ChatScreen(Screen):
             status.state, status.stats = "idle", ending.stats
         elif isinstance(ending, ev.TurnCancelled):
             status.state, status.stats = "interrupted", ending.stats
+            if ending.unsent and not self.prompt.text:
+                self._give_back(prompt)
             if self.interrupt_requested_at is not None:
                 self.last_interrupt_latency = time.perf_counter() - self.interrupt_requested_at
         elif isinstance(ending, ev.TurnFailed):
             status.state, status.stats = "error", ending.stats
             if ending.unsent and not self.prompt.text:
-                # Nothing came back: give the prompt back so it can be sent again as it was.
-                self.prompt.text = prompt
-                self.prompt.move_cursor(self.prompt.document.end)
+                self._give_back(prompt)
+
+    def _give_back(self, prompt: str) -> None:
+        """Nothing came back: put the prompt in the input again, to edit or send as it was."""
+        self.prompt.text = prompt
+        self.prompt.move_cursor(self.prompt.document.end)
 
     # -- interrupting -----------------------------------------------------------------------------------
 
