@@ -26,12 +26,12 @@ async def test_retries_show_on_the_status_line_then_the_reply_arrives(xsus_home)
     async with app.run_test(size=SIZE) as pilot:
         status = app.chat_screen.status
         await send(pilot, "hi")
-        await wait_for(pilot, lambda: "retrying" in status.note)
+        await wait_for(pilot, lambda: status.state == "retrying")
         await pilot.pause(0.05)
         notes.append(screen_text(app))
         await wait_idle(pilot)
         assert app.chat_screen.replies[-1].text == "Finally here." and status.note == ""
-    assert "retrying 1/3 in" in notes[0] and "HTTP 503" in notes[0]
+    assert "retrying  ·  1/3 in" in notes[0] and "HTTP 503" in notes[0]
     assert len(calls) == 3
 
 

@@ -73,6 +73,7 @@ class ChatScreen(Screen):
         self.turn_worker: Worker | None = None
         self.interrupt_requested_at: float | None = None
         """perf_counter time of the last Esc, to measure how fast the turn stops."""
+        self._retry: tuple[ev.Retrying, float] | None = None
         self.last_interrupt_latency: float | None = None
         """Seconds from the last Esc to the turn's end (shown on screen as interrupted)."""
 
@@ -120,6 +121,7 @@ class ChatScreen(Screen):
         chat.anchor()
         self.prompt.border_subtitle = self.IDLE_HINT
         self.prompt.focus()
+        self.set_interval(0.2, self._show_retry)
         settle_garbage()
 
     def _show_agent(self) -> None:
@@ -151,9 +153,21 @@ class ChatScreen(Screen):
     def _on_status(self, event: ev.StatusEvent) -> None:
         """Retrying / silent: shown on the status line until the stream speaks again."""
         if isinstance(event, ev.Retrying):
-            self.status.note = f"retrying {event.attempt}/{event.retries} in {event.delay:.1f} s: {event.reason}"
+            self.status.state = "retrying"
+            self._retry = (event, time.monotonic() + event.delay)
+            self._show_retry()
         else:
             self.status.note = f"silent for {event.seconds:.0f} s (gives up at {event.limit:g} s)"
+
+    def _show_retry(self) -> None:
+        """Count the wait before a retry down on the status line."""
+        if self._retry is None:
+            return
+        event, due = self._retry
+        left = max(0.0, due - time.monotonic())
+        self.status.note = f"{event.attempt}/{event.retries} in {left:.1f} s: {event.reason}"
+        if left <= 0:
+            self._retry = None
 
     def action_scroll(self, where: str) -> None:
         chat = self.chat
@@ -225,7 +239,7 @@ class ChatScreen(Screen):
             async with contextlib.aclosing(self.session.run_turn(prompt)) as events:
                 async for event in events:
                     if status.note:
-                        status.note = ""
+                        status.note, status.state, self._retry = "", "streaming", None
                     await reply.apply(event)
                     if isinstance(event, ev.TurnFinished | ev.TurnCancelled | ev.TurnFailed):
                         ending = event
@@ -236,7 +250,7 @@ class ChatScreen(Screen):
 
     def _show_ending(self, ending: ev.TurnEvent | None, prompt: str, reply: AssistantReply) -> None:
         status = self.status
-        status.note = ""
+        status.note, self._retry = "", None
         self.prompt.border_subtitle = self.IDLE_HINT
         settle_garbage()
         if isinstance(ending, ev.TurnFinished):

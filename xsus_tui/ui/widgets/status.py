@@ -11,6 +11,7 @@ from xsus_tui.core.events import TurnStats
 STATE_STYLES = {
     "idle": "$text-success",
     "streaming": "$text-accent",
+    "retrying": "$text-warning",
     "interrupting": "$text-warning",
     "interrupted": "$text-warning",
     "error": "$text-error",
