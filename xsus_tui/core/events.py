@@ -81,10 +81,25 @@ class ToolCallFinished:
     """What went wrong, when the tool failed or asked the model to retry."""
     duration: float | None = None
     """Seconds from the start of execution to the result, when known."""
+    outcome: str = "success"
+    """pydantic-ai's outcome: success, failed, retried (sent back to the model), denied, interrupted."""
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+@dataclass(slots=True)
+class ApprovalRequested:
+    """A tool that requires approval wants to run: the turn waits for `ChatSession.decide`."""
+
+    _: KW_ONLY
+    call_id: str
+    """The tool call waiting for a decision."""
+    tool_name: str
+    """The tool's name."""
+    args: dict[str, Any] | str
+    """The call's arguments."""
 
 
 @dataclass(slots=True)
@@ -265,7 +280,8 @@ class TurnFailed:
 
 
 TurnEvent = (
-    TextDelta
+    ApprovalRequested
+    | TextDelta
     | ThinkingDelta
     | ToolCallStarted
     | ToolArgsDelta

@@ -20,10 +20,12 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from pydantic_ai.agent import AgentRunEvents
+from pydantic_ai.capabilities import HandleDeferredToolCalls
 from pydantic_ai.conversation import Conversation
 from pydantic_ai.conversation_store import ConversationConflict, ConversationStore
 from pydantic_ai.exceptions import UserError
 from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, TextPart, UserPromptPart
+from pydantic_ai.tools import DeferredToolRequests, DeferredToolResults, ToolDenied
 from pydantic_ai.usage import UsageLimits
 
 from .agents import ChatAgent
@@ -91,6 +93,9 @@ class ChatSession:
         self._events: AgentRunEvents[Any] | None = None
         self._cancel_requested = False
         self._last_event = 0.0
+        self._decisions: dict[str, asyncio.Future[bool | ToolDenied]] = {}
+        self._waiting_for_user = False
+        self._translator: TurnTranslator | None = None
         self._rng = random.Random()
 
     @property
@@ -103,6 +108,32 @@ class ChatSession:
         self._cancel_requested = True
         if self._events is not None:
             self._events.cancel()
+
+    def decide(self, call_id: str, approved: bool, reason: str | None = None) -> None:
+        """Answer an ApprovalRequested: run the tool, or deny it (the model is told `reason`)."""
+        decision = self._decision(call_id)
+        if not decision.done():
+            decision.set_result(True if approved else ToolDenied(reason or "The user denied this tool call."))
+        if approved and self._translator is not None:
+            self._translator.started(call_id)
+
+    def _decision(self, call_id: str) -> asyncio.Future[bool | ToolDenied]:
+        if call_id not in self._decisions:
+            self._decisions[call_id] = asyncio.get_running_loop().create_future()
+        return self._decisions[call_id]
+
+    async def _ask_user(self, ctx: Any, requests: DeferredToolRequests) -> DeferredToolResults | None:
+        """pydantic-ai's HandleDeferredToolCalls handler: wait for the person to approve or deny."""
+        if not requests.approvals:
+            return None
+        self._waiting_for_user = True
+        try:
+            approvals = {part.tool_call_id: await self._decision(part.tool_call_id) for part in requests.approvals}
+        finally:
+            self._waiting_for_user = False
+            for part in requests.approvals:
+                self._decisions.pop(part.tool_call_id, None)
+        return DeferredToolResults(approvals=approvals)
 
     def _status(self, event: StatusEvent) -> None:
         if isinstance(event, Retrying):  # waiting out a backoff is not silence
@@ -164,7 +195,9 @@ class ChatSession:
             model=model,
             usage_limits=limits,
             model_settings=self.model_settings,
+            capabilities=[HandleDeferredToolCalls(handler=self._ask_user)],
         )
+        self._translator = translator
         events = await stream.__aenter__()
         self._events = events
         self._last_event = time.monotonic()
@@ -183,7 +216,7 @@ class ChatSession:
             try:
                 await stream.__aexit__(None, None, None)
             finally:
-                self._events = None
+                self._events, self._translator = None, None
                 if outcome.stalled and isinstance(outcome.ending, TurnCancelled):
                     outcome.ending = TurnFailed(
                         error=f"The model sent nothing for {self.idle_timeout:g} s, so the reply was given up.",
@@ -197,7 +230,7 @@ class ChatSession:
         while True:
             await asyncio.sleep(0.5)
             now = time.monotonic()
-            if translator.tools_running:  # a tool doing its work is not a silent stream
+            if translator.tools_running or self._waiting_for_user:  # a tool at work, or a person deciding
                 self._last_event = now
                 continue
             silent = now - self._last_event

@@ -16,6 +16,7 @@ from typing import Any
 import pydantic_core
 from pydantic_ai.exceptions import RunCancelled
 from pydantic_ai.messages import (
+    DeferredToolRequestsEvent,
     FinalResultEvent,
     FunctionToolCallEvent,
     FunctionToolResultEvent,
@@ -36,6 +37,7 @@ from pydantic_ai.ui import NativeEvent, UIEventStream
 
 from .errors import describe_error
 from .events import (
+    ApprovalRequested,
     OutputPartial,
     OutputRejected,
     OutputStarted,
@@ -101,6 +103,10 @@ class TurnTranslator(UIEventStream[None, TurnEvent, Any, Any]):
     def shown_anything(self) -> bool:
         """Whether any part of a response has streamed yet."""
         return self.first_token_at is not None
+
+    def started(self, call_id: str) -> None:
+        """A tool call starts executing now (after its approval), for its duration."""
+        self._tool_started[call_id] = time.perf_counter()
 
     @property
     def tools_running(self) -> bool:
@@ -206,8 +212,22 @@ class TurnTranslator(UIEventStream[None, TurnEvent, Any, Any]):
         duration = None if started is None else time.perf_counter() - started
         result, error = result_or_error(part)
         yield ToolCallFinished(
-            call_id=part.tool_call_id, tool_name=part.tool_name, result=result, error=error, duration=duration
+            call_id=part.tool_call_id,
+            tool_name=part.tool_name,
+            result=result,
+            error=error,
+            duration=duration,
+            outcome=getattr(part, "outcome", "retried"),
         )
+
+    async def handle_deferred_tool_requests(self, event: DeferredToolRequestsEvent) -> AsyncIterator[TurnEvent]:
+        for part in event.requests.approvals:
+            self._tool_started.pop(part.tool_call_id, None)  # waiting for a person, not running
+            try:
+                args: dict[str, Any] | str = part.args_as_dict(raise_if_invalid=True)
+            except Exception:
+                args = _args_text(part.args)
+            yield ApprovalRequested(call_id=part.tool_call_id, tool_name=part.tool_name, args=args)
 
     # -- structured output ---------------------------------------------------------------------------
 

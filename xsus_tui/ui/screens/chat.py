@@ -25,6 +25,7 @@ from xsus_tui.core.session import ChatSession
 from ..widgets.prompt import PromptInput
 from ..widgets.reply import AssistantReply
 from ..widgets.status import StatusLine
+from ..widgets.tool_panel import ApprovalBar
 from ..widgets.user_message import UserMessage
 
 START_HINT = "Enter sends, Ctrl+J adds a line, Esc interrupts a reply, Ctrl+Q quits."
@@ -270,6 +271,11 @@ class ChatScreen(Screen):
         """Nothing came back: put the prompt in the input again, to edit or send as it was."""
         self.prompt.text = prompt
         self.prompt.move_cursor(self.prompt.document.end)
+
+    @on(ApprovalBar.Decided)
+    def decided(self, message: ApprovalBar.Decided) -> None:
+        self.session.decide(message.call_id, message.approved)
+        self.prompt.focus()
 
     # -- interrupting -----------------------------------------------------------------------------------
 

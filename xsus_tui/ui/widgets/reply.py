@@ -85,7 +85,10 @@ class AssistantReply(Vertical):
                 if (panel := self._tools.get(event.call_id)) is not None:
                     result = None if event.result is None else inert(event.result)
                     error = None if event.error is None else inert(event.error)
-                    await panel.finish(result=result, error=error, duration=event.duration)
+                    await panel.finish(result=result, error=error, duration=event.duration, outcome=event.outcome)
+            case ev.ApprovalRequested(call_id=call_id):
+                if (panel := self._tools.get(call_id)) is not None:
+                    await panel.ask_approval()
             case ev.OutputStarted():
                 output = OutputPanel(event.call_id, inert(event.tool_name), event.schema)
                 self._outputs[event.call_id] = output

@@ -6,8 +6,10 @@ from typing import Any
 
 from rich.json import JSON
 from rich.text import Text
-from textual.containers import Vertical
-from textual.widgets import Collapsible, Static
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Button, Collapsible, Static
 
 from xsus_tui.core.partial import parse_partial
 
@@ -21,6 +23,38 @@ def format_duration(seconds: float | None) -> str:
     if seconds is None:
         return ""
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+class ApprovalBar(Horizontal):
+    """Approve / Deny for a tool call that requires approval (y / n while it has the focus)."""
+
+    BINDINGS = [Binding("y", "decide(True)", "Approve"), Binding("n", "decide(False)", "Deny")]
+
+    class Decided(Message):
+        """The user approved or denied the call."""
+
+        def __init__(self, call_id: str, approved: bool) -> None:
+            super().__init__()
+            self.call_id = call_id
+            self.approved = approved
+
+    def __init__(self, call_id: str) -> None:
+        super().__init__(classes="approval")
+        self.call_id = call_id
+
+    def compose(self):
+        yield Static(Text("Run this tool?"), classes="approval-label")
+        yield Button("Approve (y)", id="approve", variant="success", compact=True)
+        yield Button("Deny (n)", id="deny", variant="error", compact=True)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_decide(event.button.id == "approve")
+
+    def action_decide(self, approved: bool) -> None:
+        self.post_message(self.Decided(self.call_id, approved))
+        for button in self.query(Button):
+            button.disabled = True
 
 
 class ToolPanel(Vertical):
@@ -56,7 +90,8 @@ class ToolPanel(Vertical):
         self.border_subtitle = f"{state}{' · ' + detail if detail else ''}"
         for name in ("-running", "-done", "-failed"):
             self.remove_class(name)
-        self.add_class({"done": "-done", "failed": "-failed", "interrupted": "-failed"}.get(state, "-running"))
+        classes = {"done": "-done", "failed": "-failed", "interrupted": "-failed", "denied": "-failed"}
+        self.add_class(classes.get(state, "-running"))
 
     def _render_args(self, value: Any = None) -> None:
         raw = "".join(self._raw_args)
@@ -83,22 +118,34 @@ class ToolPanel(Vertical):
         self._render_args(args)
         self._set_state("running")
 
-    async def finish(self, *, result: str | None, error: str | None, duration: float | None) -> None:
+    async def ask_approval(self) -> None:
+        """The tool needs the user's go-ahead: show Approve / Deny and focus Approve."""
+        self._set_state("needs approval")
+        bar = ApprovalBar(self.call_id)
+        await self.mount(bar)
+        bar.query_one("#approve", Button).focus()
+
+    async def finish(
+        self, *, result: str | None, error: str | None, duration: float | None, outcome: str = "success"
+    ) -> None:
         if self._timer is not None:
             self._timer.stop()
+        for bar in self.query(ApprovalBar):
+            await bar.remove()
         took = format_duration(duration)
         if error is not None:
-            state = "interrupted" if error == "interrupted" else "failed"
+            state = "interrupted" if error == "interrupted" or outcome == "interrupted" else "failed"
+            state = "denied" if outcome == "denied" else state
             self._set_state(state, took)
-            if state == "failed":
-                await self.mount(Static(Text("✗ " + error), classes="tool-error"))
+            if state != "interrupted":
+                await self.mount(Static(Text(("⊘ " if state == "denied" else "✗ ") + error), classes="tool-error"))
             return
         self._set_state("done", took)
         await self.mount(result_widget(result or ""))
 
     async def abandon(self) -> None:
         """The turn ended before this call finished."""
-        if self.state in ("calling", "running"):
+        if self.state in ("calling", "running", "needs approval"):
             await self.finish(result=None, error="interrupted", duration=None)
 
 

@@ -1,0 +1,95 @@
+"""Tools that require approval: the turn pauses, the panel asks, the decision is kept in the history."""
+
+from __future__ import annotations
+
+from pydantic_ai.messages import ModelRequest, ToolReturnPart
+from pydantic_ai.models.function import DeltaToolCall
+
+from xsus_tui.core.store import SQLiteConversationStore
+from xsus_tui.ui.widgets.tool_panel import ApprovalBar, ToolPanel
+
+from ..core.helpers import chat_agent
+from .helpers import SIZE, make_app, screen_text, send, wait_for, wait_idle
+
+deleted: list[str] = []
+
+
+def make_agent():
+    async def stream(messages, info):
+        last = messages[-1]
+        if any(p.part_kind == "user-prompt" for p in last.parts):
+            yield "I will delete it.\n"
+            yield {1: DeltaToolCall(name="delete_file", json_args='{"path": "/tmp/report.txt"}', tool_call_id="del")}
+        else:
+            returned = next(p for p in last.parts if isinstance(p, ToolReturnPart))
+            yield f"Outcome: {returned.content}"
+
+    agent = chat_agent(stream)
+    agent.agent.tool_plain(requires_approval=True)(delete_file)
+    return agent
+
+
+def delete_file(path: str) -> str:
+    deleted.append(path)
+    return f"deleted {path}"
+
+
+async def stored_returns(home) -> list[ToolReturnPart]:
+    store = SQLiteConversationStore.open(home / "history.db")
+    conversation = await store.load(store.latest_id())
+    store.close()
+    return [
+        p
+        for m in conversation.messages
+        if isinstance(m, ModelRequest)
+        for p in m.parts
+        if isinstance(p, ToolReturnPart)
+    ]
+
+
+async def test_approve_runs_the_tool(xsus_home):
+    deleted.clear()
+    app = make_app(xsus_home, make_agent())
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.chat_screen
+        await send(pilot, "delete the report")
+        await wait_for(pilot, lambda: bool(screen.query(ApprovalBar)))
+        panel = screen.query_one(ToolPanel)
+        assert panel.state == "needs approval" and deleted == []
+        assert "Approve (y)" in screen_text(app)
+        await pilot.press("y")
+        await wait_idle(pilot)
+        assert panel.state == "done" and deleted == ["/tmp/report.txt"]
+        assert "Outcome: deleted /tmp/report.txt" in screen.replies[-1].text
+        assert app.focused is screen.prompt
+    assert [r.outcome for r in await stored_returns(xsus_home)] == ["success"]
+
+
+async def test_deny_tells_the_model_and_is_recorded(xsus_home):
+    deleted.clear()
+    app = make_app(xsus_home, make_agent(), idle_timeout=1.0, stall_notice=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.chat_screen
+        await send(pilot, "delete the report")
+        await wait_for(pilot, lambda: bool(screen.query(ApprovalBar)))
+        await pilot.pause(1.5)  # a person thinking is not a stalled stream
+        assert screen.session.busy
+        await pilot.click("#deny")
+        await wait_idle(pilot)
+        panel = screen.query_one(ToolPanel)
+        assert panel.state == "denied" and deleted == []
+        assert "Outcome: The user denied this tool call." in screen.replies[-1].text
+    returns = await stored_returns(xsus_home)
+    assert [(r.outcome, r.content) for r in returns] == [("denied", "The user denied this tool call.")]
+
+
+async def test_esc_while_waiting_for_approval_interrupts(xsus_home):
+    app = make_app(xsus_home, make_agent())
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.chat_screen
+        await send(pilot, "delete the report")
+        await wait_for(pilot, lambda: bool(screen.query(ApprovalBar)))
+        screen.prompt.focus()
+        await pilot.press("escape")
+        await wait_idle(pilot)
+        assert screen.replies[-1].state == "interrupted" and screen.query_one(ToolPanel).state == "interrupted"
