@@ -36,3 +36,24 @@ async def test_user_agent_panels_and_reload(xsus_home, tmp_path):
         await send(pilot, "still works")  # the previous agent is kept
         await wait_idle(pilot)
         assert screen.replies[-1].state == "done" and len(screen.replies) == 3
+
+
+async def test_slash_model_switches_and_the_history_carries_over(xsus_home):
+    from pydantic_ai.messages import ModelResponse, TextPart
+
+    app = make_app(xsus_home)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.chat_screen
+        await send(pilot, "hello")
+        await wait_idle(pilot)
+        await send(pilot, "/model nonsense:x")
+        await pilot.pause(0.1)
+        assert "Could not switch to nonsense:x: unknown model provider" in screen_text(app)
+        await send(pilot, "/model demo")
+        await pilot.pause(0.1)
+        assert "Switched to demo (offline)" in screen_text(app)
+        await send(pilot, "recap")
+        await wait_idle(pilot)
+        assert "I received **2 earlier messages**" in screen.replies[-1].text  # the history carried over
+        messages = screen.session.conversation.messages
+        assert sum(isinstance(m, ModelResponse) and isinstance(m.parts[-1], TextPart) for m in messages) == 2

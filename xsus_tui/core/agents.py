@@ -56,6 +56,8 @@ class ChatAgent:
     """The `--agent` target it was loaded from, so Ctrl+R can load it again."""
     agent_name: str | None = None
     """The user's agent's name, for the header."""
+    instructions: str | None = None
+    """The plain chat agent's configured instructions, kept when `/model` switches models."""
 
 
 def output_tools(agent: AbstractAgent[Any, Any]) -> dict[str, dict[str, Any]]:
@@ -158,6 +160,14 @@ def build_user_agent(target: str, *, model_id: str | None = None, default_model:
     )
 
 
+def switch_model(current: ChatAgent, model_id: str) -> ChatAgent:
+    """The same chat on another model (`/model`): the user's agent with its model overridden, or the
+    plain chat agent rebuilt for it. Raises ModelChoiceError with one line."""
+    if current.target is not None:
+        return build_user_agent(current.target, model_id=model_id)
+    return build_chat_agent(model_id, instructions=current.instructions)
+
+
 def reload_user_agent(current: ChatAgent) -> ChatAgent:
     """Import `current`'s agent file again (after an edit), keeping its model choice."""
     assert current.target is not None
@@ -174,8 +184,16 @@ def build_chat_agent(model_id: str | None = None, *, instructions: str | None = 
             instructions=instructions or DEMO_INSTRUCTIONS,
             name="demo",
         )
-        return ChatAgent(agent=agent, label="demo (offline)", is_demo=True, output_tools=output_tools(agent))
+        return ChatAgent(
+            agent=agent,
+            label="demo (offline)",
+            is_demo=True,
+            output_tools=output_tools(agent),
+            instructions=instructions,
+        )
     model = make_model(model_id)
     agent = Agent(model, instructions=instructions or DEFAULT_INSTRUCTIONS, name="chat")
     key_env = KEY_ENV.get(model_id.split(":", 1)[0])
-    return ChatAgent(agent=agent, label=model_id, output_tools=output_tools(agent), key_env=key_env)
+    return ChatAgent(
+        agent=agent, label=model_id, output_tools=output_tools(agent), key_env=key_env, instructions=instructions
+    )

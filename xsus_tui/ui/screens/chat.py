@@ -18,7 +18,7 @@ from textual.worker import Worker
 
 from xsus_tui.core import events as ev
 from xsus_tui.core.agent_loader import AgentLoadError
-from xsus_tui.core.agents import ModelChoiceError, reload_user_agent
+from xsus_tui.core.agents import ModelChoiceError, reload_user_agent, switch_model
 from xsus_tui.core.replay import past_turns
 from xsus_tui.core.session import ChatSession
 
@@ -130,6 +130,22 @@ class ChatScreen(Screen):
         model = "demo model (offline)" if agent.is_demo else agent.label
         self.sub_title = f"agent {agent.agent_name} · {model}" if agent.agent_name else model
 
+    def switch_model(self, model_id: str) -> None:
+        """`/model NAME`: go on with another model; the conversation (and its history) carries over."""
+        current = self.session.chat_agent
+        if not model_id:
+            self.show_notice(f"The model is {current.label}. Switch with /model provider:name, e.g. /model demo.")
+            return
+        try:
+            self.session.chat_agent = switch_model(current, model_id)
+        except (AgentLoadError, ModelChoiceError) as error:
+            self.show_notice(f"Could not switch to {model_id}: {error}")
+            return
+        self.status.model_label = self.session.chat_agent.label
+        self.status.refresh()
+        self._show_agent()
+        self.show_notice(f"Switched to {self.session.chat_agent.label}; the conversation carries over.")
+
     def action_reload_agent(self) -> None:
         """Import the --agent file again (after an edit); the conversation carries on."""
         current = self.session.chat_agent
@@ -207,6 +223,9 @@ class ChatScreen(Screen):
         self.prompt.clear()
         if text == "/retry":
             self.action_regenerate()
+            return
+        if text == "/model" or text.startswith("/model "):
+            self.switch_model(text.removeprefix("/model").strip())
             return
         self.turn_worker = self.run_turn(text)
 
