@@ -174,7 +174,9 @@ def _run_tui(args: argparse.Namespace) -> int:
         idle_timeout=args.idle_timeout or settings.idle_timeout,
         model_settings=settings.model_settings,
     )
-    app = XsusApp(session, notices=notices, theme=settings.theme)
+    from .core.mcp_servers import McpServers
+
+    app = XsusApp(session, notices=notices, theme=settings.theme, mcp=McpServers(settings.mcp_servers))
     try:
         app.run()
     finally:

@@ -31,6 +31,8 @@ class Settings:
     """A Textual theme name (`textual-dark`, `nord`, `gruvbox`, `dracula`, `tokyo-night`, ...)."""
     model_settings: dict[str, float | int] = field(default_factory=dict)
     """Sent with every request: `temperature`, `max_tokens`, `top_p`, `seed` (table `[model_settings]`)."""
+    mcp_servers: dict[str, dict] = field(default_factory=dict)
+    """MCP servers by name (`[mcp_servers.NAME]`): `command` + `args`/`env`/`cwd` for stdio, or `url` + `headers`."""
 
 
 _FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -41,6 +43,7 @@ _FIELDS: dict[str, type | tuple[type, ...]] = {
     "idle_timeout": (int, float),
     "theme": str,
     "model_settings": dict,
+    "mcp_servers": dict,
 }
 _LIMITS = {"retries": (0, 10), "idle_timeout": (1, 3600)}
 _MODEL_SETTINGS: dict[str, tuple[type | tuple[type, ...], float, float]] = {
@@ -94,6 +97,8 @@ def load_settings(path: Path) -> Settings:
         _check_theme(path, text, str(values["theme"]))
     if "model_settings" in values:
         values["model_settings"] = _check_model_settings(path, text, values["model_settings"])
+    if "mcp_servers" in values:
+        _check_mcp_servers(path, text, values["mcp_servers"])
     return Settings(**values)
 
 
@@ -117,6 +122,31 @@ def _check_model_settings(path: Path, text: str, table: dict) -> dict[str, float
         if not low <= value <= high:
             raise ConfigError(f"{path}{line}: model_settings.{key} must be between {low:g} and {high:g}, not {value}")
     return dict(table)
+
+
+_MCP_KEYS = {"command": str, "args": list, "env": dict, "cwd": str, "url": str, "headers": dict}
+
+
+def _check_mcp_servers(path: Path, text: str, servers: dict) -> None:
+    for name, server in servers.items():
+        line = _line_of(text, name) or _table_line(text, f"mcp_servers.{name}")
+        if not isinstance(server, dict):
+            raise ConfigError(f"{path}{line}: mcp_servers.{name} must be a table")
+        for key, value in server.items():
+            if key not in _MCP_KEYS:
+                where = _line_of(text, key) or line
+                raise ConfigError(f"{path}{where}: unknown MCP server setting {key!r} (known: {', '.join(_MCP_KEYS)})")
+            if not isinstance(value, _MCP_KEYS[key]):
+                raise ConfigError(f"{path}{_line_of(text, key) or line}: mcp_servers.{name}.{key} has the wrong type")
+        if ("command" in server) == ("url" in server):
+            raise ConfigError(f"{path}{line}: mcp_servers.{name} needs either command (stdio) or url (HTTP)")
+
+
+def _table_line(text: str, table: str) -> str:
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip() == f"[{table}]":
+            return f":{number}"
+    return ""
 
 
 def to_toml(settings: Settings) -> str:

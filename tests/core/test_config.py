@@ -50,6 +50,8 @@ def test_theme_and_model_settings(tmp_path):
         ("[model_settings]\ntemperature = 5\n", ":2: model_settings.temperature must be between 0 and 2, not 5"),
         ("[model_settings]\ncolour = 1\n", ":2: unknown model setting 'colour'"),
         ("model_settings = 3\n", ":1: model_settings must be a table, not int"),
+        ("[mcp_servers.web]\nargs = []\n", ":1: mcp_servers.web needs either command (stdio) or url (HTTP)"),
+        ('[mcp_servers.web]\nurl = "http://x"\nport = 3\n', ":3: unknown MCP server setting 'port'"),
     ],
 )
 def test_invalid_theme_and_model_settings(tmp_path, text, expected):

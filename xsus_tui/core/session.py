@@ -70,6 +70,7 @@ class ChatSession:
         idle_timeout: float = 60.0,
         stall_notice: float = 5.0,
         model_settings: dict[str, Any] | None = None,
+        toolsets: list[Any] | None = None,
         on_status: Callable[[StatusEvent], None] | None = None,
         on_notice: Callable[[str], None] | None = None,
     ) -> None:
@@ -86,6 +87,8 @@ class ChatSession:
         """Seconds of stream silence after which `Stalled` is reported."""
         self.model_settings = model_settings or None
         """pydantic-ai ModelSettings sent with every request (temperature, max_tokens...)."""
+        self.toolsets = toolsets if toolsets is not None else []
+        """Extra toolsets for every turn (the running MCP servers); the front end may change the list."""
         self.on_status = on_status
         """Receives Retrying and Stalled while a turn waits (set by the front end)."""
         self.on_notice = on_notice
@@ -196,6 +199,7 @@ class ChatSession:
             usage_limits=limits,
             model_settings=self.model_settings,
             capabilities=[HandleDeferredToolCalls(handler=self._ask_user)],
+            toolsets=list(self.toolsets) or None,
         )
         self._translator = translator
         events = await stream.__aenter__()

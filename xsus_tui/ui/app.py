@@ -7,6 +7,7 @@ import os
 from textual.app import App
 from textual.binding import Binding
 
+from xsus_tui.core.mcp_servers import McpServers
 from xsus_tui.core.session import ChatSession
 
 from .screens.chat import ChatScreen
@@ -20,17 +21,25 @@ class XsusApp(App[int]):
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True, show=False)]
 
-    def __init__(self, session: ChatSession, *, notices: list[str] | None = None, theme: str | None = None) -> None:
+    def __init__(
+        self,
+        session: ChatSession,
+        *,
+        notices: list[str] | None = None,
+        theme: str | None = None,
+        mcp: McpServers | None = None,
+    ) -> None:
         super().__init__()
         # pydantic-ai's first-run banner would be printed over the screen.
         os.environ.setdefault("PYDANTIC_AI_NO_BANNER", "1")
         self.session = session
         self.notices = notices or []
+        self.mcp = mcp
         if theme:
             self.theme = theme
 
     def on_mount(self) -> None:
-        self.push_screen(ChatScreen(self.session, self.notices))
+        self.push_screen(ChatScreen(self.session, self.notices, self.mcp))
 
     @property
     def chat_screen(self) -> ChatScreen:
@@ -43,4 +52,5 @@ class XsusApp(App[int]):
         for screen in self.screen_stack:
             if isinstance(screen, ChatScreen):
                 await screen.stop_turn()
+                await screen.stop_mcp()
         self.exit(0)

@@ -19,6 +19,7 @@ from textual.worker import Worker
 from xsus_tui.core import events as ev
 from xsus_tui.core.agent_loader import AgentLoadError
 from xsus_tui.core.agents import ModelChoiceError, reload_user_agent, switch_model
+from xsus_tui.core.mcp_servers import McpServers
 from xsus_tui.core.replay import past_turns
 from xsus_tui.core.session import ChatSession
 
@@ -67,9 +68,12 @@ class ChatScreen(Screen):
     IDLE_HINT = "PgUp/PgDn scroll · Ctrl+G regenerate · Ctrl+P commands · Ctrl+Q quit"
     BUSY_HINT = "Esc interrupts · PgUp/PgDn scroll · Ctrl+Q quit"
 
-    def __init__(self, session: ChatSession, notices: list[str] | None = None) -> None:
+    def __init__(self, session: ChatSession, notices: list[str] | None = None, mcp: McpServers | None = None) -> None:
         super().__init__()
         self.session = session
+        self.mcp = mcp
+        """The configured MCP servers, started when the screen mounts and stopped when it goes."""
+        self._tools_ready = asyncio.Event()
         self.notices = notices or []
         self.turn_worker: Worker | None = None
         self.interrupt_requested_at: float | None = None
@@ -123,12 +127,36 @@ class ChatScreen(Screen):
         self.prompt.border_subtitle = self.IDLE_HINT
         self.prompt.focus()
         self.set_interval(0.2, self._show_retry)
+        self.run_worker(self._start_mcp(), group="mcp")
         settle_garbage()
+
+    async def _start_mcp(self) -> None:
+        """Start the MCP servers once for the whole chat; a prompt sent meanwhile waits for them."""
+        try:
+            if self.mcp is not None and self.mcp.servers:
+                self.status.note = "starting MCP servers…"
+                for problem in await self.mcp.start():
+                    self.show_notice(problem)
+                self.session.toolsets = self.mcp.toolsets
+                self.status.note = ""
+        finally:
+            self._tools_ready.set()
+            self._show_agent()
+
+    async def stop_mcp(self) -> None:
+        if self.mcp is not None:
+            await self.mcp.stop()
+
+    async def on_unmount(self) -> None:
+        await self.stop_mcp()
 
     def _show_agent(self) -> None:
         agent = self.session.chat_agent
         model = "demo model (offline)" if agent.is_demo else agent.label
-        self.sub_title = f"agent {agent.agent_name} · {model}" if agent.agent_name else model
+        title = f"agent {agent.agent_name} · {model}" if agent.agent_name else model
+        if self.mcp is not None and self.mcp.servers and self._tools_ready.is_set():
+            title += f" · mcp: {self.mcp.summary()}"
+        self.sub_title = title
 
     def switch_model(self, model_id: str) -> None:
         """`/model NAME`: go on with another model; the conversation (and its history) carries over."""
@@ -241,6 +269,7 @@ class ChatScreen(Screen):
         With `prompt=None` it regenerates: the last turn is taken off the screen and run again.
         """
         chat, status = self.chat, self.status
+        await self._tools_ready.wait()
         if prompt is None:
             prompt = await self.session.regenerate()
             if prompt is None:

@@ -1,0 +1,71 @@
+"""MCP servers from config: started once, their tools in the panels, shut down on quit, failures survived."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from pydantic_ai.models.function import DeltaToolCall
+
+from xsus_tui.core.mcp_servers import McpServers
+from xsus_tui.core.session import ChatSession
+from xsus_tui.core.store import SQLiteConversationStore
+from xsus_tui.ui.app import XsusApp
+from xsus_tui.ui.widgets.tool_panel import ToolPanel
+
+from ..core.helpers import chat_agent
+from ..ui.helpers import SIZE, screen_text, send, wait_for, wait_idle
+
+SERVER = Path(__file__).with_name("mcp_server.py")
+
+
+def alive(pid: int) -> bool:
+    """Whether the process exists and has not exited (an exited child not yet reaped is a zombie)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def calls_add():
+    async def stream(messages, info):
+        if any(p.part_kind == "user-prompt" for p in messages[-1].parts):
+            assert "calc_add" in [t.name for t in info.function_tools]
+            yield {0: DeltaToolCall(name="calc_add", json_args='{"a": 20, "b": 22}', tool_call_id="m")}
+        else:
+            yield "The server says 42."
+
+    return chat_agent(stream)
+
+
+async def test_a_stdio_server_is_started_once_used_and_shut_down_on_quit(tmp_path):
+    pidfile = tmp_path / "pid"
+    servers = McpServers(
+        {
+            "calc": {"command": sys.executable, "args": [str(SERVER)], "env": {"PIDFILE": str(pidfile)}},
+            "broken": {"command": str(tmp_path / "no-such-server")},
+        }
+    )
+    store = SQLiteConversationStore.open(tmp_path / "history.db")
+    app = XsusApp(ChatSession(calls_add(), store), mcp=servers)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.chat_screen
+        await wait_for(pilot, lambda: "mcp:" in screen.sub_title, within=20)
+        assert "calc (2 tools)" in screen.sub_title and "broken (failed)" in screen.sub_title
+        assert "MCP server 'broken' could not start" in screen_text(app)
+        pid = int(pidfile.read_text())
+        for prompt in ("add them", "again"):
+            await send(pilot, prompt)
+            await wait_idle(pilot, within=10)
+            assert screen.replies[-1].text == "The server says 42."
+        panels = list(screen.query(ToolPanel))
+        assert [p.state for p in panels] == ["done", "done"] and "42" in str(panels[0].children[-1].render())
+        assert int(pidfile.read_text()) == pid and alive(pid)  # one process for the whole chat
+        await pilot.press("ctrl+q")
+    deadline = time.monotonic() + 5
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(pid)
+    store.close()
