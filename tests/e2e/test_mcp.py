@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from pathlib import Path
@@ -66,6 +67,6 @@ async def test_a_stdio_server_is_started_once_used_and_shut_down_on_quit(tmp_pat
         await pilot.press("ctrl+q")
     deadline = time.monotonic() + 5
     while alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
+        await asyncio.sleep(0.05)
     assert not alive(pid)
     store.close()
