@@ -333,3 +333,36 @@ async def test_a_conversation_continued_elsewhere_goes_on_as_a_fork(tmp_path):
     assert prompts(fork) == ["start", "second continues"]
     first_store.close()
     second_store.close()
+
+
+@pytest.mark.parametrize("wrapper", ["native", "prompted"])
+async def test_structured_output_written_as_text_fills_the_output_panel(store, wrapper):
+    from pydantic_ai import NativeOutput, PromptedOutput
+
+    from xsus_tui.core.agents import text_output_schema
+
+    calls: list[int] = []
+
+    async def stream(messages, info):
+        calls.append(1)
+        if len(calls) == 1:
+            yield '{"name": "Oslo"'  # invalid: population is missing, so pydantic-ai asks again
+            yield "}"
+        else:
+            yield '{"name": "Par'
+            yield 'is", "population": 2100000}'
+
+    output = NativeOutput(City) if wrapper == "native" else PromptedOutput(City)
+    agent = chat_agent(stream, output_type=output)
+    agent.text_output = text_output_schema(agent.agent)
+    assert agent.text_output["title"] == "City"
+    events = await collect(ChatSession(agent, store), "city")
+    assert not any(isinstance(e, ev.TextDelta) for e in events)
+    started = [e for e in events if isinstance(e, ev.OutputStarted)]
+    rejected = [e for e in events if isinstance(e, ev.OutputRejected)]
+    assert len(started) == 2 and [r.call_id for r in rejected] == [started[0].call_id]
+    partials = [e for e in events if isinstance(e, ev.OutputPartial) and e.call_id == started[1].call_id]
+    assert partials[0].value == {"name": "Par"} and partials[0].missing == ("population",)
+    validated = [e for e in events if isinstance(e, ev.OutputValidated)]
+    assert validated[-1].call_id == started[1].call_id
+    assert validated[-1].value == {"name": "Paris", "population": 2100000, "tags": []}

@@ -98,7 +98,7 @@ async def test_structured_output_panel_fills_in_then_validates(xsus_home, monkey
         assert panel.state == "valid" and panel.border_subtitle == "✓ valid"
         assert panel.value["destination"] == "Lisbon, Portugal" and len(panel.value["highlights"]) == 4
         assert "TripPlan" in panel.border_title
-        assert '"budget_eur": 1150.0' in screen_text(app)
+        assert "budget_eur: 1150.0" in screen_text(app)
     missing = [state for state in states if "missing:" in state]
     assert states[0] == missing[0] and "highlights" in missing[0]
     assert len(set(missing)) >= 2  # the panel changed as fields arrived
@@ -296,3 +296,29 @@ async def test_long_tool_results_are_collapsed_and_ctrl_c_interrupts(xsus_home):
         await pilot.press("ctrl+c")
         await wait_idle(pilot)
         assert app.chat_screen.replies[-1].state == "interrupted"
+
+
+async def test_missing_required_fields_show_in_the_tree_until_they_arrive(xsus_home):
+    from pydantic import BaseModel
+    from pydantic_ai.models.function import DeltaToolCall
+
+    class Report(BaseModel):
+        title: str
+        score: int
+
+    gate = asyncio.Event()
+
+    async def stream(messages, info):
+        yield {0: DeltaToolCall(name=info.output_tools[0].name, json_args='{"title": "Quarterly"', tool_call_id="r")}
+        await gate.wait()
+        yield {0: DeltaToolCall(json_args=', "score": 7}')}
+
+    app = make_app(xsus_home, chat_agent(stream, output_type=Report))
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "report")
+        await wait_for(pilot, lambda: "missing: score" in app.chat_screen.query_one(OutputPanel).border_subtitle)
+        await pilot.pause(0.1)
+        assert 'title: "Quarterly"' in screen_text(app) and "score: …" in screen_text(app)
+        gate.set()
+        await wait_idle(pilot)
+        assert "score: 7" in screen_text(app) and "score: …" not in screen_text(app)

@@ -58,6 +58,17 @@ class ChatAgent:
     """The user's agent's name, for the header."""
     instructions: str | None = None
     """The plain chat agent's configured instructions, kept when `/model` switches models."""
+    text_output: dict[str, Any] | None = None
+    """JSON schema of a structured output the model writes as text (NativeOutput / PromptedOutput)."""
+
+
+def text_output_schema(agent: AbstractAgent[Any, Any]) -> dict[str, Any] | None:
+    """The output's JSON schema when the model writes it as text (NativeOutput or PromptedOutput)."""
+    schema = getattr(agent, "_output_schema", None)
+    object_def = getattr(schema, "object_def", None)
+    if getattr(schema, "mode", None) not in ("native", "prompted") or object_def is None:
+        return None
+    return {"title": object_def.name, **object_def.json_schema}
 
 
 def output_tools(agent: AbstractAgent[Any, Any]) -> dict[str, dict[str, Any]]:
@@ -157,6 +168,7 @@ def build_user_agent(target: str, *, model_id: str | None = None, default_model:
         model=model,
         target=str(parsed),
         agent_name=name,
+        text_output=text_output_schema(agent),
     )
 
 

@@ -158,6 +158,7 @@ class ChatSession:
             translator = TurnTranslator(
                 output_tools=self.chat_agent.output_tools,
                 key_env=self.chat_agent.key_env,
+                text_output=self.chat_agent.text_output,
                 usage_before=dataclasses.replace(self.conversation.usage),
                 started_at=time.perf_counter(),
             )

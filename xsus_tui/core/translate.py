@@ -77,6 +77,8 @@ class TurnTranslator(UIEventStream[None, TurnEvent, Any, Any]):
     output_tools: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The agent's output tools by name with their JSON schemas (see `agents.output_tools`)."""
     usage_before: Any = None
+    text_output: dict[str, Any] | None = None
+    """Schema of an output the model writes as text (NativeOutput / PromptedOutput): text goes to a panel."""
     key_env: str | None = None
     """The environment variable holding the model's API key, for error messages."""
     """The conversation's usage before this turn, so stats count this turn only."""
@@ -90,6 +92,7 @@ class TurnTranslator(UIEventStream[None, TurnEvent, Any, Any]):
     _pending_start: ToolCallPart | None = None
     _output_calls: dict[str, list[str]] = field(default_factory=dict)
     _output_schemas: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    _text_output_call: str | None = None
     _tool_started: dict[str, float] = field(default_factory=dict)
 
     def encode_event(self, event: TurnEvent) -> str:  # pragma: no cover - we never encode to a wire format
@@ -154,11 +157,19 @@ class TurnTranslator(UIEventStream[None, TurnEvent, Any, Any]):
     # -- text and thinking --------------------------------------------------------------------------
 
     async def handle_text_start(self, part: TextPart, follows_text: bool = False) -> AsyncIterator[TurnEvent]:
+        if self.text_output is not None:
+            async for e in self._start_text_output(part.content):
+                yield e
+            return
         if part.content:
             self._text.append(part.content)
             yield TextDelta(part.content)
 
     async def handle_text_delta(self, delta: TextPartDelta) -> AsyncIterator[TurnEvent]:
+        if self.text_output is not None and self._text_output_call is not None:
+            if delta.content_delta:
+                yield self._output_partial(self._text_output_call, delta.content_delta)
+            return
         if delta.content_delta:
             self._text.append(delta.content_delta)
             yield TextDelta(delta.content_delta)
@@ -238,6 +249,19 @@ class TurnTranslator(UIEventStream[None, TurnEvent, Any, Any]):
         yield OutputStarted(call_id=part.tool_call_id, tool_name=part.tool_name, schema=schema)
         if text := _args_text(part.args):
             yield self._output_partial(part.tool_call_id, text)
+
+    async def _start_text_output(self, text: str) -> AsyncIterator[TurnEvent]:
+        if (previous := self._text_output_call) is not None:
+            # A second text output in one run means the first one failed validation and was retried.
+            yield OutputRejected(call_id=previous, error="The output did not validate; the model was asked again.")
+        call_id = f"text-output-{len(self._output_calls)}"
+        self._text_output_call = call_id
+        self._output_calls[call_id] = []
+        self._output_schemas[call_id] = self.text_output
+        name = (self.text_output or {}).get("title", "output")
+        yield OutputStarted(call_id=call_id, tool_name=name, schema=self.text_output)
+        if text:
+            yield self._output_partial(call_id, text)
 
     def _output_partial(self, call_id: str, text: str) -> OutputPartial:
         chunks = self._output_calls[call_id]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.json import JSON
 from rich.text import Text
 from textual.containers import Vertical
 from textual.widgets import Static
 
 from xsus_tui.core.events import OutputPartial
+from xsus_tui.core.sanitize import inert
+
+from .value_tree import value_tree
 
 
 class OutputPanel(Vertical):
@@ -18,6 +20,7 @@ class OutputPanel(Vertical):
     def __init__(self, call_id: str, tool_name: str, schema: dict[str, Any] | None) -> None:
         super().__init__(classes="output-panel -running")
         self.call_id = call_id
+        self.schema = schema
         self.type_name = (schema or {}).get("title") or tool_name
         self.state = "streaming"
         self.value: Any = None
@@ -41,14 +44,16 @@ class OutputPanel(Vertical):
             return
         value, missing = partial.value, partial.missing
         self.value = value
-        if value is not None:
-            self._body.update(JSON.from_data(value, indent=2, ensure_ascii=False))
+        if value is not None or self.schema:
+            self._body.update(value_tree(value, self.schema, self.type_name))
+        elif partial.raw.strip():
+            self._body.update(Text(inert(partial.raw[-2000:])))  # not JSON (yet): show what came
         self.border_subtitle = "streaming" + (f" · missing: {', '.join(missing)}" if missing else " · complete")
 
     def validated(self, value: Any) -> None:
         self.value = value
         self.state = "valid"
-        self._body.update(JSON.from_data(value, indent=2, ensure_ascii=False))
+        self._body.update(value_tree(value, self.schema, self.type_name))
         self.border_subtitle = "✓ valid"
         self.remove_class("-running")
         self.add_class("-done")
