@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from pathlib import Path
@@ -69,4 +70,32 @@ async def test_a_stdio_server_is_started_once_used_and_shut_down_on_quit(tmp_pat
     while alive(pid) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     assert not alive(pid)
+    store.close()
+
+
+async def test_a_server_that_dies_is_reported_and_the_chat_goes_on(tmp_path):
+    import signal
+
+    pidfile = tmp_path / "pid"
+    servers = McpServers({"calc": {"command": sys.executable, "args": [str(SERVER)], "env": {"PIDFILE": str(pidfile)}}})
+
+    async def stream(messages, info):
+        names = [t.name for t in info.function_tools]
+        yield f"tools: {names}"
+
+    store = SQLiteConversationStore.open(tmp_path / "history.db")
+    app = XsusApp(ChatSession(chat_agent(stream), store, retries=0), mcp=servers)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.chat_screen
+        await wait_for(pilot, lambda: "mcp:" in screen.sub_title, within=20)
+        await send(pilot, "first")
+        await wait_idle(pilot, within=10)
+        assert "calc_add" in screen.replies[-1].text
+        os.kill(int(pidfile.read_text()), signal.SIGKILL)
+        await asyncio.sleep(0.3)
+        await send(pilot, "second")
+        await wait_idle(pilot, within=15)
+        assert "calc (stopped)" in screen.sub_title and "MCP server 'calc' stopped" in screen_text(app)
+        assert screen.replies[-1].text == "tools: []"  # the turn went on without it
+        await pilot.press("ctrl+q")
     store.close()

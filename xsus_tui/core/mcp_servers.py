@@ -14,6 +14,13 @@ from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 START_TIMEOUT = 30.0
+METHOD_NOT_FOUND = -32601
+"""JSON-RPC's code for a method the server doesn't have."""
+
+try:
+    from mcp.shared.exceptions import MCPError as McpAnswered
+except ImportError:  # pragma: no cover - the mcp package comes with pydantic-ai-slim[mcp]
+    McpAnswered = ()  # type: ignore[assignment,misc]
 
 
 @dataclass
@@ -27,6 +34,8 @@ class McpServer:
     """`command`, `args`, `env`, `cwd` for stdio; `url`, `headers` for streamable HTTP."""
     toolset: Any = None
     """The prefixed MCPToolset while it runs."""
+    inner: Any = None
+    """The MCPToolset itself (to ask it for its tools)."""
     tools: list[str] = field(default_factory=list)
     """The tool names it offers (unprefixed)."""
     error: str | None = None
@@ -49,7 +58,13 @@ class McpServers:
         """`notes (2 tools), web (failed)` for the header."""
         parts = []
         for server in self.servers:
-            state = "failed" if server.error else f"{len(server.tools)} tools"
+            state = (
+                "stopped"
+                if server.error and server.tools
+                else "failed"
+                if server.error
+                else f"{len(server.tools)} tools"
+            )
             parts.append(f"{server.name} ({state})")
         return ", ".join(parts)
 
@@ -84,7 +99,23 @@ class McpServers:
             toolset = MCPToolset(config["url"], id=server.name, headers=config.get("headers"))
         await self._stack.enter_async_context(toolset)
         server.tools = [tool.name for tool in await toolset.list_tools()]
-        server.toolset = toolset.prefixed(server.name)
+        server.inner, server.toolset = toolset, toolset.prefixed(server.name)
+
+    async def check(self) -> list[str]:
+        """Find the servers that stopped answering (checked before each turn), and leave them out from now on."""
+        problems = []
+        for server in self.servers:
+            if server.toolset is None or server.inner is None:
+                continue
+            try:
+                async with asyncio.timeout(3):
+                    await server.inner.client.ping()  # list_tools() would answer from its cache
+            except Exception as error:
+                if isinstance(error, McpAnswered) and getattr(error, "code", None) == METHOD_NOT_FOUND:
+                    continue  # it answered, if only to say it doesn't do ping: it is alive
+                server.toolset, server.error = None, f"{type(error).__name__}: {error}".splitlines()[0]
+                problems.append(f"MCP server {server.name!r} stopped ({server.error}); the chat goes on without it.")
+        return problems
 
     async def stop(self) -> None:
         """Shut every started server down (idempotent)."""

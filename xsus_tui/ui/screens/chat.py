@@ -143,6 +143,17 @@ class ChatScreen(Screen):
             self._tools_ready.set()
             self._show_agent()
 
+    async def _check_mcp(self) -> None:
+        """A server that died since the last turn is reported and left out; the chat goes on without it."""
+        if self.mcp is None or not self.session.toolsets:
+            return
+        problems = await self.mcp.check()
+        for problem in problems:
+            self.show_notice(problem)
+        if problems:
+            self.session.toolsets = self.mcp.toolsets
+            self._show_agent()
+
     async def stop_mcp(self) -> None:
         if self.mcp is not None:
             await self.mcp.stop()
@@ -270,6 +281,7 @@ class ChatScreen(Screen):
         """
         chat, status = self.chat, self.status
         await self._tools_ready.wait()
+        await self._check_mcp()
         if prompt is None:
             prompt = await self.session.regenerate()
             if prompt is None:
