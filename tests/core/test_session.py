@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import pytest
@@ -366,3 +367,46 @@ async def test_structured_output_written_as_text_fills_the_output_panel(store, w
     validated = [e for e in events if isinstance(e, ev.OutputValidated)]
     assert validated[-1].call_id == started[1].call_id
     assert validated[-1].value == {"name": "Paris", "population": 2100000, "tags": []}
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: int
+
+
+@pytest.mark.parametrize(
+    ("output_type", "args", "expected"),
+    [
+        (Point, '{"x": 1, "y": 2}', {"x": 1, "y": 2}),
+        (list[int], '{"response": [1, 2, 3]}', [1, 2, 3]),
+        ([Point, City], '{"name": "Rome", "population": 3}', {"name": "Rome", "population": 3, "tags": []}),
+    ],
+)
+async def test_other_output_types_stream_into_the_output_events(store, output_type, args, expected):
+    async def stream(messages, info):
+        name = next(t.name for t in info.output_tools if "City" in t.name) if len(info.output_tools) > 1 else None
+        name = name or info.output_tools[0].name
+        for start in range(0, len(args), 5):
+            yield {
+                0: DeltaToolCall(name=name if start == 0 else None, json_args=args[start : start + 5], tool_call_id="o")
+            }
+
+    events = await collect(ChatSession(chat_agent(stream, output_type=output_type), store), "go")
+    assert any(isinstance(e, ev.OutputStarted) for e in events)
+    assert len([e for e in events if isinstance(e, ev.OutputPartial)]) >= 3
+    assert [e.value for e in events if isinstance(e, ev.OutputValidated)] == [expected]
+
+
+async def test_a_tool_that_raises_fails_the_turn_with_its_panel_marked(store):
+    def broken(path: str) -> str:
+        raise PermissionError(f"cannot read {path}")
+
+    async def stream(messages, info):
+        yield {0: DeltaToolCall(name="broken", json_args='{"path": "/root/x"}', tool_call_id="b")}
+
+    events = await collect(ChatSession(chat_agent(stream, tools=[broken]), store), "read it")
+    finished = [e for e in events if isinstance(e, ev.ToolCallFinished)]
+    assert finished and finished[0].error and not finished[0].ok
+    ending = events[-1]
+    assert isinstance(ending, ev.TurnFailed) and "cannot read /root/x" in ending.error
