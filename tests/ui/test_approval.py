@@ -93,3 +93,16 @@ async def test_esc_while_waiting_for_approval_interrupts(xsus_home):
         await pilot.press("escape")
         await wait_idle(pilot)
         assert screen.replies[-1].state == "interrupted" and screen.query_one(ToolPanel).state == "interrupted"
+
+
+async def test_the_demo_asks_before_saving_a_note(xsus_home):
+    app = make_app(xsus_home)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.chat_screen
+        await send(pilot, "note")
+        await wait_for(pilot, lambda: bool(screen.query(ApprovalBar)))
+        await pilot.press("y")
+        await wait_idle(pilot)
+        notes = list((xsus_home / "notes").glob("*.md"))
+        assert [n.name for n in notes] == ["xsus demo note.md"] and (notes[0].stat().st_mode & 0o777) == 0o600
+        assert "Done: the note was saved to" in screen.replies[-1].text

@@ -6,7 +6,7 @@ import re
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
-from pydantic_ai import Agent
+from pydantic_ai import Agent, Tool
 from pydantic_ai.agent import AbstractAgent
 from pydantic_ai.exceptions import UserError
 from pydantic_ai.models import Model, infer_model
@@ -14,7 +14,7 @@ from pydantic_ai.providers import Provider, infer_provider
 
 from .agent_loader import load_agent
 from .demo import DEMO_MODEL_NAME, TripPlan, demo_model
-from .demo_tools import DEMO_TOOLS
+from .demo_tools import DEMO_TOOLS, save_note
 from .errors import describe_error
 
 KEY_ENV = {
@@ -192,7 +192,7 @@ def build_chat_agent(model_id: str | None = None, *, instructions: str | None = 
         agent = Agent(
             demo_model(),
             output_type=[str, TripPlan],
-            tools=DEMO_TOOLS,
+            tools=[*DEMO_TOOLS, Tool(save_note, requires_approval=True)],
             instructions=instructions or DEMO_INSTRUCTIONS,
             name="demo",
         )

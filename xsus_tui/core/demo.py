@@ -65,6 +65,8 @@ class DemoStream:
             script = self._after_tools(returns, messages)
         elif re.search(r"\bhelp\b|^\?$|what can you", word):
             script = self._text(demo_text.HELP)
+        elif re.search(r"\bnote|approv|save", word):
+            script = self._note()
         elif re.search(r"tool|calc|time|math|system", word):
             script = self._tools_first_step()
         elif re.search(r"struct|json|output|plan|trip", word):
@@ -124,7 +126,13 @@ class DemoStream:
 
     async def _after_tools(self, returns: list[ToolReturnPart], messages: list[ModelMessage]) -> AsyncIterator[Any]:
         names = {part.tool_call_id for part in returns}
-        if "calc-1" in names:
+        if "note-1" in names:
+            outcome = _result_of(returns, "note-1")
+            done = outcome.startswith("saved to")
+            text = f"Done: the note was {outcome}.\n" if done else f"Understood, I did not save it ({outcome}).\n"
+            async for item in self._stream_text(text):
+                yield item
+        elif "calc-1" in names:
             calc, now = (_result_of(returns, "calc-1"), _result_of(returns, "time-1"))
             text = f"**(17 × 23) + 4³ = {calc}**, and it is {now} right now.\n\nNow a harder one, on purpose:\n"
             async for item in self._stream_text(text):
@@ -144,6 +152,13 @@ class DemoStream:
             fixed, system = _result_of(returns, "calc-3"), _result_of(returns, "sys-1")
             async for item in self._stream_text(demo_text.tools_summary(fixed, system)):
                 yield item
+
+    async def _note(self) -> AsyncIterator[Any]:
+        async for item in self._stream_text("Saving a file needs your approval first: approve or deny below.\n"):
+            yield item
+        note = {"title": "xsus demo note", "text": "Tools that change things ask before they run."}
+        async for item in self._stream_call(10, "save_note", "note-1", note):
+            yield item
 
     async def _structured(self, info: AgentInfo) -> AsyncIterator[Any]:
         async for item in self._stream_thinking("The user wants structured output; I'll fill in a TripPlan."):

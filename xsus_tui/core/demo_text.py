@@ -12,6 +12,7 @@ key or a network. Try one of these prompts:
 |---|---|
 | `hello` | a markdown reply: headings, a list, a table and a code block, after a thinking block |
 | `tools` | real tool calls: two at once (calculator, current time), one that **fails** and is recovered |
+| `note` | a tool that **asks for approval** before it saves a file: approve or deny in its panel |
 | `structured` | a `TripPlan` streamed field by field into the structured-output panel, then validated |
 | `long` | a long reply, so you can press **Esc** to interrupt it (the partial reply is kept) |
 | `fail` | a stream that breaks off mid-sentence: the partial text stays, with an error |

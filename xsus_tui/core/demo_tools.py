@@ -87,4 +87,22 @@ def system_info() -> dict[str, str | int]:
     }
 
 
+def save_note(title: str, text: str) -> str:
+    """Save a note as a markdown file in xsus's data folder (asks for your approval first).
+
+    Args:
+        title: The note's title, also its file name.
+        text: The note itself.
+    """
+    from xsus_tui.paths import data_dir, ensure_private_dir
+
+    folder = ensure_private_dir(data_dir() / "notes")
+    name = "".join(c if c.isalnum() or c in "-_ " else "_" for c in title).strip() or "note"
+    path = folder / f"{name}.md"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(f"# {title}\n\n{text}\n")
+    return f"saved to {path}"
+
+
 DEMO_TOOLS = [calculator, current_time, system_info]
