@@ -410,3 +410,24 @@ async def test_a_tool_that_raises_fails_the_turn_with_its_panel_marked(store):
     assert finished and finished[0].error and not finished[0].ok
     ending = events[-1]
     assert isinstance(ending, ev.TurnFailed) and "cannot read /root/x" in ending.error
+
+
+async def test_a_rejected_tool_output_is_reported_and_the_retry_validates(store):
+    from pydantic_ai import ToolOutput
+
+    calls: list[int] = []
+
+    async def stream(messages, info):
+        calls.append(1)
+        name = info.output_tools[0].name
+        args = '{"name": "Oslo", "population": "many"}' if len(calls) == 1 else '{"name": "Oslo", "population": 7}'
+        yield {0: DeltaToolCall(name=name, json_args=args, tool_call_id=f"o{len(calls)}")}
+
+    agent = chat_agent(stream, output_type=ToolOutput(City, name="city"))
+    assert list(agent.output_tools) == ["city"]
+    events = await collect(ChatSession(agent, store), "city")
+    rejected = [e for e in events if isinstance(e, ev.OutputRejected)]
+    assert [r.call_id for r in rejected] == ["o1"] and "population" in rejected[0].error
+    assert [e.value for e in events if isinstance(e, ev.OutputValidated)] == [
+        {"name": "Oslo", "population": 7, "tags": []}
+    ]

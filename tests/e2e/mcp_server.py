@@ -6,6 +6,7 @@ It writes its process id to $PIDFILE when it starts, so a test can check that it
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from mcp.server.mcpserver import MCPServer
@@ -28,4 +29,7 @@ def shout(text: str) -> str:
 if __name__ == "__main__":
     if pidfile := os.environ.get("PIDFILE"):
         Path(pidfile).write_text(str(os.getpid()))
-    server.run()
+    if len(sys.argv) > 2 and sys.argv[1] == "--http":  # streamable HTTP on 127.0.0.1:PORT/mcp
+        server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
+    else:
+        server.run()

@@ -99,3 +99,41 @@ async def test_a_server_that_dies_is_reported_and_the_chat_goes_on(tmp_path):
         assert screen.replies[-1].text == "tools: []"  # the turn went on without it
         await pilot.press("ctrl+q")
     store.close()
+
+
+async def test_a_streamable_http_server(tmp_path):
+    import socket
+    import subprocess
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, str(SERVER), "--http", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                await asyncio.sleep(0.1)
+        servers = McpServers({"web": {"url": f"http://127.0.0.1:{port}/mcp"}})
+        assert await servers.start() == []
+        assert servers.summary() == "web (2 tools)"
+
+        async def stream(messages, info):
+            if any(p.part_kind == "user-prompt" for p in messages[-1].parts):
+                yield {0: DeltaToolCall(name="web_shout", json_args='{"text": "hello"}', tool_call_id="s")}
+            else:
+                yield "ok"
+
+        session = ChatSession(chat_agent(stream), None, toolsets=servers.toolsets)
+        events = [event async for event in session.run_turn("shout")]
+        results = [e.result for e in events if type(e).__name__ == "ToolCallFinished"]
+        assert results == ["HELLO"]
+        await servers.stop()
+    finally:
+        process.terminate()
+        process.wait(10)
