@@ -143,6 +143,9 @@ def test_config_path_and_show(xsus_home):
     shown = xsus("config", "show").stdout
     assert "does not exist" in shown and "retries = 3" in shown
     xsus_home.mkdir(parents=True)
-    (xsus_home / "config.toml").write_text('model = "demo"\n[model_settings]\ntemperature = 0.3\n')
+    (xsus_home / "config.toml").write_text(
+        'model = "demo"\n[model_settings]\ntemperature = 0.3\n[mcp_servers.calc]\ncommand = "python"\nargs = ["s.py"]\n'
+    )
     shown = xsus("config", "show").stdout
     assert 'model = "demo"' in shown and "temperature = 0.3" in shown
+    assert '[mcp_servers.calc]\ncommand = "python"\nargs = ["s.py"]' in shown

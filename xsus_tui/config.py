@@ -83,7 +83,7 @@ def load_settings(path: Path) -> Settings:
                 if isinstance(expected, tuple)
                 else "a table"
                 if expected is dict
-                else f"a {expected.__name__}"
+                else {"int": "an integer", "str": "a string"}.get(expected.__name__, f"a {expected.__name__}")
             )
             raise ConfigError(f"{path}{line}: {key} must be {wanted}, not {type(value).__name__}")
         if expected is dict:
@@ -158,15 +158,20 @@ def to_toml(settings: Settings) -> str:
     lines.append("")
     lines.append("[model_settings]")
     lines += [f"{key} = {_toml_value(value)}" for key, value in settings.model_settings.items()]
+    for name, server in settings.mcp_servers.items():
+        lines += ["", f"[mcp_servers.{name}]"]
+        lines += [f"{key} = {_toml_value(value)}" for key, value in server.items()]
     return "\n".join(lines) + "\n"
 
 
 def _toml_value(value: object) -> str:
     import json
 
-    return (
-        json.dumps(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
-    )
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    return json.dumps(value) if isinstance(value, str | list) else str(value)
 
 
 def _line_of(text: str, key: str) -> str:

@@ -23,7 +23,7 @@ def test_valid_file(tmp_path):
         ('model = "x"\nmodel = ', ":2: invalid TOML"),
         ('model = "x"\ncolour red\nother = 1\n', ":2: invalid TOML"),
         ('model = "x"\ncolour = "red"\n', ":2: unknown setting 'colour'"),
-        ("\n\nmodel = 3\n", ":3: model must be a str, not int"),
+        ("\n\nmodel = 3\n", ":3: model must be a string, not int"),
         ("retries = -1\n", ":1: retries must be between 0 and 10, not -1"),
         ('idle_timeout = "soon"\n', ":1: idle_timeout must be a number, not str"),
     ],

@@ -56,7 +56,7 @@ async def test_a_stdio_server_is_started_once_used_and_shut_down_on_quit(tmp_pat
         screen = app.chat_screen
         await wait_for(pilot, lambda: "mcp:" in screen.sub_title, within=20)
         assert "calc (2 tools)" in screen.sub_title and "broken (failed)" in screen.sub_title
-        assert "MCP server 'broken' could not start" in screen_text(app)
+        await wait_for(pilot, lambda: "MCP server 'broken' could not start" in screen_text(app))
         pid = int(pidfile.read_text())
         for prompt in ("add them", "again"):
             await send(pilot, prompt)

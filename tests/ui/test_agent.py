@@ -57,3 +57,20 @@ async def test_slash_model_switches_and_the_history_carries_over(xsus_home):
         assert "I received **2 earlier messages**" in screen.replies[-1].text  # the history carried over
         messages = screen.session.conversation.messages
         assert sum(isinstance(m, ModelResponse) and isinstance(m.parts[-1], TextPart) for m in messages) == 2
+
+
+async def test_slash_model_on_a_user_agent_keeps_the_loaded_agent(xsus_home, tmp_path):
+    path = tmp_path / "myagent.py"
+    path.write_text(AGENT_FILE)
+    app = make_app(xsus_home, build_user_agent(f"{path}:support"))
+    async with app.run_test(size=SIZE) as pilot:
+        path.write_text("def broken(:\n")  # a broken file on disk must not block switching models
+        await send(pilot, "/model demo")
+        await pilot.pause(0.1)
+        agent = app.chat_screen.session.chat_agent
+        assert (
+            agent.label == "demo"
+            and agent.agent_name == "support"
+            and "agent support · demo" in app.chat_screen.sub_title
+        )
+        assert "the demo model only plays its own scripts" in screen_text(app)

@@ -102,7 +102,7 @@ async def test_structured_output_panel_fills_in_then_validates(xsus_home, monkey
     missing = [state for state in states if "missing:" in state]
     assert states[0] == missing[0] and "highlights" in missing[0]
     assert len(set(missing)) >= 2  # the panel changed as fields arrived
-    assert states.index("streaming · complete") > states.index(missing[-1])
+    assert states.index("streaming · all fields present") > states.index(missing[-1])
 
 
 async def test_esc_interrupts_at_once_keeps_the_partial_reply_and_the_next_prompt_works(xsus_home, monkeypatch):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import Any
 
 from pydantic_ai import Agent, Tool
@@ -175,8 +175,14 @@ def build_user_agent(target: str, *, model_id: str | None = None, default_model:
 def switch_model(current: ChatAgent, model_id: str) -> ChatAgent:
     """The same chat on another model (`/model`): the user's agent with its model overridden, or the
     plain chat agent rebuilt for it. Raises ModelChoiceError with one line."""
-    if current.target is not None:
-        return build_user_agent(current.target, model_id=model_id)
+    if current.target is not None:  # the loaded agent stays as it is (no re-import): only its model changes
+        return replace(
+            current,
+            model=_model_for(model_id),
+            label=model_id,
+            is_demo=model_id == DEMO_MODEL_NAME,
+            key_env=KEY_ENV.get(model_id.split(":", 1)[0]),
+        )
     return build_chat_agent(model_id, instructions=current.instructions)
 
 

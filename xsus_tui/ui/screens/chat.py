@@ -183,7 +183,13 @@ class ChatScreen(Screen):
         self.status.model_label = self.session.chat_agent.label
         self.status.refresh()
         self._show_agent()
-        self.show_notice(f"Switched to {self.session.chat_agent.label}; the conversation carries over.")
+        switched = self.session.chat_agent
+        self.show_notice(f"Switched to {switched.label}; the conversation carries over.")
+        if switched.is_demo and switched.target is not None and (switched.output_tools or switched.text_output):
+            self.show_notice(
+                "Note: the demo model only plays its own scripts; with this agent's structured output type "
+                "most replies will fail validation. Use a real model to try the agent."
+            )
 
     def action_reload_agent(self) -> None:
         """Import the --agent file again (after an edit); the conversation carries on."""
@@ -302,6 +308,10 @@ class ChatScreen(Screen):
                     if status.note:
                         status.note, status.state, self._retry = "", "streaming", None
                     await reply.apply(event)
+                    if isinstance(event, ev.ApprovalRequested):
+                        status.state = "waiting for approval"
+                    elif status.state == "waiting for approval":
+                        status.state = "streaming"
                     if isinstance(event, ev.TurnFinished | ev.TurnCancelled | ev.TurnFailed):
                         ending = event
         except Exception as error:  # the store failing, say: never lose the prompt

@@ -48,7 +48,9 @@ class OutputPanel(Vertical):
             self._body.update(value_tree(value, self.schema, self.type_name))
         elif partial.raw.strip():
             self._body.update(Text(inert(partial.raw[-2000:])))  # not JSON (yet): show what came
-        self.border_subtitle = "streaming" + (f" · missing: {', '.join(missing)}" if missing else " · complete")
+        self.border_subtitle = "streaming" + (
+            f" · missing: {', '.join(missing)}" if missing else " · all fields present"
+        )
 
     def validated(self, value: Any) -> None:
         self.value = value

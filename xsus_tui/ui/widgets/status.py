@@ -12,6 +12,7 @@ STATE_STYLES = {
     "idle": "$text-success",
     "streaming": "$text-accent",
     "retrying": "$text-warning",
+    "waiting for approval": "$text-warning",
     "interrupting": "$text-warning",
     "interrupted": "$text-warning",
     "error": "$text-error",
