@@ -39,3 +39,18 @@ def test_interrupt_benchmark_runs(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(out.read_text())["runs"] == 3
+
+
+def test_startup_benchmark_runs_in_a_real_pseudo_terminal(tmp_path):
+    out = tmp_path / "startup.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.startup", "--runs", "1", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYDANTIC_AI_NO_BANNER": "1"},
+    )
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(out.read_text())
+    assert figures["runs"] == 1 and figures["first_paint_p50_ms"] > 0
