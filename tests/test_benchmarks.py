@@ -11,10 +11,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_render_benchmark_runs_and_writes_its_figures(tmp_path):
-    out = tmp_path / "render.json"
+def run_benchmark(module: str, out: Path, *args: str) -> tuple[str, object]:
+    """Run `python -m benchmarks.MODULE ... --json OUT`; return its printed table and its JSON."""
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.render", "--quick", "--json", str(out)],
+        [sys.executable, "-m", f"benchmarks.{module}", *args, "--json", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -22,35 +22,20 @@ def test_render_benchmark_runs_and_writes_its_figures(tmp_path):
         env={**os.environ, "PYDANTIC_AI_NO_BANNER": "1"},
     )
     assert result.returncode == 0, result.stderr
-    rows = json.loads(out.read_text())
+    return result.stdout, json.loads(out.read_text())
+
+
+def test_render_benchmark_runs_and_writes_its_figures(tmp_path):
+    table, rows = run_benchmark("render", tmp_path / "render.json", "--quick")
     assert [row["size_kb"] for row in rows] == [1, 2] and all(row["xsus_s"] > 0 for row in rows)
-    assert "us/delta" in result.stdout
+    assert "us/delta" in table
 
 
 def test_interrupt_benchmark_runs(tmp_path):
-    out = tmp_path / "interrupt.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.interrupt", "--runs", "3", "--json", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYDANTIC_AI_NO_BANNER": "1"},
-    )
-    assert result.returncode == 0, result.stderr
-    assert json.loads(out.read_text())["runs"] == 3
+    _, figures = run_benchmark("interrupt", tmp_path / "interrupt.json", "--runs", "3")
+    assert figures["runs"] == 3
 
 
 def test_startup_benchmark_runs_in_a_real_pseudo_terminal(tmp_path):
-    out = tmp_path / "startup.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.startup", "--runs", "1", "--json", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYDANTIC_AI_NO_BANNER": "1"},
-    )
-    assert result.returncode == 0, result.stderr
-    figures = json.loads(out.read_text())
+    _, figures = run_benchmark("startup", tmp_path / "startup.json", "--runs", "1")
     assert figures["runs"] == 1 and figures["first_paint_p50_ms"] > 0
