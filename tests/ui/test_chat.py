@@ -9,6 +9,7 @@ from textual.widgets import Markdown
 
 from xsus_tui.core.store import SQLiteConversationStore
 from xsus_tui.ui.widgets.output_panel import OutputPanel
+from xsus_tui.ui.widgets.reply_text import ReplyText
 from xsus_tui.ui.widgets.thinking import ThinkingBlock
 from xsus_tui.ui.widgets.tool_panel import ToolPanel
 
@@ -76,8 +77,8 @@ async def test_tool_calls_show_as_panels_in_order_with_results_and_errors(xsus_h
         assert "ms" in panels[0].border_subtitle
         # Text continues around the panels: some before the first panel, the summary after the last.
         children = list(reply.children)
-        assert isinstance(children[children.index(panels[0]) - 1], Markdown)
-        assert isinstance(children[-1], Markdown) and children.index(panels[-1]) < len(children) - 1
+        assert isinstance(children[children.index(panels[0]) - 1], ReplyText)
+        assert isinstance(children[-1], ReplyText) and children.index(panels[-1]) < len(children) - 1
 
 
 async def test_structured_output_panel_fills_in_then_validates(xsus_home, monkeypatch):

@@ -23,6 +23,7 @@ from xsus_tui.core.mcp_servers import McpServers
 from xsus_tui.core.replay import past_turns
 from xsus_tui.core.session import ChatSession
 
+from ..folding import refold, unfold_all
 from ..widgets.prompt import PromptInput
 from ..widgets.reply import AssistantReply
 from ..widgets.status import StatusLine
@@ -48,7 +49,37 @@ def settle_garbage() -> None:
 
 
 class ChatLog(VerticalScroll, can_focus=False):
-    """The scrolling list of turns. Not focusable: typing always goes to the prompt."""
+    """The scrolling list of turns. Not focusable: typing always goes to the prompt.
+
+    What is far from the viewport is folded (see folding.py), so frames cost the same in a long chat.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._refold_scheduled = False
+        self._folded_width = 0
+
+    def on_mount(self) -> None:
+        self.watch(self, "scroll_y", self.schedule_refold, init=False)
+
+    def schedule_refold(self) -> None:
+        if not self._refold_scheduled:
+            self._refold_scheduled = True
+            self.call_after_refresh(self._refold)
+
+    def _refold(self) -> None:
+        self._refold_scheduled = False
+        if refold(self):
+            self.schedule_refold()  # what unfolded has positions after this refresh
+
+    def on_resize(self) -> None:
+        if self.size.width != self._folded_width:
+            self._folded_width = self.size.width
+            unfold_all(self)  # folded heights were measured at the old width
+        self.schedule_refold()
+
+    def on_reply_text_sealed(self) -> None:
+        self.schedule_refold()
 
 
 class ChatScreen(Screen):
@@ -323,6 +354,7 @@ class ChatScreen(Screen):
         status = self.status
         status.note, self._retry = "", None
         self.prompt.border_subtitle = self.IDLE_HINT
+        self.chat.schedule_refold()
         settle_garbage()
         if isinstance(ending, ev.TurnFinished):
             status.state, status.stats = "idle", ending.stats

@@ -5,40 +5,41 @@ from __future__ import annotations
 from rich.text import Text
 from textual.containers import Vertical
 from textual.widget import Widget
-from textual.widgets import Markdown, Static
-from textual.widgets._markdown import MarkdownStream
+from textual.widgets import Static
 
 from xsus_tui.core import events as ev
 from xsus_tui.core.sanitize import inert
 
 from .output_panel import OutputPanel
+from .reply_text import ReplyText
 from .thinking import ThinkingBlock
 from .tool_panel import ToolPanel
 
 
 class AssistantReply(Vertical):
-    """Renders one turn's TurnEvents. Text between panels goes into its own Markdown widget, streamed
-    with Textual's MarkdownStream, so finished segments are never parsed again."""
+    """Renders one turn's TurnEvents. Text between panels goes into its own ReplyText, which streams
+    markdown at a cost that does not grow with the reply (see reply_text.py)."""
+
+    holds_foldables = True
 
     def __init__(self) -> None:
         super().__init__(classes="reply")
         self.state = "streaming"
-        self._stream: MarkdownStream | None = None
+        self._segment: ReplyText | None = None
         self._thinking: ThinkingBlock | None = None
         self._tools: dict[str, ToolPanel] = {}
         self._outputs: dict[str, OutputPanel] = {}
         self._text: list[str] = []
 
     @property
+    def foldable(self) -> bool:
+        """A finished reply may fold while it is far from the viewport (see folding.py)."""
+        return self.state != "streaming"
+
+    @property
     def text(self) -> str:
         """All reply text shown so far."""
         return "".join(self._text)
-
-    async def on_unmount(self) -> None:
-        # The MarkdownStream runs its own task; don't leave it behind when the app closes mid-reply.
-        if self._stream is not None:
-            stream, self._stream = self._stream, None
-            await stream.stop()
 
     async def _place(self, widget: Widget) -> None:
         await self._end_segment()
@@ -46,9 +47,9 @@ class AssistantReply(Vertical):
 
     async def _end_segment(self) -> None:
         """Close the markdown segment or thinking block being written, before something else starts."""
-        if self._stream is not None:
-            stream, self._stream = self._stream, None
-            await stream.stop()
+        if self._segment is not None:
+            segment, self._segment = self._segment, None
+            await segment.finish()
         if self._thinking is not None:
             thinking, self._thinking = self._thinking, None
             await thinking.finish()
@@ -59,12 +60,11 @@ class AssistantReply(Vertical):
                 text = inert(text)
                 if self._thinking is not None:
                     await self._end_segment()
-                if self._stream is None:
-                    markdown = Markdown(classes="reply-text")
-                    await self.mount(markdown)
-                    self._stream = Markdown.get_stream(markdown)
+                if self._segment is None:
+                    self._segment = ReplyText()
+                    await self.mount(self._segment)
                 self._text.append(text)
-                await self._stream.write(text)
+                await self._segment.write(text)
             case ev.ThinkingDelta(text=text):
                 if self._thinking is None:
                     thinking = ThinkingBlock()
