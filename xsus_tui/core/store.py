@@ -3,7 +3,8 @@
 The store keeps pydantic-ai's own message format (each `ModelMessage` as the JSON that
 `ModelMessagesTypeAdapter` writes), one row per message entry linked to its parent, and one row per
 conversation pointing at its newest entry. pydantic-ai's base class works out which messages are new,
-where a history branches, and checks revisions; this file only reads and writes rows.
+where a history branches, and checks revisions; this file reads and writes rows, and saves a
+conversation that only grew since its last save without looking at its earlier messages (see `save`).
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import KW_ONLY, dataclass
 from datetime import datetime
+from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import pydantic
+from pydantic_ai.conversation import Conversation
 from pydantic_ai.conversation_store import (
     ConversationConflict,
     ConversationEntry,
@@ -24,6 +28,14 @@ from pydantic_ai.conversation_store import (
     ConversationStore,
 )
 from pydantic_ai.messages import ModelMessage, ModelRequest, UserPromptPart
+from pydantic_ai.run import AgentRunResult
+
+# Where pydantic-ai marks which messages of a Conversation are stored. Private, so tests/core/test_store.py
+# checks that pydantic-ai still reads the mark `save` leaves.
+try:
+    from pydantic_ai._conversation_marks import _STORED as _MARK
+except ImportError:  # pragma: no cover - another pydantic-ai: every save takes the base class's way
+    _MARK = None
 
 _MESSAGE = pydantic.TypeAdapter(
     ModelMessage, config=pydantic.ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
@@ -143,6 +155,112 @@ class SQLiteConversationStore(ConversationStore):
 
     def close(self) -> None:
         self._db.close()
+
+    # -- saving a conversation that grew, in time that does not grow with it ----------------------
+
+    async def save(
+        self, conversation: Conversation | AgentRunResult[Any], *, scope: str | None = None
+    ) -> list[ConversationEntry]:
+        """pydantic-ai's `ConversationStore.save`, without a pass over the whole history when the conversation
+        only grew since this store loaded or saved it (which is every save a ChatSession makes).
+
+        The base class checks that the stored messages are still the conversation's first ones by comparing
+        them one by one in Python, and marks them stored by copying them all: with 10,000 turns that was 90%
+        of the cost of saving one, 10x the cost with 10 turns (benchmarks/store.py). Here what this store
+        loaded or saved is kept in one list that grows with each save (`_Stored`, behind pydantic-ai's
+        mark), so the check is one list comparison in C and the mark is updated without a copy. The rows
+        written, the revision check and the conversation's `revision` and `new_message_index` afterwards
+        are those of the base class. Anything else (a new conversation, a run's result, a rewritten
+        history) goes to the base class.
+
+        The comparison is `==`, which takes an equal copy of a stored message for the message itself. The
+        base class compares such a copy with the stored history instead, by `==` too, and appends the same
+        messages; the one difference is that the mark keeps the stored object, so pydantic-ai, which checks
+        the mark by identity, compares the conversation with the store at its next run instead.
+        """
+        if not isinstance(conversation, Conversation):
+            return await super().save(conversation, scope=scope)
+        grown = _grown(conversation) if conversation.revision is not None else None
+        if grown is None:
+            entries = await super().save(conversation, scope=scope)
+            _track(conversation)
+            return entries
+        stored, count = grown
+        index = len(stored)
+        conversation_id = conversation.conversation_id
+        expected_revision = conversation.revision
+        try:
+            record = await self.read_record(conversation_id)
+            if record is None or record.revision != expected_revision or scope is not None and record.scope != scope:
+                raise ConversationConflict(conversation_id)
+            parent_id = record.head_id
+            new_entries: list[ConversationEntry] = []
+            for message in stored.log[index:count]:
+                entry = ConversationEntry(parent_id=parent_id, message=message)
+                new_entries.append(entry)
+                parent_id = entry.id
+            updated = ConversationRecord(
+                conversation_id=conversation_id,
+                head_id=parent_id,
+                usage=conversation.usage,
+                deferred_tool_requests=conversation.deferred_tool_requests,
+                scope=scope if scope is not None else record.scope,
+                forked_from=record.forked_from,
+                forked_at=record.forked_at,
+                branches=list(record.branches),
+            )
+            await self.write_record(updated, new_entries=new_entries, expected_revision=expected_revision)
+        except BaseException:
+            del stored.log[index:]
+            raise
+        conversation.revision = updated.revision
+        conversation.new_message_index = count
+        conversation.__dict__[_MARK] = _Stored(stored.log, count)
+        return new_entries
+
+    async def load(
+        self, conversation_id: str, *, limit: int | None = None, scope: str | None = None
+    ) -> Conversation | None:
+        conversation = await super().load(conversation_id, limit=limit, scope=scope)
+        if conversation is not None:
+            _track(conversation)
+        return conversation
+
+    async def branch(
+        self,
+        conversation_id: str,
+        *,
+        at: int | None = None,
+        from_entry: str | None = None,
+        expected_revision: str | None,
+        scope: str | None = None,
+    ) -> Conversation:
+        conversation = await super().branch(
+            conversation_id, at=at, from_entry=from_entry, expected_revision=expected_revision, scope=scope
+        )
+        _track(conversation)
+        return conversation
+
+    async def fork(
+        self,
+        conversation_id: str,
+        *,
+        at: int | None = None,
+        from_entry: str | None = None,
+        new_conversation_id: str | None = None,
+        scope: str | None = None,
+        source_scope: str | None = None,
+    ) -> Conversation:
+        conversation = await super().fork(
+            conversation_id,
+            at=at,
+            from_entry=from_entry,
+            new_conversation_id=new_conversation_id,
+            scope=scope,
+            source_scope=source_scope,
+        )
+        _track(conversation)
+        return conversation
 
     # -- ConversationStore primitives -----------------------------------------------------------
 
@@ -292,3 +410,56 @@ class SQLiteConversationStore(ConversationStore):
 
 def _entry(row: tuple[str, str | None, str, str]) -> ConversationEntry:
     return ConversationEntry(id=row[0], parent_id=row[1], message=_MESSAGE.validate_json(row[3]))
+
+
+class _Stored(Sequence[ModelMessage]):
+    """The first `length` messages of `log`: what pydantic-ai's mark on a conversation holds (a tuple there).
+
+    `log` only grows while a prefix of it is marked, so a mark stays what it was when it was made; saving
+    appends the new messages to the log instead of copying the whole history into a new tuple.
+    """
+
+    def __init__(self, log: list[ModelMessage], length: int) -> None:
+        self.log = log
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[ModelMessage]:
+        return islice(self.log, self.length)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return tuple(self)[index]
+        return self.log[range(self.length)[index]]
+
+
+def _track(conversation: Conversation) -> None:
+    """Put the messages pydantic-ai marked stored on `conversation` into a `_Stored` that later saves can grow."""
+    if _MARK is None:  # pragma: no cover
+        return
+    mark = conversation.__dict__.get(_MARK)
+    if isinstance(mark, tuple) and len(mark) == conversation.new_message_index:
+        conversation.__dict__[_MARK] = _Stored(list(mark), len(mark))
+
+
+def _grown(conversation: Conversation) -> tuple[_Stored, int] | None:
+    """If `conversation`'s marked messages are still its first ones: the mark, with the messages after it
+    appended to its log (to be taken back if the save fails), and how many messages there are now."""
+    mark = conversation.__dict__.get(_MARK) if _MARK is not None else None
+    messages = conversation.messages
+    if not isinstance(mark, _Stored) or len(mark) != conversation.new_message_index or type(messages) is not list:
+        return None
+    log, index = mark.log, len(mark)
+    if len(log) != index or len(messages) < index:
+        return None  # another copy of this conversation grew the log since, or this one lost messages
+    log.extend(messages[index:])
+    try:
+        if messages == log:  # one comparison in C: each pair is the same object (or else equal)
+            return mark, len(log)
+    except BaseException:
+        del log[index:]
+        raise
+    del log[index:]
+    return None
