@@ -269,6 +269,40 @@ async def test_a_resumed_long_conversation_opens_at_its_end(xsus_home):
         assert "Resumed conversation · 3 earlier turns" in screen_text(app)
 
 
+async def test_a_long_history_shows_its_last_page_and_older_turns_as_you_scroll_up(xsus_home):
+    from pydantic_ai.conversation import Conversation
+    from pydantic_ai.messages import ModelRequest, UserPromptPart
+
+    from xsus_tui.ui.screens.chat import HISTORY_PAGE
+
+    messages = []
+    for i in range(HISTORY_PAGE * 2 + 5):
+        messages += [
+            ModelRequest(parts=[UserPromptPart(f"question {i}")]),
+            ModelResponse(parts=[TextPart(f"answer {i}\n\n" + "filler line\n\n" * 3)]),
+        ]
+    app = make_app(xsus_home, conversation=Conversation(messages=messages))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.chat_screen
+        chat = screen.chat
+        await wait_for(pilot, lambda: chat.scroll_y == chat.max_scroll_y and chat.max_scroll_y > 0)
+        assert len(screen.replies) == HISTORY_PAGE
+        assert f"answer {HISTORY_PAGE * 2 + 4}" in screen_text(app)
+        assert f"Resumed conversation · {HISTORY_PAGE * 2 + 5} earlier turns" in screen_text(app)
+        await pilot.press("ctrl+home")
+        await wait_for(pilot, lambda: len(screen.replies) == HISTORY_PAGE * 2)
+        await pilot.pause(0.1)
+        # The view stays on what was at the top (the page's first turn), with the new page above it.
+        assert f"question {HISTORY_PAGE + 5}" in screen_text(app) and chat.scroll_y > 0
+        await pilot.press("ctrl+home")
+        await wait_for(pilot, lambda: len(screen.replies) == HISTORY_PAGE * 2 + 5)
+        await pilot.press("ctrl+home")
+        await wait_for(pilot, lambda: "question 0" in screen_text(app))
+        assert "earlier turns: scroll up" not in screen_text(app)
+        prompts = [str(message.render()) for message in screen.query("UserMessage")]
+        assert prompts[0].endswith("question 0") and prompts[-1].endswith(f"question {HISTORY_PAGE * 2 + 4}")
+
+
 async def test_long_tool_results_are_collapsed_and_ctrl_c_interrupts(xsus_home):
     from pydantic_ai.models.function import DeltaToolCall
     from textual.widgets import Collapsible

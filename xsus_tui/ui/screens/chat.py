@@ -30,6 +30,8 @@ from ..widgets.status import StatusLine
 from ..widgets.tool_panel import ApprovalBar
 from ..widgets.user_message import UserMessage
 
+HISTORY_PAGE = 20
+"""Stored turns shown when a conversation opens; scrolling to the top shows this many more each time."""
 START_HINT = "Enter sends, Ctrl+J adds a line, Esc interrupts a reply, Ctrl+Q quits."
 DEMO_WELCOME = (
     "You are chatting with the embedded demo model: it runs offline and shows every feature. "
@@ -81,6 +83,11 @@ class ChatLog(VerticalScroll, can_focus=False):
     def on_reply_text_sealed(self) -> None:
         self.schedule_refold()
 
+    @property
+    def following(self) -> bool:
+        """Anchored to the end and not scrolled away by the user (Textual keeps this state privately)."""
+        return self.is_anchored and not getattr(self, "_anchor_released", False)
+
 
 class ChatScreen(Screen):
     """One conversation."""
@@ -112,6 +119,10 @@ class ChatScreen(Screen):
         self._retry: tuple[ev.Retrying, float] | None = None
         self.last_interrupt_latency: float | None = None
         """Seconds from the last Esc to the turn's end (shown on screen as interrupted)."""
+        self._older: list = []
+        """Stored turns not shown yet (oldest first): rendered a page at a time as the user scrolls up."""
+        self._older_marker: Static | None = None
+        self._loading_older = False
 
     # -- layout ---------------------------------------------------------------------------------------
 
@@ -146,9 +157,8 @@ class ChatScreen(Screen):
         self.session.on_notice = self.show_notice
         for notice in self.notices:
             await chat.mount(Static(Text(notice), classes="notice"))
-        await self._replay()
+        turns = await self._replay()
         if self.session.conversation.messages:
-            turns = len(self.replies)
             await chat.mount(Static(Text(f"Resumed conversation · {turns} earlier turns"), classes="notice"))
         elif agent.is_demo:
             await chat.mount(Static(Text(DEMO_WELCOME), classes="notice -demo"))
@@ -158,6 +168,7 @@ class ChatScreen(Screen):
         self.prompt.border_subtitle = self.IDLE_HINT
         self.prompt.focus()
         self.set_interval(0.2, self._show_retry)
+        self.watch(chat, "scroll_y", self._near_top, init=False)
         self.run_worker(self._start_mcp(), group="mcp")
         settle_garbage()
 
@@ -264,6 +275,9 @@ class ChatScreen(Screen):
 
     def action_scroll(self, where: str) -> None:
         chat = self.chat
+        if where in ("page_up", "home") and chat.scroll_y < 1:
+            chat.release_anchor()
+            self._near_top(chat.scroll_y)  # at the top already: show older turns, if any
         if where == "page_up":
             chat.scroll_page_up()
         elif where == "page_down":
@@ -273,14 +287,60 @@ class ChatScreen(Screen):
         else:
             chat.scroll_end()
 
-    async def _replay(self) -> None:
-        """Show the turns of a resumed conversation, rendered from the stored messages."""
+    async def _replay(self) -> int:
+        """Show the last turns of a resumed conversation, rendered from the stored messages; older
+        turns wait in `_older` until the user scrolls up to them. Returns how many turns there are."""
         output_tools = frozenset(self.session.chat_agent.output_tools)
-        for turn in past_turns(self.session.conversation.messages, output_tools):
-            reply = AssistantReply()
-            await self.chat.mount_all([UserMessage(turn.prompt), reply])
-            for event in turn.events:
-                await reply.apply(event)
+        self._older = list(past_turns(self.session.conversation.messages, output_tools))
+        total = len(self._older)
+        if total > HISTORY_PAGE:
+            self._older_marker = Static("", classes="notice -older")
+            await self.chat.mount(self._older_marker)
+        await self._show_older_page()
+        return total
+
+    def _near_top(self, scroll_y: float) -> None:
+        # Anchored means following the end (as on opening): only a user scrolling up reaches here.
+        if self._older and not self._loading_older and scroll_y < 1 and not self.chat.following:
+            self._loading_older = True
+            self.call_later(self._show_older_page)
+
+    async def _show_older_page(self) -> None:
+        """Render the newest page of the turns not shown yet above the ones shown, keeping the view
+        where it was (the user reads on upwards)."""
+        chat = self.chat
+        self._loading_older = True
+        try:
+            page, self._older = self._older[-HISTORY_PAGE:], self._older[:-HISTORY_PAGE]
+            widgets, replies = [], []
+            for turn in page:
+                reply = AssistantReply()
+                widgets += [UserMessage(turn.prompt), reply]
+                replies.append((reply, turn.events))
+            height, scroll_y = chat.virtual_size.height, chat.scroll_y
+            marker = self._older_marker
+            with self.app.batch_update():
+                if marker is not None:
+                    await chat.mount_all(widgets, after=marker)
+                else:
+                    await chat.mount_all(widgets)
+                for reply, events in replies:
+                    for event in events:
+                        await reply.apply(event)
+                if marker is not None:
+                    if self._older:
+                        marker.update(Text(f"↑ {len(self._older)} earlier turns: scroll up to see them"))
+                    else:
+                        await marker.remove()
+                        self._older_marker = None
+            if height:  # turns were shown already: keep them where they are on screen
+
+                def keep_place() -> None:
+                    chat.scroll_to(y=scroll_y + chat.virtual_size.height - height, animate=False)
+
+                self.call_after_refresh(keep_place)
+        finally:
+            self._loading_older = False
 
     # -- sending ----------------------------------------------------------------------------------------
 
