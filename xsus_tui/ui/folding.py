@@ -1,17 +1,16 @@
-"""Folding: widgets far from the viewport keep their height but leave the layout.
+"""Folding: finished turns far from the viewport keep their height but leave the layout.
 
-Every Textual layout pass walks every widget on the screen, visible or not, so a chat's frames get
-slower as the chat grows: a 100 KB reply is thousands of markdown block widgets. A *foldable* widget
-(a finished reply, a sealed chunk of reply text) that is more than a screen away from the viewport is
-folded: it is given its current height as a fixed height and its children are hidden (`display: none`
-through the `-folded` class), so the layout walks one widget instead of hundreds. It unfolds, as it
-was, before it scrolls into view. Widths change heights, so a resize unfolds everything first.
+Every Textual layout pass walks every widget on the screen, visible or not, so frames get slower as
+a chat grows: a turn with tool and output panels is dozens of widgets. A finished reply more than a
+screen away from the viewport is folded: it gets its current height as a fixed height and its
+children are hidden (`display: none`, through the `-folded` class), so the layout walks one widget
+instead of dozens. It unfolds, as it was, before it scrolls into view. Widths change heights, so a
+resize unfolds everything first.
 """
 
 from __future__ import annotations
 
 from textual.errors import NoWidget
-from textual.geometry import Region
 from textual.widget import Widget
 
 FOLDED = "-folded"
@@ -34,19 +33,14 @@ def unfold(widget: Widget) -> None:
     widget.styles.height = None
 
 
-def refold(container: Widget) -> bool:
-    """Fold what is far from `container`'s viewport, unfold what is near. Returns whether anything
-    unfolded (its children get positions only with the next layout: call again after it)."""
+def refold(container: Widget) -> None:
+    """Fold the children of `container` that are far from its viewport, unfold those that are near."""
     viewport = container.content_region
     if not viewport.height:
-        return False
+        return
     band = viewport.grow((viewport.height * MARGIN_SCREENS, 0, viewport.height * MARGIN_SCREENS, 0))
-    return _visit(container.children, container.screen, band)
-
-
-def _visit(widgets, screen, band: Region) -> bool:
-    unfolded = False
-    for widget in widgets:
+    screen = container.screen
+    for widget in container.children:
         try:
             region = screen.find_widget(widget).region
         except NoWidget:
@@ -59,10 +53,6 @@ def _visit(widgets, screen, band: Region) -> bool:
             continue
         if folded:
             unfold(widget)
-            unfolded = True
-        elif getattr(widget, "holds_foldables", False):
-            unfolded |= _visit(widget.children, screen, band)
-    return unfolded
 
 
 def unfold_all(container: Widget) -> None:

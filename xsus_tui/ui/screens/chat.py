@@ -71,16 +71,12 @@ class ChatLog(VerticalScroll, can_focus=False):
 
     def _refold(self) -> None:
         self._refold_scheduled = False
-        if refold(self):
-            self.schedule_refold()  # what unfolded has positions after this refresh
+        refold(self)
 
     def on_resize(self) -> None:
         if self.size.width != self._folded_width:
             self._folded_width = self.size.width
             unfold_all(self)  # folded heights were measured at the old width
-        self.schedule_refold()
-
-    def on_reply_text_sealed(self) -> None:
         self.schedule_refold()
 
     @property
@@ -106,8 +102,12 @@ class ChatScreen(Screen):
     IDLE_HINT = "PgUp/PgDn scroll · Ctrl+G regenerate · Ctrl+P commands · Ctrl+Q quit"
     BUSY_HINT = "Esc interrupts · PgUp/PgDn scroll · Ctrl+Q quit"
 
-    def __init__(self, session: ChatSession, notices: list[str] | None = None, mcp: McpServers | None = None) -> None:
+    def __init__(
+        self, session: ChatSession, notices: list[str] | None = None, mcp: McpServers | None = None, *, draft: str = ""
+    ) -> None:
         super().__init__()
+        self.draft = draft
+        """Text typed before the chat was ready (on the start-up screen), put into the prompt on mount."""
         self.session = session
         self.mcp = mcp
         """The configured MCP servers, started when the screen mounts and stopped when it goes."""
@@ -167,6 +167,9 @@ class ChatScreen(Screen):
         chat.anchor()
         self.prompt.border_subtitle = self.IDLE_HINT
         self.prompt.focus()
+        if self.draft:
+            self.prompt.text = self.draft
+            self.prompt.move_cursor(self.prompt.document.end)
         self.set_interval(0.2, self._show_retry)
         self.watch(chat, "scroll_y", self._near_top, init=False)
         self.run_worker(self._start_mcp(), group="mcp")
@@ -283,7 +286,7 @@ class ChatScreen(Screen):
         elif where == "page_down":
             chat.scroll_page_down()
         elif where == "home":
-            chat.scroll_home()
+            chat.scroll_home(animate=False)
         else:
             chat.scroll_end()
 
@@ -333,14 +336,17 @@ class ChatScreen(Screen):
                     else:
                         await marker.remove()
                         self._older_marker = None
-            if height:  # turns were shown already: keep them where they are on screen
-
-                def keep_place() -> None:
-                    chat.scroll_to(y=scroll_y + chat.virtual_size.height - height, animate=False)
-
-                self.call_after_refresh(keep_place)
-        finally:
+        except Exception:
             self._loading_older = False
+            raise
+
+        def keep_place() -> None:
+            """Turns were shown already: keep them where they are on screen (stopping any scroll)."""
+            if height:
+                chat.scroll_to(y=scroll_y + chat.virtual_size.height - height, animate=False, immediate=True)
+            self._loading_older = False
+
+        self.call_after_refresh(keep_place)
 
     # -- sending ----------------------------------------------------------------------------------------
 

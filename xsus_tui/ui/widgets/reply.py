@@ -20,8 +20,6 @@ class AssistantReply(Vertical):
     """Renders one turn's TurnEvents. Text between panels goes into its own ReplyText, which streams
     markdown at a cost that does not grow with the reply (see reply_text.py)."""
 
-    holds_foldables = True
-
     def __init__(self) -> None:
         super().__init__(classes="reply")
         self.state = "streaming"

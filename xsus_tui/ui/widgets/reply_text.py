@@ -1,85 +1,126 @@
-"""A reply's markdown text, streamed so that its cost does not grow with the reply.
+"""A reply's markdown text, streamed at a cost that does not grow with the reply.
 
-Textual's `Markdown.append` only re-parses the last block, but every block stays a widget that each
-layout pass walks, so a stock `MarkdownStream` gets slower the longer the reply: at 100 KB every
-frame walks thousands of block widgets. `ReplyText` keeps the growing part small instead:
+Textual's `Markdown` widget makes every block a widget (a table is dozens): mounting them costs about
+a millisecond each and every layout pass walks them all, so a stock `MarkdownStream` gets slower the
+longer the reply (100 KB: minutes). `ReplyText` is one widget that renders lines instead:
 
-- the text is written into a *live* `Markdown` chunk; once that chunk holds `CHUNK_BLOCKS` blocks it
-  is *sealed*: its finished blocks stay where they are and the last, still growing block moves to a
-  new live chunk. Only the live chunk is ever parsed or updated again;
-- sealed chunks are plain `Markdown` widgets (selection, links and themes work as usual), and
-  `folding.py` folds the ones far from the viewport to a fixed-height box with no child widgets in
-  the layout, so a frame costs the same at 1 KB and at 1 MB;
+- the source is split into top-level blocks with markdown-it, the parser Textual uses; a block is
+  *finished* once another block starts after it. Finished blocks are rendered once (with Rich's
+  markdown renderer, styled from the app's theme) and kept as lines; only the last, growing block is
+  parsed and rendered again;
+- the widget draws only the lines on screen (Textual's line API), so a frame costs the same at 1 KB
+  and at 1 MB; a resize or a theme change renders the blocks again, once;
 - updates are applied at most `FRAME_RATE` times a second: deltas that arrive meanwhile are joined
-  into one append (the first delta of a reply is shown at once).
+  into one update (the first delta of a reply is shown at once).
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import time
+from dataclasses import dataclass, field
 
-from textual.containers import Vertical
-from textual.message import Message
+from markdown_it import MarkdownIt
+from rich.markdown import Markdown as RichMarkdown
+from rich.style import Style
+from rich.theme import Theme
+from textual.color import Color, ColorParseError
+from textual.geometry import Size
+from textual.selection import Selection
+from textual.strip import Strip
 from textual.widget import Widget
-from textual.widgets import Markdown
 
-CHUNK_BLOCKS = 12
-"""Blocks a live chunk may hold before its finished blocks are sealed."""
-FRAME_RATE = 60
-"""Most markdown updates per second."""
+FRAME_RATE = 30
+"""Most updates a second while a reply streams."""
 
 
-class ReplyChunk(Markdown):
-    """Part of a reply's text; sealed chunks are never updated again and may be folded."""
-
-    def __init__(self) -> None:
-        super().__init__(classes="reply-chunk")
-        self.sealed = False
-
-    @property
-    def foldable(self) -> bool:
-        return self.sealed
+@dataclass
+class _Block:
+    source: str
+    lines: list[Strip] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)
 
 
-class ReplyText(Vertical):
+def _block_sources(source: str, parser: MarkdownIt) -> list[str]:
+    """Split markdown into its top-level blocks (each with the blank lines that follow it)."""
+    lines = source.splitlines(keepends=True)
+    starts = sorted({token.map[0] for token in parser.parse(source) if token.level == 0 and token.map})
+    if not starts:
+        return [source] if source.strip() else []
+    starts[0] = 0
+    bounds = [*starts, len(lines)]
+    return ["".join(lines[start:end]) for start, end in zip(bounds, bounds[1:], strict=False)]
+
+
+def markdown_theme(variables: dict[str, str]) -> Theme:
+    """Rich's markdown styles in the colours of the app's Textual theme."""
+
+    def var(name: str, fallback: str) -> str:
+        try:  # Textual colours may carry alpha, which Rich styles can't
+            return Color.parse(variables[name]).hex6
+        except (KeyError, ColorParseError):
+            return fallback
+
+    primary, accent = var("primary", "blue"), var("accent", "magenta")
+    muted = var("foreground-muted", "grey50")
+    return Theme(
+        {
+            "markdown.h1": f"bold {primary}",
+            "markdown.h1.border": primary,
+            "markdown.h2": f"bold {primary}",
+            "markdown.h3": f"bold {var('secondary', primary)}",
+            "markdown.h4": f"bold italic {var('secondary', primary)}",
+            "markdown.h5": "italic",
+            "markdown.h6": "italic",
+            "markdown.code": f"bold {var('text-warning', 'yellow')}",
+            "markdown.link": f"underline {accent}",
+            "markdown.link_url": f"underline {accent}",
+            "markdown.item.bullet": f"bold {accent}",
+            "markdown.item.number": f"bold {accent}",
+            "markdown.block_quote": f"italic {muted}",
+            "markdown.hr": muted,
+            "markdown.table.border": muted,
+            "markdown.table.header": f"bold {primary}",
+        }
+    )
+
+
+class ReplyText(Widget):
     """One run of reply text between panels, written delta by delta."""
-
-    holds_foldables = True
-
-    class Sealed(Message):
-        """A chunk was sealed: the chat may fold what scrolled far away."""
 
     DEFAULT_CSS = """
     ReplyText {
         height: auto;
-        & > ReplyChunk {
-            margin: 0;
-            padding: 0;
-            background: transparent;
-        }
+        width: 1fr;
     }
     """
 
     def __init__(self) -> None:
         super().__init__(classes="reply-text")
-        self._live: ReplyChunk | None = None
+        self._parser = MarkdownIt("gfm-like")
+        self._finished: list[_Block] = []
+        self._live: _Block | None = None
+        self._starts: list[int] = []
+        """The first line of each block, in the rendered lines (finished blocks, then the live one)."""
+        self._rendered_width = 0
+        self._height = 0
+        self._styles_for = ""
+        """The app theme that `_markdown_theme` and `_code_theme` were made for."""
+        self._markdown_theme = Theme()
+        self._code_theme = "monokai"
         self._queued: list[str] = []
         self._wakeup = asyncio.Event()
         self._updater: asyncio.Task | None = None
         self._frame_time = 1 / FRAME_RATE
-        self._update_lock = asyncio.Lock()
-        self._trimmed: Widget | None = None
-        """The live chunk's first block, once its top margin is trimmed."""
 
-    @property
-    def chunks(self) -> list[ReplyChunk]:
-        return list(self.query_children(ReplyChunk))
+    # -- the text -------------------------------------------------------------------------------------
 
     @property
     def source(self) -> str:
-        """The markdown shown so far (pending text included)."""
-        return "".join(chunk.source for chunk in self.chunks) + "".join(self._queued)
+        """The markdown written so far."""
+        blocks = [*self._finished, *([self._live] if self._live else [])]
+        return "".join(block.source for block in blocks) + "".join(self._queued)
 
     async def write(self, text: str) -> None:
         """Queue text; it is shown with the next frame."""
@@ -94,15 +135,15 @@ class ReplyText(Vertical):
     async def finish(self) -> None:
         """Show whatever is still queued and stop updating."""
         if self._updater is not None:
-            task, self._updater = self._updater, None
-            task.cancel()
+            updater, self._updater = self._updater, None
+            updater.cancel()
             try:
-                await task
+                await updater
             except asyncio.CancelledError:
                 pass
-        await self._flush()
+        self._update()
 
-    async def on_unmount(self) -> None:
+    def on_unmount(self) -> None:
         if self._updater is not None:
             self._updater.cancel()
             self._updater = None
@@ -111,57 +152,139 @@ class ReplyText(Vertical):
         while True:
             await self._wakeup.wait()
             started = time.perf_counter()
-            await asyncio.shield(self._flush())
+            self._update()
             # At most one update a frame: what arrives meanwhile is joined into the next one.
             await asyncio.sleep(max(0.0, self._frame_time - (time.perf_counter() - started)))
 
-    async def _flush(self) -> None:
-        async with self._update_lock:  # finish() waits for an update in flight
-            self._wakeup.clear()
-            if not self._queued or not self.is_mounted:
-                return
-            text = "".join(self._queued)
-            self._queued.clear()
-            if self._live is None:
-                self._live = ReplyChunk()
-                await self.mount(self._live)
-            await self._live.append(text)
-            self._collapse_margins()  # the first block may have been replaced
-            if len(self._live.children) > CHUNK_BLOCKS:
-                await self._seal()
-                self._collapse_margins()
+    def _update(self) -> None:
+        self._wakeup.clear()
+        if not self._queued:
+            return
+        text = "".join(self._queued)
+        self._queued.clear()
+        growing = (self._live.source if self._live else "") + text
+        *finished, last = _block_sources(growing, self._parser) or [growing]
+        width, height = self._render_width(), self._line_count()
+        for source in finished:
+            self._finished.append(self._render(_Block(source), width))
+        self._live = self._render(_Block(last), width)
+        self._index()
+        self.refresh(layout=self._line_count() != height)
 
-    async def _seal(self) -> None:
-        """Leave the live chunk's finished blocks where they are; its last block starts a new chunk."""
-        live = self._live
-        assert live is not None
-        start = getattr(live, "_last_parsed_line", None)  # where Textual's parser resumes: the last block
-        if not isinstance(start, int) or start <= 0:
-            return
-        lines = live.source.splitlines(keepends=True)
-        head, tail = "".join(lines[:start]), "".join(lines[start:])
-        if not head.strip() or not tail:
-            return
-        follower = ReplyChunk()
-        with self.app.batch_update():
-            await live.children[-1].remove()
-            live._markdown = head  # keep `source` true to what the sealed chunk shows
-            live.sealed = True
-            await self.mount(follower)
-            await follower.append(tail)
-        self._live = follower
-        self.post_message(self.Sealed())
+    # -- rendering ------------------------------------------------------------------------------------
 
-    def _collapse_margins(self) -> None:
-        """Blocks in one chunk share the space between them (the larger margin wins); across chunks,
-        trim the live chunk's first top margin so a reply looks the same however it was chunked."""
-        live = self._live
-        chunks = self.children
-        if live is None or len(chunks) < 2 or not live.children or not chunks[-2].children:
-            return
-        above, first = chunks[-2].children[-1], live.children[0]
-        if first is self._trimmed:
-            return
-        self._trimmed = first
-        top, right, bottom, left = first.styles.margin
-        first.styles.margin = (max(0, top - above.styles.margin.bottom), right, bottom, left)
+    def _render_width(self) -> int:
+        return self.size.width or max(20, self.app.size.width - 6)
+
+    def _render(self, block: _Block, width: int) -> _Block:
+        console = self.app.console
+        if self._styles_for != self.app.theme:
+            self._styles_for = self.app.theme
+            self._markdown_theme = markdown_theme(self.app.theme_variables)
+            self._code_theme = "monokai" if self.app.current_theme.dark else "friendly"
+        options = console.options.update(width=width, height=None, highlight=False)
+        with console.use_theme(self._markdown_theme):
+            rendered = console.render_lines(
+                RichMarkdown(block.source, code_theme=self._code_theme, hyperlinks=True), options, pad=False
+            )
+        while rendered and not "".join(segment.text for segment in rendered[0]).strip():
+            rendered.pop(0)
+        while rendered and not "".join(segment.text for segment in rendered[-1]).strip():
+            rendered.pop()
+        block.lines = [Strip(line) for line in rendered]
+        block.text = ["".join(segment.text for segment in line).rstrip() for line in rendered]
+        return block
+
+    def _blocks(self) -> list[_Block]:
+        return [*self._finished, *([self._live] if self._live else [])]
+
+    def _index(self) -> None:
+        """Where each block starts, with one blank line between blocks."""
+        starts, y = [], 0
+        for block in self._blocks():
+            if not block.lines:
+                starts.append(y)
+                continue
+            if y:
+                y += 1
+            starts.append(y)
+            y += len(block.lines)
+        self._starts = starts
+        self._height = y
+
+    def _line_count(self) -> int:
+        return self._height
+
+    def _rerender(self) -> None:
+        """Width or theme changed: render every block again."""
+        width = self._rendered_width = self._render_width()
+        for block in self._blocks():
+            self._render(block, width)
+        self._index()
+
+    def on_resize(self) -> None:
+        if self.size.width and self.size.width != self._rendered_width:
+            self._rerender()
+            self.refresh(layout=True)
+
+    def on_mount(self) -> None:
+        self._rendered_width = self._render_width()
+        self.watch(self.app, "theme", self._theme_changed, init=False)
+
+    def _theme_changed(self) -> None:
+        self._rerender()
+        self.refresh(layout=True)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        if width and width != self._rendered_width and self._blocks():
+            self._rendered_width = width
+            for block in self._blocks():
+                self._render(block, width)
+            self._index()
+        return self._line_count()
+
+    def _line(self, y: int) -> tuple[Strip, str] | None:
+        if not self._starts or y < 0:
+            return None
+        index = bisect.bisect_right(self._starts, y) - 1
+        if index < 0:
+            return None
+        block = self._blocks()[index]
+        offset = y - self._starts[index]
+        if offset >= len(block.lines):
+            return None
+        return block.lines[offset], block.text[offset]
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        style = self.rich_style
+        found = self._line(y)
+        if found is None:
+            return Strip.blank(width, style)
+        strip, text = found
+        strip = strip.apply_style(style)  # the widget's colours under the markdown's own styles
+        selection = self.text_selection
+        if selection is not None and (span := selection.get_span(y)) is not None:
+            start, end = span
+            end = len(text) if end == -1 else end
+            strip = _highlight(strip, start, end, self.screen.get_component_rich_style("screen--selection"))
+        return strip.crop_extend(0, width, style).apply_offsets(0, y)
+
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
+        lines: list[str] = []
+        for index, block in enumerate(self._blocks()):
+            if index and block.lines and lines:
+                lines.append("")
+            lines.extend(block.text)
+        return selection.extract("\n".join(lines)), "\n"
+
+    def selection_updated(self, selection: Selection | None) -> None:
+        self.refresh()
+
+
+def _highlight(strip: Strip, start: int, end: int, style: Style) -> Strip:
+    """The strip with cells start..end in the selection style."""
+    if end <= start:
+        return strip
+    before, selected, after = strip.divide([start, end, max(end, strip.cell_length)])[:3]
+    return Strip.join([before, selected.apply_style(style), after])

@@ -1,0 +1,115 @@
+"""The streaming renderer: finished blocks render once, streamed text looks as if written at once,
+and finished turns far from the viewport leave the layout."""
+
+from __future__ import annotations
+
+from pydantic_ai.conversation import Conversation
+from pydantic_ai.messages import ModelRequest, ModelResponse, TextPart, UserPromptPart
+from textual.app import App
+from textual.containers import VerticalScroll
+
+from xsus_tui.core.demo_text import long_reply
+from xsus_tui.ui.folding import is_folded
+from xsus_tui.ui.widgets import reply_text
+from xsus_tui.ui.widgets.reply_text import ReplyText
+
+from .helpers import SIZE, make_app, screen_text, wait_for
+
+DOC = long_reply(3) + "\n```python\nx = 1\nprint(x)\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\nThe end.\n"
+
+
+class Host(App):
+    def compose(self):
+        with VerticalScroll():
+            yield ReplyText()
+            yield ReplyText()
+
+
+def lines(widget: ReplyText) -> list[str]:
+    return [widget.render_line(y).text.rstrip() for y in range(widget.virtual_size.height)]
+
+
+async def test_streamed_text_renders_like_the_whole_text_and_finished_blocks_render_once(monkeypatch):
+    renders: list[str] = []
+    original = ReplyText._render
+
+    def counting(self, block, width):
+        if self is app.query(ReplyText).first():
+            renders.append(block.source)
+        return original(self, block, width)
+
+    monkeypatch.setattr(ReplyText, "_render", counting)
+    app = Host()
+    async with app.run_test(size=SIZE) as pilot:
+        streamed, whole = app.query(ReplyText)
+        await streamed.write(DOC[:5])
+        await pilot.pause()  # laid out: rendered at its real width from now on
+        renders.clear()
+        for start in range(5, len(DOC), 5):
+            await streamed.write(DOC[start : start + 5])
+        await streamed.finish()
+        await whole.write(DOC)
+        await whole.finish()
+        await pilot.pause()
+        assert streamed.source == whole.source == DOC
+        assert lines(streamed) == lines(whole) and len(lines(whole)) > 60
+        assert "The end." in lines(streamed)[-1]
+        # Each finished block was rendered once; only the growing last block is rendered per update.
+        finished = [block.source for block in streamed._finished]
+        assert len(finished) > 20
+        for source in finished:
+            assert renders.count(source) <= 2 * finished.count(
+                source
+            )  # as the growing block (if it was complete then), and finished
+        assert len(renders) < len(DOC) / 5 / 2  # far fewer renders than deltas: updates are per frame
+
+
+async def test_a_resize_wraps_the_text_again_and_selection_gets_the_text():
+    app = Host()
+    async with app.run_test(size=SIZE) as pilot:
+        text = app.query(ReplyText).first()
+        await text.write("word " * 60 + "\n\nsecond paragraph\n")
+        await text.finish()
+        await pilot.pause()
+        wide = text.virtual_size.height
+        await pilot.resize_terminal(40, 30)
+        await pilot.pause()
+        assert text.virtual_size.height > wide and max(len(line) for line in lines(text)) <= 40
+        from textual.selection import Selection
+
+        selected, _ = text.get_selection(Selection(None, None))
+        assert selected.startswith("word word") and selected.endswith("second paragraph")
+
+
+async def test_a_theme_change_recolours_the_rendered_text():
+    app = Host()
+    async with app.run_test(size=SIZE) as pilot:
+        text = app.query(ReplyText).first()
+        await text.write("# Title\n\nbody\n")
+        await text.finish()
+        await pilot.pause()
+        before = str(text.render_line(0))
+        app.theme = "solarized-light"
+        await pilot.pause()
+        assert str(text.render_line(0)) != before and "Title" in text.render_line(0).text
+
+
+async def test_finished_turns_far_from_the_viewport_are_folded_and_unfold_when_scrolled_to(xsus_home, monkeypatch):
+    monkeypatch.setattr(reply_text, "FRAME_RATE", 1000)
+    messages = []
+    for i in range(15):
+        messages += [
+            ModelRequest(parts=[UserPromptPart(f"question {i}")]),
+            ModelResponse(parts=[TextPart(f"answer {i}\n\n" + long_reply(1))]),
+        ]
+    app = make_app(xsus_home, conversation=Conversation(messages=messages))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.chat_screen
+        chat = screen.chat
+        await wait_for(pilot, lambda: is_folded(screen.replies[0]))
+        assert not is_folded(screen.replies[-1]) and "That is the end of the long reply." in screen_text(app)
+        height = chat.virtual_size.height
+        await pilot.press("ctrl+home")
+        await wait_for(pilot, lambda: not is_folded(screen.replies[0]) and is_folded(screen.replies[-1]))
+        await pilot.pause(0.1)
+        assert "answer 0" in screen_text(app) and chat.virtual_size.height == height
