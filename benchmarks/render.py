@@ -5,6 +5,8 @@
 For each size (KB) it times, from the first delta to the end:
   - no UI: consuming the same turn's events with no rendering at all (the floor);
   - stock: one Textual Markdown widget fed by MarkdownStream (what most clients would do);
+  - update: `Markdown.update(whole_text)` per delta, as several chat clients do: so slow that it is
+    timed over the first UPDATE_DELTAS deltas only, and reported per delta;
   - xsus: the real app, headless, until the reply is rendered and the turn is idle.
 """
 
@@ -83,6 +85,32 @@ async def stock(text: str) -> float:
         return time.perf_counter() - (first or time.perf_counter())
 
 
+UPDATE_DELTAS = 300
+
+
+async def update_per_delta(text: str) -> float:
+    """Seconds per delta when every delta re-renders the whole text with `Markdown.update`."""
+    from textual.app import App
+    from textual.containers import VerticalScroll
+    from textual.widgets import Markdown
+
+    class Stock(App):
+        def compose(self):
+            with VerticalScroll():
+                yield Markdown()
+
+    deltas = [text[start : start + DELTA] for start in range(0, len(text), DELTA)][:UPDATE_DELTAS]
+    app = Stock()
+    async with app.run_test(size=(100, 30)) as pilot:
+        widget = app.query_one(Markdown)
+        started, shown = time.perf_counter(), ""
+        for delta in deltas:
+            shown += delta
+            await widget.update(shown)
+        await pilot.pause()
+        return (time.perf_counter() - started) / len(deltas)
+
+
 async def xsus(text: str) -> float:
     from xsus_tui.core.session import ChatSession
     from xsus_tui.ui.app import XsusApp
@@ -111,7 +139,7 @@ async def xsus(text: str) -> float:
         AssistantReply.apply = original
 
 
-async def measure(sizes: list[int], *, skip_stock_above: int = 1000) -> list[dict]:
+async def measure(sizes: list[int], *, skip_stock_above: int = 30) -> list[dict]:
     rows = []
     for size in sizes:
         text = markdown(size)
@@ -119,15 +147,18 @@ async def measure(sizes: list[int], *, skip_stock_above: int = 1000) -> list[dic
         floor = await no_ui(text)
         ours = await xsus(text)
         theirs = await stock(text) if size <= skip_stock_above else None
+        update = await update_per_delta(text)
         rows.append(
             {
                 "size_kb": size,
                 "deltas": deltas,
                 "no_ui_s": round(floor, 3),
                 "stock_markdownstream_s": None if theirs is None else round(theirs, 3),
+                "markdown_update_ms_per_delta": round(update * 1000, 2),
                 "xsus_s": round(ours, 3),
                 "xsus_us_per_delta": round(ours / deltas * 1e6, 1),
                 "xsus_vs_no_ui": round(ours / floor, 2) if floor else None,
+                "stock_us_per_delta": None if theirs is None else round(theirs / deltas * 1e6, 1),
             }
         )
     return rows
@@ -143,13 +174,23 @@ def main() -> None:
     os.environ.setdefault("XSUS_HOME", tempfile.mkdtemp(prefix="xsus-bench-"))
     sizes = [1, 2] if args.quick else args.sizes
     rows = asyncio.run(measure(sizes))
-    header = f"{'KB':>5}{'deltas':>8}{'no UI s':>10}{'stock s':>10}{'xsus s':>9}{'us/delta':>10}{'x no-UI':>9}"
+    header = (
+        f"{'KB':>5}{'deltas':>8}{'no UI s':>10}{'stock s':>10}{'update ms/delta':>17}"
+        f"{'xsus s':>9}{'us/delta':>10}{'x no-UI':>9}"
+    )
     print(header)
     for row in rows:
         stock_s = "-" if row["stock_markdownstream_s"] is None else f"{row['stock_markdownstream_s']:.2f}"
         print(
             f"{row['size_kb']:>5}{row['deltas']:>8}{row['no_ui_s']:>10.2f}{stock_s:>10}"
+            f"{row['markdown_update_ms_per_delta']:>17.2f}"
             f"{row['xsus_s']:>9.2f}{row['xsus_us_per_delta']:>10.1f}{row['xsus_vs_no_ui'] or 0:>9.2f}"
+        )
+    if len(rows) > 1:
+        flat = rows[-1]["xsus_us_per_delta"] / rows[0]["xsus_us_per_delta"]
+        print(
+            f"targets: {rows[-1]['size_kb']} KB in <= 1.5x no UI: {rows[-1]['xsus_vs_no_ui']}x; "
+            f"per-delta cost {rows[-1]['size_kb']} KB vs {rows[0]['size_kb']} KB <= 1.5x: {flat:.2f}x"
         )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(rows, indent=2))

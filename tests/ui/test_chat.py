@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 from pydantic_ai.messages import ModelResponse, TextPart
-from textual.widgets import Markdown
 
 from xsus_tui.core.store import SQLiteConversationStore
 from xsus_tui.ui.widgets.output_panel import OutputPanel
@@ -26,7 +25,8 @@ async def stored_messages(home):
         store.close()
 
 
-async def test_hello_streams_markdown_and_is_saved(xsus_home):
+async def test_hello_streams_markdown_and_is_saved(xsus_home, monkeypatch):
+    monkeypatch.setenv("XSUS_DEMO_DELAY", "0.002")  # long enough a stream for a tokens/s figure
     app = make_app(xsus_home)
     async with app.run_test(size=SIZE) as pilot:
         assert "demo model" in screen_text(app)
@@ -35,7 +35,7 @@ async def test_hello_streams_markdown_and_is_saved(xsus_home):
         screen = app.chat_screen
         reply = screen.replies[-1]
         assert reply.state == "done" and "Hello from the demo model" in reply.text
-        assert reply.query(Markdown) and reply.query(ThinkingBlock).first().collapsed
+        assert reply.query(ReplyText) and reply.query(ThinkingBlock).first().collapsed
         shown = screen_text(app)
         assert "Type help for the full list of demonstrations." in shown
         assert screen.status.state == "idle" and "tok/s" in shown and "first token" in shown

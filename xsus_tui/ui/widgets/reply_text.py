@@ -96,8 +96,8 @@ class ReplyText(Widget):
     }
     """
 
-    def __init__(self) -> None:
-        super().__init__(classes="reply-text")
+    def __init__(self, classes: str = "reply-text") -> None:
+        super().__init__(classes=classes)
         self._parser = MarkdownIt("gfm-like")
         self._finished: list[_Block] = []
         self._live: _Block | None = None
@@ -249,7 +249,10 @@ class ReplyText(Widget):
         index = bisect.bisect_right(self._starts, y) - 1
         if index < 0:
             return None
-        block = self._blocks()[index]
+        finished = self._finished
+        block = finished[index] if index < len(finished) else self._live
+        if block is None:
+            return None
         offset = y - self._starts[index]
         if offset >= len(block.lines):
             return None

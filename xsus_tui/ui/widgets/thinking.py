@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from textual.widgets import Collapsible, Markdown
-from textual.widgets._markdown import MarkdownStream
+from textual.widgets import Collapsible
+
+from .reply_text import ReplyText
 
 
 class ThinkingBlock(Collapsible):
     """Thinking text that grows with each delta (streamed like the reply, so long thinking stays cheap)."""
 
     def __init__(self) -> None:
-        self._body = Markdown(classes="thinking-text")
-        self._stream: MarkdownStream | None = None
+        self._body = ReplyText(classes="thinking-text")
         self._parts: list[str] = []
         self._folding = False
         super().__init__(self._body, title="thinking…", collapsed=False, classes="thinking")
@@ -21,15 +21,11 @@ class ThinkingBlock(Collapsible):
         return "".join(self._parts)
 
     async def append(self, text: str) -> None:
-        if self._stream is None:
-            self._stream = Markdown.get_stream(self._body)
         self._parts.append(text)
-        await self._stream.write(text)
+        await self._body.write(text)
 
     async def finish(self) -> None:
-        if self._stream is not None:
-            stream, self._stream = self._stream, None
-            await stream.stop()
+        await self._body.finish()
         self.title = f"thinking · {len(self.text.split())} words"
         self._folding = True
         self.collapsed = True
@@ -41,7 +37,3 @@ class ThinkingBlock(Collapsible):
             self._folding = False
             return
         super().scroll_visible(*args, **kwargs)
-
-    async def on_unmount(self) -> None:
-        if self._stream is not None:
-            await self._stream.stop()

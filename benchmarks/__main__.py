@@ -1,0 +1,85 @@
+"""Every benchmark in one run: `.venv/bin/python -m benchmarks [--quick] [--only NAME ...]`.
+
+Runs each script in turn (each prints its own table), then writes benchmarks/results/all.json with
+every script's figures and the machine they ran on. `--quick` runs tiny sizes, to check they work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+RESULTS = Path("benchmarks/results")
+BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
+    # name: (what it measures, full-run arguments, quick arguments)
+    "render": ("a. render throughput", [], ["--quick"]),
+    "responsiveness": ("b. key press to screen while streaming", [], ["--quick"]),
+    "ttft": ("c. first token on screen", [], ["--quick"]),
+    "interrupt": ("d. Esc to idle", [], ["--runs", "3"]),
+    "startup": ("e. start-up", [], ["--runs", "1"]),
+    "history": ("f. long history", [], ["--quick"]),
+    "store": ("g. store save cost", [], ["--quick"]),
+}
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cpus": str(os.cpu_count()),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "textual": version("textual"),
+        "pydantic-ai": version("pydantic-ai-slim"),
+        "rich": version("rich"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="run every benchmark and collect the figures")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: check that every script runs")
+    parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), help="run only these")
+    parser.add_argument("--json", type=Path, default=RESULTS / "all.json")
+    args = parser.parse_args()
+    out_dir = args.json.parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report: dict[str, object] = {"machine": machine(), "quick": args.quick, "results": {}}
+    env = {**os.environ, "PYDANTIC_AI_NO_BANNER": "1"}
+    failed = []
+    for name, (title, full, quick) in BENCHMARKS.items():
+        if args.only and name not in args.only:
+            continue
+        out = out_dir / f"{name}.json"
+        print(f"\n== {title} (python -m benchmarks.{name} {' '.join(quick if args.quick else full)})", flush=True)
+        started = time.perf_counter()
+        result = subprocess.run(
+            [sys.executable, "-m", f"benchmarks.{name}", *(quick if args.quick else full), "--json", str(out)],
+            env=env,
+        )
+        if result.returncode:
+            failed.append(name)
+            continue
+        report["results"][name] = json.loads(out.read_text())
+        print(f"   ({time.perf_counter() - started:.0f} s)", flush=True)
+    args.json.write_text(json.dumps(report, indent=2))
+    print(f"\nmachine: {report['machine']}\nall figures: {args.json}")
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()
