@@ -3,30 +3,23 @@
     .venv/bin/python -m benchmarks.startup [--runs 10]
 
 The TUI runs in a real pseudo-terminal (100x30) on the demo model with a fresh XSUS_HOME; the first
-frame counts as painted when the terminal has received the prompt's placeholder text.
+frame counts as painted when the terminal has received the prompt's placeholder text (as
+`benchmarks.terminal.PLACEHOLDER` matches it: the whole "Type a message" only arrives when the cursor
+first blinks off, about a second later).
 """
 
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
-import os
-import pty
-import select
-import shutil
-import signal
 import statistics
-import struct
 import subprocess
-import sys
-import tempfile
-import termios
 import time
 from pathlib import Path
 
-XSUS = [sys.executable, "-m", "xsus_tui"]
-MARKER = b"Type a message"
+from benchmarks.terminal import PLACEHOLDER, XSUS, Terminal, bench_env, fresh_home
+
+MARKER = PLACEHOLDER
 
 
 def version_time() -> float:
@@ -35,37 +28,12 @@ def version_time() -> float:
     return time.perf_counter() - started
 
 
-def first_paint_time(home: str) -> float:
-    env = {**os.environ, "XSUS_HOME": home, "TERM": "xterm-256color", "PYDANTIC_AI_NO_BANNER": "1"}
-    started = time.perf_counter()
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: becomes xsus in the pseudo-terminal
-        os.execvpe(XSUS[0], XSUS, env)
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
-    seen = b""
-    try:
-        while time.perf_counter() - started < 30:
-            ready, _, _ = select.select([fd], [], [], 0.05)
-            if ready:
-                try:
-                    seen += os.read(fd, 65536)
-                except OSError:
-                    break
-                if MARKER in seen:
-                    return time.perf_counter() - started
-        raise RuntimeError("the TUI did not paint within 30 s")
-    finally:
-        os.write(fd, b"\x11")  # Ctrl+Q
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and os.waitpid(pid, os.WNOHANG) == (0, 0):
-            time.sleep(0.05)
-        else:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass
-        os.close(fd)
+def first_paint_time(home: str | Path) -> float:
+    with Terminal.spawn(env=bench_env(home)) as term:
+        painted = term.wait_for(MARKER, timeout=30)
+        if painted is None:
+            raise RuntimeError("the TUI did not paint within 30 s")
+        return painted - term.started
 
 
 def main() -> None:
@@ -76,11 +44,8 @@ def main() -> None:
     versions = [version_time() for _ in range(args.runs)]
     paints = []
     for _ in range(args.runs):
-        home = tempfile.mkdtemp(prefix="xsus-bench-")
-        try:
+        with fresh_home() as home:
             paints.append(first_paint_time(home))
-        finally:
-            shutil.rmtree(home, ignore_errors=True)
     figures = {
         "runs": args.runs,
         "version_p50_ms": round(statistics.median(versions) * 1000, 1),

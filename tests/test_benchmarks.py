@@ -39,3 +39,46 @@ def test_interrupt_benchmark_runs(tmp_path):
 def test_startup_benchmark_runs_in_a_real_pseudo_terminal(tmp_path):
     _, figures = run_benchmark("startup", tmp_path / "startup.json", "--runs", "1")
     assert figures["runs"] == 1 and figures["first_paint_p50_ms"] > 0
+
+
+def test_responsiveness_benchmark_types_while_a_reply_streams(tmp_path):
+    table, figures = run_benchmark("responsiveness", tmp_path / "responsiveness.json", "--quick")
+    assert figures["presses"] == 5 and figures["echoed"] + figures["missed"] == 5 and figures["echoed"] > 0
+    assert figures["p50_ms"] > 0 and "key echo while streaming" in table
+
+
+def test_ttft_benchmark_runs_turns_in_one_session(tmp_path):
+    table, figures = run_benchmark("ttft", tmp_path / "ttft.json", "--quick")
+    assert figures["turns"] == figures["measured"] == 3 and figures["problems"] == []
+    assert all(value > 0 for value in figures["ttft_ms"]) and "first delta to screen" in table
+
+
+def test_history_benchmark_resumes_a_stored_conversation(tmp_path):
+    table, figures = run_benchmark("history", tmp_path / "history.json", "--quick")
+    assert figures["turns"] == 20 and figures["messages"] > 40
+    assert figures["first_paint_ms"] != "timeout" and figures["top_ms"] != "timeout" and figures["peak_rss_mb"] > 0
+    assert figures["pageup_presses"] == 2 and "first paint" in table
+
+
+def test_store_benchmark_runs_and_writes_its_figures(tmp_path):
+    table, figures = run_benchmark("store", tmp_path / "store.json", "--quick")
+    rows = figures["rows"]
+    assert [row["turns_stored"] for row in rows] == [10, 1000]
+    assert all(row["p50_ms"] > 0 and row["in_turn"]["runs"] == 3 and row["db_bytes"] > 0 for row in rows)
+    assert all(row["store_calls_per_turn"] == ["save save"] for row in rows)  # the prompt, then the reply
+    assert "turns stored" in table
+
+
+def test_the_runner_runs_the_benchmarks_it_is_given_and_collects_their_figures(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--only", "store", "--json", str(tmp_path / "all.json")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYDANTIC_AI_NO_BANNER": "1"},
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "all.json").read_text())
+    assert list(report["results"]) == ["store"] and report["machine"]["textual"]
+    assert (tmp_path / "store.json").exists() and "g. store save cost" in result.stdout
