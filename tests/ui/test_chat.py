@@ -269,38 +269,87 @@ async def test_a_resumed_long_conversation_opens_at_its_end(xsus_home):
         assert "Resumed conversation · 3 earlier turns" in screen_text(app)
 
 
-async def test_a_long_history_shows_its_last_page_and_older_turns_as_you_scroll_up(xsus_home):
-    from pydantic_ai.conversation import Conversation
+def history(turns: int) -> list:
     from pydantic_ai.messages import ModelRequest, UserPromptPart
 
-    from xsus_tui.ui.screens.chat import HISTORY_PAGE
-
     messages = []
-    for i in range(HISTORY_PAGE * 2 + 5):
+    for i in range(turns):
         messages += [
             ModelRequest(parts=[UserPromptPart(f"question {i}")]),
             ModelResponse(parts=[TextPart(f"answer {i}\n\n" + "filler line\n\n" * 3)]),
         ]
-    app = make_app(xsus_home, conversation=Conversation(messages=messages))
+    return messages
+
+
+async def test_a_long_history_shows_its_last_page_and_older_turns_as_you_scroll_up(xsus_home):
+    from pydantic_ai.conversation import Conversation
+
+    from xsus_tui.ui.screens.chat import HISTORY_PAGE
+    from xsus_tui.ui.widgets.history_page import HistoryPage
+
+    total = HISTORY_PAGE * 2 + 5
+    app = make_app(xsus_home, conversation=Conversation(messages=history(total)))
     async with app.run_test(size=SIZE) as pilot:
         screen = app.chat_screen
         chat = screen.chat
         await wait_for(pilot, lambda: chat.scroll_y == chat.max_scroll_y and chat.max_scroll_y > 0)
         assert len(screen.replies) == HISTORY_PAGE
-        assert f"answer {HISTORY_PAGE * 2 + 4}" in screen_text(app)
-        assert f"Resumed conversation · {HISTORY_PAGE * 2 + 5} earlier turns" in screen_text(app)
+        assert f"answer {total - 1}" in screen_text(app)
+        assert f"Resumed conversation · {total} earlier turns" in screen_text(app)
         await pilot.press("ctrl+home")
-        await wait_for(pilot, lambda: len(screen.replies) == HISTORY_PAGE * 2)
+        await wait_for(pilot, lambda: len(screen.query(HistoryPage)) == 2)
         await pilot.pause(0.1)
         # The view stays on what was at the top (the page's first turn), with the new page above it.
         assert f"question {HISTORY_PAGE + 5}" in screen_text(app) and chat.scroll_y > 0
         await pilot.press("ctrl+home")
-        await wait_for(pilot, lambda: len(screen.replies) == HISTORY_PAGE * 2 + 5)
+        await wait_for(pilot, lambda: len(screen.query(HistoryPage)) == 3)
         await pilot.press("ctrl+home")
         await wait_for(pilot, lambda: "question 0" in screen_text(app))
         assert "earlier turns: scroll up" not in screen_text(app)
-        prompts = [str(message.render()) for message in screen.query("UserMessage")]
-        assert prompts[0].endswith("question 0") and prompts[-1].endswith(f"question {HISTORY_PAGE * 2 + 4}")
+        prompts = [prompt for page in screen.query(HistoryPage) for prompt in page.prompts]
+        assert prompts == [f"question {i}" for i in range(total)]
+
+
+async def test_history_pages_far_from_the_view_let_go_of_their_widgets(xsus_home):
+    from pydantic_ai.conversation import Conversation
+
+    from xsus_tui.ui.screens.chat import HISTORY_PAGE
+    from xsus_tui.ui.widgets.history_page import HistoryPage
+
+    total = HISTORY_PAGE * 5
+    app = make_app(xsus_home, conversation=Conversation(messages=history(total)))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.chat_screen
+        chat = screen.chat
+        await wait_for(pilot, lambda: chat.scroll_y == chat.max_scroll_y and chat.max_scroll_y > 0)
+        for shown in range(2, 6):
+            await pilot.press("ctrl+home")
+            await wait_for(pilot, lambda shown=shown: len(screen.query(HistoryPage)) == shown)
+            await pilot.pause(0.1)
+        await pilot.press("ctrl+home")
+        await wait_for(pilot, lambda: "question 0" in screen_text(app))
+        pages = list(screen.query(HistoryPage))
+        assert len(pages) == 5 and not pages[-1].loaded and not pages[-1].children
+        assert len(screen.replies) <= HISTORY_PAGE * 2  # only pages near the view hold widgets
+        height = chat.virtual_size.height
+        await pilot.press("ctrl+end")
+        await wait_for(pilot, lambda: pages[-1].loaded and f"answer {total - 1}" in screen_text(app))
+        assert not pages[0].loaded and chat.virtual_size.height == height
+
+
+async def test_regenerating_a_resumed_turn_takes_it_out_of_its_history_page(xsus_home):
+    from pydantic_ai.conversation import Conversation
+
+    from xsus_tui.ui.widgets.history_page import HistoryPage
+
+    app = make_app(xsus_home, conversation=Conversation(messages=history(2)))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.chat_screen
+        await pilot.press("ctrl+g")
+        await wait_idle(pilot)
+        assert screen.query_one(HistoryPage).prompts == ["question 0"]
+        shown = [str(message.render()) for message in screen.query("UserMessage")]
+        assert len(shown) == 2 and shown[-1].endswith("question 1") and "answer 1" not in screen_text(app)
 
 
 async def test_long_tool_results_are_collapsed_and_ctrl_c_interrupts(xsus_home):

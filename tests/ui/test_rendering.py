@@ -3,17 +3,14 @@ and finished turns far from the viewport leave the layout."""
 
 from __future__ import annotations
 
-from pydantic_ai.conversation import Conversation
-from pydantic_ai.messages import ModelRequest, ModelResponse, TextPart, UserPromptPart
 from textual.app import App
 from textual.containers import VerticalScroll
 
 from xsus_tui.core.demo_text import long_reply
 from xsus_tui.ui.folding import is_folded
-from xsus_tui.ui.widgets import reply_text
 from xsus_tui.ui.widgets.reply_text import ReplyText
 
-from .helpers import SIZE, make_app, screen_text, wait_for
+from .helpers import SIZE, make_app, screen_text, send, wait_for, wait_idle
 
 DOC = long_reply(3) + "\n```python\nx = 1\nprint(x)\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\nThe end.\n"
 
@@ -94,22 +91,19 @@ async def test_a_theme_change_recolours_the_rendered_text():
         assert str(text.render_line(0)) != before and "Title" in text.render_line(0).text
 
 
-async def test_finished_turns_far_from_the_viewport_are_folded_and_unfold_when_scrolled_to(xsus_home, monkeypatch):
-    monkeypatch.setattr(reply_text, "FRAME_RATE", 1000)
-    messages = []
-    for i in range(15):
-        messages += [
-            ModelRequest(parts=[UserPromptPart(f"question {i}")]),
-            ModelResponse(parts=[TextPart(f"answer {i}\n\n" + long_reply(1))]),
-        ]
-    app = make_app(xsus_home, conversation=Conversation(messages=messages))
+async def test_finished_turns_far_from_the_viewport_are_folded_and_unfold_when_scrolled_to(xsus_home):
+    app = make_app(xsus_home)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.chat_screen
         chat = screen.chat
+        for _ in range(3):
+            await send(pilot, "long")
+            await wait_idle(pilot, 20)
         await wait_for(pilot, lambda: is_folded(screen.replies[0]))
         assert not is_folded(screen.replies[-1]) and "That is the end of the long reply." in screen_text(app)
+        assert not any(child.display for child in screen.replies[0].children)  # out of the layout
         height = chat.virtual_size.height
         await pilot.press("ctrl+home")
         await wait_for(pilot, lambda: not is_folded(screen.replies[0]) and is_folded(screen.replies[-1]))
         await pilot.pause(0.1)
-        assert "answer 0" in screen_text(app) and chat.virtual_size.height == height
+        assert "A long reply" in screen_text(app) and chat.virtual_size.height == height

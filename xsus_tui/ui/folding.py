@@ -23,13 +23,19 @@ def is_folded(widget: Widget) -> bool:
 
 
 def fold(widget: Widget) -> None:
+    widget.add_class(FOLDED)
+    if hasattr(widget, "fold_away"):  # a widget that folds its own way (HistoryPage unloads)
+        widget.fold_away()
+        return
     margin = widget.styles.margin
     widget.styles.height = widget.outer_size.height - margin.top - margin.bottom
-    widget.add_class(FOLDED)
 
 
 def unfold(widget: Widget) -> None:
     widget.remove_class(FOLDED)
+    if hasattr(widget, "unfold_back"):
+        widget.unfold_back()
+        return
     widget.styles.height = None
 
 
@@ -56,5 +62,8 @@ def refold(container: Widget) -> None:
 
 
 def unfold_all(container: Widget) -> None:
+    """After a width change: unfold what keeps its widgets. Unloaded history pages keep their old
+    height until they come near and render again (see HistoryPage.load)."""
     for widget in container.query(f".{FOLDED}"):
-        unfold(widget)
+        if not hasattr(widget, "unfold_back"):
+            unfold(widget)

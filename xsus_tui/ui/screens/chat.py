@@ -24,6 +24,7 @@ from xsus_tui.core.replay import past_turns
 from xsus_tui.core.session import ChatSession
 
 from ..folding import refold, unfold_all
+from ..widgets.history_page import HistoryPage
 from ..widgets.prompt import PromptInput
 from ..widgets.reply import AssistantReply
 from ..widgets.status import StatusLine
@@ -314,22 +315,16 @@ class ChatScreen(Screen):
         chat = self.chat
         self._loading_older = True
         try:
-            page, self._older = self._older[-HISTORY_PAGE:], self._older[:-HISTORY_PAGE]
-            widgets, replies = [], []
-            for turn in page:
-                reply = AssistantReply()
-                widgets += [UserMessage(turn.prompt), reply]
-                replies.append((reply, turn.events))
+            turns, self._older = self._older[-HISTORY_PAGE:], self._older[:-HISTORY_PAGE]
+            page = HistoryPage(turns)
             height, scroll_y = chat.virtual_size.height, chat.scroll_y
             marker = self._older_marker
             with self.app.batch_update():
                 if marker is not None:
-                    await chat.mount_all(widgets, after=marker)
+                    await chat.mount(page, after=marker)
                 else:
-                    await chat.mount_all(widgets)
-                for reply, events in replies:
-                    for event in events:
-                        await reply.apply(event)
+                    await chat.mount(page)
+                await page.load()
                 if marker is not None:
                     if self._older:
                         marker.update(Text(f"↑ {len(self._older)} earlier turns: scroll up to see them"))
@@ -391,6 +386,8 @@ class ChatScreen(Screen):
                 self.notify("There is no reply to regenerate yet.")
                 return
             for widget in list(chat.query("UserMessage, AssistantReply"))[-2:]:
+                if isinstance(widget, UserMessage) and isinstance(page := widget.parent, HistoryPage):
+                    page.turns.pop()  # or it would come back when the page renders again
                 await widget.remove()
         reply = AssistantReply()
         await chat.mount_all([UserMessage(prompt), reply])
