@@ -12,8 +12,15 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__, paths
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .core.agents import ChatAgent
+    from .core.store import SQLiteConversationStore
+    from .ui.app import ChatSetup
 
 
 class CliError(Exception):
@@ -140,51 +147,115 @@ def _open_store():
 
 
 def _run_tui(args: argparse.Namespace) -> int:
+    """The chat. Before the TUI starts, only the config is read (and an --agent loaded, see below); pydantic-ai,
+    mcp, the model and the store are loaded by `_ChatLoader` after the first frame (docs/architecture.md, Start-up)."""
     from .config import ConfigError, load_settings
-    from .core.agent_loader import AgentLoadError
-    from .core.agents import ModelChoiceError, build_chat_agent, build_user_agent
 
     try:
         settings = load_settings(paths.config_file())
     except ConfigError as error:
         raise CliError(str(error)) from error
-    try:
-        if target := args.agent or settings.agent:
-            chat_agent = build_user_agent(target, model_id=args.model, default_model=settings.model)
-        else:
-            chat_agent = build_chat_agent(args.model or settings.model, instructions=settings.instructions)
-    except (ModelChoiceError, AgentLoadError) as error:
-        raise CliError(str(error)) from error
-    store = _open_store()
-    notices: list[str] = []
-    if store.moved_aside is not None:
-        notices.append(
-            f"The history database was unreadable; it was moved to {store.moved_aside} and a new one started."
-        )
-    conversation = asyncio.run(_load_conversation(store, args, notices))
+    chat_agent = None
+    if target := args.agent or settings.agent:
+        # The user's own module is imported here, in the main thread with no event loop running (as a
+        # script would be), and a bad target is answered before the screen is taken over.
+        from .core.agent_loader import AgentLoadError
+        from .core.agents import ModelChoiceError, build_user_agent
 
-    from .core.session import ChatSession
+        try:
+            chat_agent = build_user_agent(target, model_id=args.model, default_model=settings.model)
+        except (ModelChoiceError, AgentLoadError) as error:
+            raise CliError(str(error)) from error
+
     from .ui.app import XsusApp
 
-    session = ChatSession(
-        chat_agent,
-        store,
-        conversation=conversation,
-        retries=settings.retries if args.retries is None else args.retries,
-        idle_timeout=args.idle_timeout or settings.idle_timeout,
-        model_settings=settings.model_settings,
-    )
-    from .core.mcp_servers import McpServers
-
-    app = XsusApp(session, notices=notices, theme=settings.theme, mcp=McpServers(settings.mcp_servers))
+    loader = _ChatLoader(args, settings, chat_agent)
     try:
+        if sys.stderr.isatty():
+            app = XsusApp(loader=loader, theme=settings.theme)
+        else:
+            # Textual draws on stderr. With no terminal there, no frame is worth showing early, and an
+            # error is better printed alone: build everything first.
+            setup = asyncio.run(loader.build())
+            app = XsusApp(setup.session, notices=setup.notices, theme=settings.theme, mcp=setup.mcp)
         app.run()
     finally:
-        store.close()
-    if session.conversation.messages:
+        loader.close()
+    if app.startup_error is not None:
+        raise CliError(app.startup_error)
+    session = app.session
+    if session is not None and session.conversation.messages:
         short = session.conversation.conversation_id[:13]
         print(f"Conversation saved ({short}): continue it with  xsus -c  or  xsus -r {short}", file=sys.stderr)
     return app.return_code or 0
+
+
+class _ChatLoader:
+    """Builds what the chat needs, for XsusApp to run once its first frame is on screen.
+
+    pydantic-ai and the rest of the core are imported, and the agent built, in a thread; the store is
+    opened on the app's event loop (an SQLite connection belongs to the thread that opens it).
+    """
+
+    def __init__(self, args: argparse.Namespace, settings: Settings, chat_agent: ChatAgent | None = None) -> None:
+        self.args = args
+        self.settings = settings
+        self.chat_agent = chat_agent
+        """Already loaded (an --agent); otherwise built from --model or the config."""
+        self.store: SQLiteConversationStore | None = None
+        """Once opened; the CLI closes it after the app, also when the app quit before the chat was ready."""
+
+    async def __call__(self) -> ChatSetup:
+        """For XsusApp: `build()`, with a problem the user can fix raised as the app's StartupError."""
+        from .ui.app import StartupError
+
+        try:
+            return await self.build()
+        except CliError as error:
+            raise StartupError(str(error)) from error
+
+    async def build(self) -> ChatSetup:
+        """What the chat screen needs; CliError for a problem the user can fix."""
+        from .ui.app import ChatSetup
+
+        args, settings = self.args, self.settings
+        chat_agent = await asyncio.to_thread(self._agent)
+        store = self.store = _open_store()
+        notices: list[str] = []
+        if store.moved_aside is not None:
+            notices.append(
+                f"The history database was unreadable; it was moved to {store.moved_aside} and a new one started."
+            )
+        conversation = await _load_conversation(store, args, notices)
+
+        from .core.mcp_servers import McpServers
+        from .core.session import ChatSession
+
+        session = ChatSession(
+            chat_agent,
+            store,
+            conversation=conversation,
+            retries=settings.retries if args.retries is None else args.retries,
+            idle_timeout=args.idle_timeout or settings.idle_timeout,
+            model_settings=settings.model_settings,
+        )
+        return ChatSetup(session, notices, McpServers(settings.mcp_servers))
+
+    def _agent(self) -> ChatAgent:
+        """In a thread: the slow imports, and the chat agent (unless --agent's was loaded already)."""
+        from .core import mcp_servers, session, store  # noqa: F401 (imported here, off the event loop)
+        from .core.agents import ModelChoiceError, build_chat_agent
+
+        if self.chat_agent is not None:
+            return self.chat_agent
+        try:
+            return build_chat_agent(self.args.model or self.settings.model, instructions=self.settings.instructions)
+        except ModelChoiceError as error:
+            raise CliError(str(error)) from error
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
 
 
 async def _load_conversation(store, args: argparse.Namespace, notices: list[str]):

@@ -1,0 +1,162 @@
+"""Start-up: the first frame needs Textual only; the rest loads after it, in a real terminal too."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import pty
+import re
+import select
+import struct
+import subprocess
+import sys
+import termios
+import time
+
+import pytest
+
+HEAVY = ("pydantic_ai", "mcp", "mcp_types", "fastmcp", "openai", "anthropic")
+"""What the first frame must not wait for: pydantic-ai, mcp and the providers' SDKs."""
+
+
+def test_the_first_frame_imports_no_pydantic_ai_nor_mcp():
+    """In a fresh interpreter: the CLI's module, the app and the start-up screen, painted and typed into."""
+    code = """
+import asyncio, sys
+import xsus_tui.cli
+from xsus_tui.ui.app import XsusApp
+from xsus_tui.ui.screens.startup import StartupScreen
+
+xsus_tui.cli.build_parser().parse_args([])
+
+async def main():
+    never = asyncio.Event()
+
+    async def loader():
+        await never.wait()
+
+    app = XsusApp(loader=loader)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press(*"hi")
+        assert isinstance(app.screen, StartupScreen) and app.screen.prompt.text == "hi"
+
+asyncio.run(main())
+heavy = sorted({n.split(".")[0] for n in sys.modules} & set(HEAVY))
+print(heavy)
+sys.exit(1 if heavy else 0)
+""".replace("HEAVY", repr(HEAVY))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+CONTROL = re.compile(r"\x1b\[[0-9;?<>=$]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[=>]")
+LEAVE_SCREEN = b"\x1b[?1049l"
+"""Textual leaving the alternate screen: what follows is printed on the user's restored terminal."""
+
+
+class Terminal:
+    """`python -m xsus_tui ARGS` in a pseudo-terminal of 100x30, and everything it wrote."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.started = time.monotonic()
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child: sizes its terminal, then becomes xsus
+            try:
+                fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+                os.execve(sys.executable, [sys.executable, "-m", "xsus_tui", *args], env)
+            finally:
+                os._exit(127)
+        self.output = b""
+        self.status: int | None = None
+
+    def wait_for(self, marker: bytes, timeout: float = 30) -> float | None:
+        """Seconds from the start until `marker` was read; None if the app exits or the time runs out first."""
+        deadline = time.monotonic() + timeout
+        while marker not in self.output:
+            if not self._read(deadline - time.monotonic()):
+                return None
+        return time.monotonic() - self.started
+
+    def send(self, keys: bytes) -> None:
+        os.write(self.fd, keys)
+
+    def wait_exit(self, timeout: float = 30) -> int:
+        deadline = time.monotonic() + timeout
+        while self._read(deadline - time.monotonic()):
+            pass
+        _, status = os.waitpid(self.pid, 0)
+        self.status = os.waitstatus_to_exitcode(status)
+        return self.status
+
+    def _read(self, timeout: float) -> bool:
+        if timeout <= 0:
+            return False
+        ready, _, _ = select.select([self.fd], [], [], min(timeout, 0.1))
+        if ready:
+            try:
+                data = os.read(self.fd, 1 << 16)
+            except OSError:  # EIO: the app has exited
+                return False
+            if not data:
+                return False
+            self.output += data
+        return True
+
+    def screen_text(self) -> str:
+        """What the app wrote, without control sequences (for failure messages)."""
+        return CONTROL.sub("", self.output.decode(errors="replace"))[-3000:]
+
+    def after_the_screen(self) -> list[str]:
+        """The lines printed after the app gave the terminal back."""
+        tail = self.output.rsplit(LEAVE_SCREEN, 1)[-1].decode(errors="replace")
+        return [line for line in CONTROL.sub("", tail).splitlines() if line.strip()]
+
+    def close(self) -> None:
+        if self.status is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, 9)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)
+        os.close(self.fd)
+
+
+@contextlib.contextmanager
+def terminal(*args: str):
+    env = {**os.environ, "TERM": "xterm-256color", "PYDANTIC_AI_NO_BANNER": "1"}
+    term = Terminal(list(args), env)
+    try:
+        yield term
+    finally:
+        term.close()
+
+
+def test_typing_at_once_in_a_real_terminal_sends_when_the_chat_is_ready(xsus_home):
+    with terminal() as term:
+        assert term.wait_for(b"ype a message") is not None  # the prompt's placeholder: the first frame
+        term.send(b"hello\r")  # typed and sent at once, most likely before the chat has loaded
+        # The turn has ended when the status line shows its figures (a streamed heading may be painted in pieces).
+        assert term.wait_for(b"first token") is not None, term.screen_text()
+        term.send(b"\x11")  # Ctrl+Q
+        assert term.wait_exit() == 0
+        lines = term.after_the_screen()
+        assert len(lines) == 1 and lines[0].startswith("Conversation saved"), lines
+    transcript = subprocess.run(
+        [sys.executable, "-m", "xsus_tui", "history", "export", "--latest"], capture_output=True, text=True, timeout=60
+    ).stdout
+    assert "**You**\n\nhello" in transcript and "Hello from the demo model" in transcript
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--model", "nonsense:model"), "xsus: error: unknown model provider 'nonsense'"),
+        (("--resume", "zzz"), "xsus: error: no conversation with id 'zzz'"),
+    ],
+)
+def test_an_error_found_after_the_first_frame_is_one_line_on_the_restored_terminal(xsus_home, args, expected):
+    with terminal(*args) as term:
+        assert term.wait_for(b"ype a message") is not None
+        assert term.wait_exit() == 2
+        lines = term.after_the_screen()
+        assert len(lines) == 1 and lines[0].startswith(expected), lines

@@ -1,0 +1,82 @@
+"""The start-up screen: the chat's layout, shown while pydantic-ai and the chat are loading.
+
+It needs Textual only (no pydantic-ai, no mcp: tests/test_startup.py checks it), so it is on screen a
+few hundred milliseconds after the process starts. The prompt takes typing at once; the app carries
+its text over to the chat screen, and a message sent with Enter goes out as soon as the chat is ready.
+"""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Header, Static
+
+from ..widgets.prompt import PromptInput
+
+
+class EmptyChat(VerticalScroll, can_focus=False):
+    """Where the conversation will be (styled as the chat screen's `#chat`)."""
+
+
+class StartupStatus(Static):
+    """The status line while loading (styled as the chat screen's `#status`)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.note = ""
+
+    def render(self) -> Content:
+        parts: list[str | tuple[str, str]] = [("● ", "$text-muted"), ("starting", "bold"), "  ", "loading the chat…"]
+        if self.note:
+            parts.append((f"  ·  {self.note}", "$text-warning"))
+        return Content.assemble(*parts)
+
+
+class StartupScreen(Screen):
+    """Looks like an empty chat, with the prompt ready for typing, until the real chat screen replaces it."""
+
+    HINT = "starting… · Ctrl+Q quit"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.submitted: str | None = None
+        """The prompt's text when Enter was pressed here: the app sends it once the chat is ready."""
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="✳")
+        yield EmptyChat(id="chat")
+        yield PromptInput(id="prompt")
+        yield StartupStatus(id="status")
+
+    @property
+    def prompt(self) -> PromptInput:
+        return self.query_one("#prompt", PromptInput)
+
+    def on_mount(self) -> None:
+        self.title = "xsus"
+        self.sub_title = "starting…"
+        self.prompt.border_subtitle = self.HINT
+        self.prompt.focus()
+
+    @on(PromptInput.Submitted)
+    def queue(self, message: PromptInput.Submitted) -> None:
+        """Enter before the chat is ready: the text stays in the prompt and is sent once it is."""
+        if not message.text.strip():
+            return
+        self.submitted = message.text
+        self._note("your message is sent when the chat is ready")
+
+    @on(PromptInput.Changed)
+    def edited(self) -> None:
+        """Editing a queued message takes it back: Enter queues it again."""
+        if self.submitted is not None and self.prompt.text != self.submitted:
+            self.submitted = None
+            self._note("")
+
+    def _note(self, text: str) -> None:
+        status = self.query_one(StartupStatus)
+        status.note = text
+        status.refresh()
