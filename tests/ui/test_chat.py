@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 from pydantic_ai.messages import ModelResponse, TextPart
 
 from xsus_tui.core.store import SQLiteConversationStore
 from xsus_tui.ui.widgets.output_panel import OutputPanel
+from xsus_tui.ui.widgets.reply import AssistantReply
 from xsus_tui.ui.widgets.reply_text import ReplyText
 from xsus_tui.ui.widgets.thinking import ThinkingBlock
 from xsus_tui.ui.widgets.tool_panel import ToolPanel
@@ -331,6 +333,10 @@ async def test_history_pages_far_from_the_view_let_go_of_their_widgets(xsus_home
         pages = list(screen.query(HistoryPage))
         assert len(pages) == 5 and not pages[-1].loaded and not pages[-1].children
         assert len(screen.replies) <= HISTORY_PAGE * 2  # only pages near the view hold widgets
+        await pilot.pause(0.2)
+        gc.collect()
+        alive = sum(isinstance(thing, AssistantReply) for thing in gc.get_objects())
+        assert alive <= HISTORY_PAGE * 2.5  # and what they let go of is freed (the first page is gc-frozen)
         height = chat.virtual_size.height
         await pilot.press("ctrl+end")
         await wait_for(pilot, lambda: pages[-1].loaded and f"answer {total - 1}" in screen_text(app))

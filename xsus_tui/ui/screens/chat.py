@@ -31,7 +31,7 @@ from ..widgets.status import StatusLine
 from ..widgets.tool_panel import ApprovalBar
 from ..widgets.user_message import UserMessage
 
-HISTORY_PAGE = 20
+HISTORY_PAGE = 10
 """Stored turns shown when a conversation opens; scrolling to the top shows this many more each time."""
 START_HINT = "Enter sends, Ctrl+J adds a line, Esc interrupts a reply, Ctrl+Q quits."
 DEMO_WELCOME = (

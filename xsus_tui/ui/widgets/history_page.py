@@ -76,7 +76,14 @@ class HistoryPage(Vertical):
         margin = self.styles.margin
         self.styles.height = self.outer_size.height - margin.top - margin.bottom
         self.loaded = False
-        self.remove_children()
+        self.call_later(self._unload)
+
+    async def _unload(self) -> None:
+        await self.remove_children()
+        # Textual caches the last arrangements and displayed children of a container; left alone,
+        # those would keep the removed widgets alive until the page next changes.
+        self._clear_arrangement_cache()
+        self.displayed_children  # noqa: B018 - refreshes the displayed-children cache
 
     def unfold_back(self) -> None:
         self.call_later(self.load)
