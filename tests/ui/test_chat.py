@@ -246,6 +246,7 @@ async def test_resumed_conversation_is_shown_and_continued(xsus_home):
     async with app.run_test(size=SIZE) as pilot:
         screen = app.chat_screen
         assert [p.state for p in screen.query(ToolPanel)] == ["done", "done", "failed", "done", "done"]
+        assert "Resumed conversation · 1 earlier turn" in [str(notice.render()) for notice in screen.query(".notice")]
         await send(pilot, "recap")
         await wait_idle(pilot)
         assert f"{len(messages_before)} earlier messages" in screen.replies[-1].text

@@ -160,7 +160,8 @@ class ChatScreen(Screen):
             await chat.mount(Static(Text(notice), classes="notice"))
         turns = await self._replay()
         if self.session.conversation.messages:
-            await chat.mount(Static(Text(f"Resumed conversation · {turns} earlier turns"), classes="notice"))
+            earlier = f"{turns} earlier turn" + ("" if turns == 1 else "s")
+            await chat.mount(Static(Text(f"Resumed conversation · {earlier}"), classes="notice"))
         elif agent.is_demo:
             await chat.mount(Static(Text(DEMO_WELCOME), classes="notice -demo"))
         else:
