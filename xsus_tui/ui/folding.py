@@ -23,12 +23,11 @@ def is_folded(widget: Widget) -> bool:
 
 
 def fold(widget: Widget) -> None:
-    widget.add_class(FOLDED)
-    if hasattr(widget, "fold_away"):  # a widget that folds its own way (HistoryPage unloads)
-        widget.fold_away()
-        return
     margin = widget.styles.margin
     widget.styles.height = widget.outer_size.height - margin.top - margin.bottom
+    widget.add_class(FOLDED)
+    if hasattr(widget, "fold_away"):  # a widget that also lets go of its children (HistoryPage)
+        widget.fold_away()
 
 
 def unfold(widget: Widget) -> None:

@@ -321,10 +321,7 @@ class ChatScreen(Screen):
             height, scroll_y = chat.virtual_size.height, chat.scroll_y
             marker = self._older_marker
             with self.app.batch_update():
-                if marker is not None:
-                    await chat.mount(page, after=marker)
-                else:
-                    await chat.mount(page)
+                await chat.mount(page, after=marker)  # after the "earlier turns" marker, if there is one
                 await page.load()
                 if marker is not None:
                     if self._older:

@@ -70,11 +70,9 @@ class HistoryPage(Vertical):
             self.call_after_refresh(keep_place)
 
     def fold_away(self) -> None:
-        """Far from the viewport: drop the widgets, keep the height."""
+        """Folded (its height fixed, see folding.fold): drop the widgets too."""
         if not self.loaded or self._loading:
             return
-        margin = self.styles.margin
-        self.styles.height = self.outer_size.height - margin.top - margin.bottom
         self.loaded = False
         self.call_later(self._unload)
 

@@ -66,10 +66,10 @@ class _Block:
     text: list[str] = field(default_factory=list)
 
 
-def _block_sources(source: str, parser: MarkdownIt) -> list[str]:
+def _block_sources(source: str) -> list[str]:
     """Split markdown into its top-level blocks (each with the blank lines that follow it)."""
     lines = source.splitlines(keepends=True)
-    starts = sorted({token.map[0] for token in parser.parse(source) if token.level == 0 and token.map})
+    starts = sorted({token.map[0] for token in _SPLITTER.parse(source) if token.level == 0 and token.map})
     if not starts:
         return [source] if source.strip() else []
     starts[0] = 0
@@ -143,8 +143,7 @@ class ReplyText(Widget):
     @property
     def source(self) -> str:
         """The markdown written so far."""
-        blocks = [*self._finished, *([self._live] if self._live else [])]
-        return "".join(block.source for block in blocks) + "".join(self._queued)
+        return "".join(block.source for block in self._blocks()) + "".join(self._queued)
 
     async def write(self, text: str) -> None:
         """Queue text; it is shown with the next frame."""
@@ -196,8 +195,8 @@ class ReplyText(Widget):
         text = "".join(self._queued)
         self._queued.clear()
         growing = (self._live.source if self._live else "") + text
-        *finished, last = _block_sources(growing, _SPLITTER) or [growing]
-        width, height = self._rendered_width or self.size.width, self._line_count()
+        *finished, last = _block_sources(growing) or [growing]
+        width, height = self._rendered_width or self.size.width, self._height
         blocks = [_Block(source) for source in (*finished, last)]
         if width:  # else not laid out yet: get_content_height renders them at the width it gets
             self._rendered_width = width
@@ -206,7 +205,7 @@ class ReplyText(Widget):
         self._finished.extend(blocks[:-1])
         self._live = blocks[-1]
         self._index()
-        self.refresh(layout=not width or self._line_count() != height)
+        self.refresh(layout=not width or self._height != height)
 
     # -- rendering ------------------------------------------------------------------------------------
 
@@ -219,12 +218,14 @@ class ReplyText(Widget):
         options = console.options.update(width=width, height=None, highlight=False)
         with console.use_theme(self._markdown_theme):
             rendered = console.render_lines(_Markdown(block.source, self._code_theme), options, pad=False)
-        while rendered and not "".join(segment.text for segment in rendered[0]).strip():
-            rendered.pop(0)
-        while rendered and not "".join(segment.text for segment in rendered[-1]).strip():
-            rendered.pop()
-        block.lines = [Strip(line) for line in rendered]
-        block.text = ["".join(segment.text for segment in line).rstrip() for line in rendered]
+        text = ["".join(segment.text for segment in line).rstrip() for line in rendered]
+        start, end = 0, len(text)  # without the blank lines Rich puts around some blocks
+        while start < end and not text[start].strip():
+            start += 1
+        while end > start and not text[end - 1].strip():
+            end -= 1
+        block.lines = [Strip(line) for line in rendered[start:end]]
+        block.text = text[start:end]
         return block
 
     def _blocks(self) -> list[_Block]:
@@ -244,30 +245,24 @@ class ReplyText(Widget):
         self._starts = starts
         self._height = y
 
-    def _line_count(self) -> int:
-        return self._height
-
-    def _rerender(self) -> None:
-        """Width or theme changed: render every block again."""
-        width = self._rendered_width = self.size.width
-        if not width:
-            return  # not laid out: get_content_height renders at the width it gets
-        for block in self._blocks():
-            self._render(block, width)
-        self._index()
-
-    def on_resize(self) -> None:
-        if self.size.width and self.size.width != self._rendered_width:
-            self._rerender()
-            self.refresh(layout=True)
-
-    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        if width and width != self._rendered_width and self._blocks():
-            self._rendered_width = width
+    def _render_all(self, width: int) -> None:
+        """Width or theme changed: render every block again (width 0: not laid out yet, so
+        get_content_height renders them at the width it gets)."""
+        self._rendered_width = width
+        if width:
             for block in self._blocks():
                 self._render(block, width)
             self._index()
-        return self._line_count()
+
+    def on_resize(self) -> None:
+        if self.size.width and self.size.width != self._rendered_width:
+            self._render_all(self.size.width)
+            self.refresh(layout=True)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        if width and width != self._rendered_width and self._live is not None:
+            self._render_all(width)
+        return self._height
 
     def _line(self, y: int) -> tuple[Strip, str] | None:
         if not self._starts or y < 0:
@@ -285,10 +280,10 @@ class ReplyText(Widget):
         return block.lines[offset], block.text[offset]
 
     def render_line(self, y: int) -> Strip:
-        if self.app.theme != self._styles_for and self._blocks():
+        if self._live is not None and self.app.theme != self._styles_for:
             # The theme changed (checked here rather than watched: a watch on the app would keep
             # every ReplyText alive after it is removed).
-            self._rerender()
+            self._render_all(self.size.width)
         width = self.size.width
         style = self.rich_style
         found = self._line(y)
