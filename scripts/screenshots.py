@@ -24,6 +24,9 @@ async def shoot(name: str, prompt: str, out: Path, *, until, escape: bool = Fals
     from xsus_tui.core.session import ChatSession
     from xsus_tui.core.store import SQLiteConversationStore
     from xsus_tui.ui.app import XsusApp
+    from xsus_tui.ui.widgets.prompt import PromptInput
+
+    PromptInput.BLINK = False  # a screenshot shows the cursor, whatever the blink's phase
 
     with tempfile.TemporaryDirectory() as home:
         store = SQLiteConversationStore.open(Path(home) / "history.db")

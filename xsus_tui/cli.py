@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="md: a readable transcript; json: pydantic-ai's message list (ModelMessagesTypeAdapter)",
     )
     export.add_argument("-o", "--output", type=Path, help="write to this file (created private, 0600)")
+    export.add_argument("--force", action="store_true", help="replace the --output file if it exists")
     return parser
 
 
@@ -135,14 +137,20 @@ def _config(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open_store():
+def _open_store(*, reading: bool = False):
+    """The history store; for `reading` commands, opened read-only when it can't be opened for writing
+    (a read-only home, or another process's lock on a database that needs a write to open)."""
     from .core.store import SQLiteConversationStore, StoreError
 
     db = paths.history_db()
     try:
-        paths.ensure_private_dir(db.parent)
         return SQLiteConversationStore.open(db)
-    except (StoreError, OSError) as error:
+    except StoreError as error:
+        if reading and db.exists() and not type(error).__name__ == "CorruptDatabase":
+            try:
+                return SQLiteConversationStore.open(db, readonly=True)
+            except StoreError:
+                pass
         raise CliError(str(error)) from error
 
 
@@ -179,15 +187,44 @@ def _run_tui(args: argparse.Namespace) -> int:
             setup = asyncio.run(loader.build())
             app = XsusApp(setup.session, notices=setup.notices, theme=settings.theme, mcp=setup.mcp)
         app.run()
+        _farewell(app.session)
     finally:
         loader.close()
     if app.startup_error is not None:
         raise CliError(app.startup_error)
-    session = app.session
-    if session is not None and session.conversation.messages:
-        short = session.conversation.conversation_id[:13]
-        print(f"Conversation saved ({short}): continue it with  xsus -c  or  xsus -r {short}", file=sys.stderr)
     return app.return_code or 0
+
+
+FINAL_SAVE_TIMEOUT = 1.5
+"""Seconds the last try at saving what a failed save left may take at quit (quitting stays quick)."""
+
+
+def _farewell(session) -> None:
+    """After the chat: say where the conversation is, and tell the truth when part of it is not on disk.
+
+    What a failed save left in memory is tried once more; if it still can't be saved, the unsaved part
+    is printed as markdown, so what the user saw is at least in the terminal's scrollback."""
+    if session is None or not session.conversation.messages:
+        return
+    session.on_status = session.on_notice = None  # the screen that showed them is gone
+    if session.unsaved:
+        with contextlib.suppress(TimeoutError):
+            asyncio.run(asyncio.wait_for(session.flush(), FINAL_SAVE_TIMEOUT))
+    short = session.conversation.conversation_id[:13]
+    if not (unsaved := session.unsaved):
+        print(f"Conversation saved ({short}): continue it with  xsus -c  or  xsus -r {short}", file=sys.stderr)
+        return
+    from .core.export import to_markdown
+
+    messages = session.conversation.messages
+    cause = session.save_error or "the history database did not answer in time"
+    print(
+        f"xsus: NOT saved: the last {unsaved} message{'s' * (unsaved != 1)} of conversation {short} could not be "
+        f"written ({cause}); they follow as markdown.",
+        file=sys.stderr,
+    )
+    sys.stdout.write(to_markdown(messages[len(messages) - unsaved :], title="Unsaved", conversation_id=short))
+    sys.stdout.flush()
 
 
 class _ChatLoader:
@@ -275,7 +312,11 @@ async def _load_conversation(store, args: argparse.Namespace, notices: list[str]
 
 
 async def _history(args: argparse.Namespace) -> int:
-    store = _open_store()
+    if not paths.history_db().exists():  # reading creates nothing
+        if args.history_command == "list":
+            return _no_conversations(args.json)
+        raise CliError("there are no conversations to export yet")
+    store = _open_store(reading=True)
     if store.moved_aside is not None:
         print(f"xsus: the history database was unreadable; it was moved to {store.moved_aside}", file=sys.stderr)
     try:
@@ -303,7 +344,7 @@ def _print_list(store, *, as_json: bool, limit: int | None) -> None:
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return
     if not rows:
-        print("No conversations yet. Start one with: xsus")
+        _no_conversations(False)
         return
     from rich.console import Console
     from rich.table import Table
@@ -318,6 +359,11 @@ def _print_list(store, *, as_json: bool, limit: int | None) -> None:
         # The first 13 characters of a UUID7 are its creation time in ms: unique enough to type back.
         table.add_row(row.conversation_id[:13], updated, str(row.messages), inert(row.title))
     Console(highlight=False).print(table)
+
+
+def _no_conversations(as_json: bool) -> int:
+    print("[]" if as_json else "No conversations yet. Start one with: xsus")
+    return 0
 
 
 async def _export(store, args: argparse.Namespace) -> int:
@@ -343,8 +389,23 @@ async def _export(store, args: argparse.Namespace) -> int:
     if args.output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return 0
-    fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    _write_private(args.output, text, force=args.force)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
+
+
+def _write_private(path: Path, text: str, *, force: bool) -> None:
+    """Write `text` to a new file readable by its owner only (0600); an existing file only with `force`
+    (replaced in place: its mode is the owner's choice, so it is left alone)."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        raise CliError(f"{path} exists; add --force to replace it") from None
+    except OSError as error:
+        raise CliError(f"cannot write {path}: {(error.strerror or str(error)).lower()}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as error:
+        raise CliError(f"cannot write {path}: {(error.strerror or str(error)).lower()}") from None

@@ -41,7 +41,11 @@ def history_db() -> Path:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create `path` (and parents) and make it accessible to its owner only."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(path, 0o700)
+    """Create `path` accessible to its owner only (0700) if it is missing.
+
+    A folder that exists keeps its mode: XSUS_HOME may point at a folder that is not ours to change.
+    Missing parents are created as the system makes them.
+    """
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path

@@ -206,7 +206,18 @@ class Stalled:
     """Seconds of silence after which the turn is given up (the idle timeout)."""
 
 
-StatusEvent = Retrying | Stalled
+@dataclass(slots=True)
+class Saving:
+    """A save has been waiting for the history database (another process holds a lock, a slow disk)."""
+
+    _: KW_ONLY
+    seconds: float
+    """Seconds the save has waited so far."""
+    done: bool = False
+    """The save has ended (saved or failed): the wait is over."""
+
+
+StatusEvent = Retrying | Stalled | Saving
 """Events about a turn's progress that arrive while its stream is silent; delivered through the session's
 `on_status` callback rather than the turn's event stream."""
 

@@ -13,25 +13,29 @@ layer). A watchdog notices a silent stream: after `stall_notice` seconds it repo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import random
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 from pydantic_ai.agent import AgentRunEvents
-from pydantic_ai.capabilities import HandleDeferredToolCalls
+from pydantic_ai.capabilities import AbstractCapability, HandleDeferredToolCalls
 from pydantic_ai.conversation import Conversation
 from pydantic_ai.conversation_store import ConversationConflict, ConversationStore
 from pydantic_ai.exceptions import UserError
 from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, TextPart, UserPromptPart
 from pydantic_ai.tools import DeferredToolRequests, DeferredToolResults, ToolDenied
 from pydantic_ai.usage import UsageLimits
+from pydantic_core import PydanticSerializationError
 
 from .agents import ChatAgent
+from .db import StoreError
 from .events import (
     ERROR_METADATA_KEY,
     Retrying,
+    Saving,
     Stalled,
     StatusEvent,
     TextDelta,
@@ -40,10 +44,33 @@ from .events import (
     TurnFailed,
 )
 from .retrying import RetryingModel, RetryPolicy
+from .sanitize import storable, storable_value
 from .translate import TurnTranslator
+
+T = TypeVar("T")
 
 REQUESTS_PER_TURN = 50
 """Model requests one turn may make (a guard against a tool loop), counted per turn, not per conversation."""
+CHECKPOINT_EVERY = 1.0
+"""Seconds between checkpoints of a streaming reply."""
+CHECKPOINT_BLOCK = 0.25
+"""A finished markdown block is checkpointed sooner, but no sooner than this after the last checkpoint
+(each checkpoint rewrites the whole partial reply)."""
+SLOW_SAVE = 0.5
+"""Seconds a save may wait for the database before the status line says it is waiting."""
+
+
+@dataclasses.dataclass
+class StorableText(AbstractCapability[Any]):
+    """Makes text storable where it enters a run: each model response (a provider may split an emoji's
+    surrogate pair across chunks) and each tool result (a function or MCP tool may return any string).
+    Lone surrogates would otherwise fail the run's own serialization, and then every save."""
+
+    async def after_model_request(self, ctx: Any, *, request_context: Any, response: ModelResponse) -> ModelResponse:
+        return storable_value(response)
+
+    async def after_tool_execute(self, ctx: Any, *, call: Any, tool_def: Any, args: Any, result: Any) -> Any:
+        return storable_value(result)
 
 
 @dataclasses.dataclass
@@ -100,6 +127,44 @@ class ChatSession:
         self._waiting_for_user = False
         self._translator: TurnTranslator | None = None
         self._rng = random.Random()
+        self.save_error: str | None = None
+        """Why the last save failed, while the conversation has messages that are not on disk."""
+        self._checkpoint: asyncio.Task[None] | None = None
+        self._checkpoint_at = 0.0
+        self._checkpoint_seen = 0
+
+    @property
+    def unsaved(self) -> int:
+        """How many of the conversation's messages are not on disk yet (a save failed); they go with the next."""
+        conversation = self.conversation
+        if self.store is None:
+            return 0
+        if conversation.revision is None:
+            return len(conversation.messages)
+        return max(0, len(conversation.messages) - (conversation.new_message_index or 0))
+
+    async def flush(self) -> bool:
+        """Try again to save what a failed save left in memory (at quit); whether everything is on disk now."""
+        if self.unsaved and not self.busy:
+            with contextlib.suppress(StoreError):
+                await self._save()
+        return not self.unsaved
+
+    async def take_back_unanswered(self) -> str | None:
+        """A conversation whose last message is a prompt nothing answered (xsus stopped before the first token):
+        take that prompt out of the history (kept in the store as a branch) and return it, to offer it again,
+        so the next prompt doesn't follow it unanswered."""
+        messages = self.conversation.messages
+        if self.busy or not messages or not isinstance(last := messages[-1], ModelRequest):
+            return None
+        prompt = next((p.content for p in last.parts if isinstance(p, UserPromptPart)), None)
+        if not isinstance(prompt, str):
+            return None
+        try:
+            await self._take_back_prompt()
+        except StoreError:
+            return None
+        return prompt
 
     @property
     def busy(self) -> bool:
@@ -150,9 +215,16 @@ class ChatSession:
         """Run one turn for `prompt`, yielding its events; always ends with a Turn* ending event."""
         if self.busy:
             raise RuntimeError("a turn is already running")
-        self.conversation.messages.append(ModelRequest(parts=[UserPromptPart(prompt)]))
-        await self._save()  # the prompt is on disk before the model sees it
-        self._cancel_requested = False
+        self._cancel_requested = False  # from here on, cancel() stops this turn (also while the prompt saves)
+        request = ModelRequest(parts=[UserPromptPart(storable(prompt))])
+        self.conversation.messages.append(request)
+        try:
+            await self._save()  # the prompt is on disk before the model sees it
+        except StoreError as error:  # not on disk, so not sent either: it goes back to the input
+            if self.conversation.messages and self.conversation.messages[-1] is request:
+                self.conversation.messages.pop()
+            yield TurnFailed(error=f"Not sent, {error}; your prompt is back in the input.", unsent=True)
+            return
         policy = RetryPolicy(retries=self.retries, base_delay=self.backoff, open_timeout=self.idle_timeout)
         for attempt in range(1, self.retries + 2):
             translator = TurnTranslator(
@@ -199,7 +271,7 @@ class ChatSession:
             model=model,
             usage_limits=limits,
             model_settings=self.model_settings,
-            capabilities=[HandleDeferredToolCalls(handler=self._ask_user)],
+            capabilities=[HandleDeferredToolCalls(handler=self._ask_user), StorableText()],
             toolsets=list(self.toolsets) or None,
         )
         self._translator = translator
@@ -216,8 +288,14 @@ class ChatSession:
                     outcome.ending = event  # held back until the partial reply is saved
                 else:
                     yield event
+                    self._maybe_checkpoint(
+                        events, translator, block_done=isinstance(event, TextDelta) and "\n\n" in event.text
+                    )
         finally:
             watchdog.cancel()
+            if self._checkpoint is not None:  # the final save must come after the last checkpoint
+                await asyncio.wait({self._checkpoint})
+                self._checkpoint = None
             try:
                 await stream.__aexit__(None, None, None)
             finally:
@@ -234,6 +312,7 @@ class ChatSession:
         """Report silence, and give the turn up after `idle_timeout` seconds of it."""
         while True:
             await asyncio.sleep(0.5)
+            self._maybe_checkpoint(events, translator)
             now = time.monotonic()
             if translator.tools_running or self._waiting_for_user:  # a tool at work, or a person deciding
                 self._last_event = now
@@ -266,10 +345,58 @@ class ChatSession:
             return []
         if isinstance(ending, TurnFailed):
             new = _with_error(new, ending.error)
+        new = storable_value(new)  # a lone surrogate from the provider must not make the history unsavable
         self.conversation.messages.extend(new)
         self.conversation.usage = result.usage if result is not None else usage
-        await self._save()
+        try:
+            await self._save()
+        except StoreError as error:  # kept in memory; the next save (or the one at quit) takes it along
+            self._report_unsaved(error)
         return new
+
+    def _report_unsaved(self, error: StoreError) -> None:
+        self.save_error = str(error)
+        if self.on_notice is not None:
+            self.on_notice(
+                f"Not saved yet ({error.cause or error}): this reply stays here, and xsus saves it with your "
+                "next prompt or when you quit."
+            )
+
+    # -- checkpoints of the reply while it streams --------------------------------------------------------
+
+    def _maybe_checkpoint(
+        self, events: AgentRunEvents[Any], translator: TurnTranslator, *, block_done: bool = False
+    ) -> None:
+        """Write what the turn has produced so far to the store, at most once a `CHECKPOINT_EVERY` (sooner when
+        a markdown block has just finished), so a crash or a kill loses at most the last second."""
+        store, conversation = self.store, self.conversation
+        if store is None or conversation.revision is None or not hasattr(store, "checkpoint"):
+            return
+        if self._checkpoint is not None and not self._checkpoint.done():
+            return
+        now = time.monotonic()
+        if translator.events_seen == self._checkpoint_seen or not (
+            now - self._checkpoint_at >= (CHECKPOINT_BLOCK if block_done else CHECKPOINT_EVERY)
+        ):
+            return
+        try:
+            new = events.new_messages()
+        except UserError:  # the run has not started
+            return
+        responses = sum(isinstance(message, ModelResponse) for message in new)
+        if translator.responses_started > responses and (live := translator.live_response()) is not None:
+            new = [*new, live]
+        if not new:
+            return
+        self._checkpoint_at, self._checkpoint_seen = now, translator.events_seen
+        messages = storable_value(new)
+        revision = conversation.revision
+
+        async def write() -> None:
+            with contextlib.suppress(StoreError):  # a checkpoint that fails is only a lost safety net
+                await store.checkpoint(conversation.conversation_id, revision=revision, messages=messages)
+
+        self._checkpoint = asyncio.create_task(write())
 
     # -- the conversation -------------------------------------------------------------------------------
 
@@ -305,12 +432,41 @@ class ChatSession:
         await self._save()
 
     async def _save(self) -> None:
+        """Save the conversation; StoreError when the database can't take it (it stays in memory, unsaved)."""
         if self.store is None:
             return
         try:
-            await self.store.save(self.conversation)
+            await self._wait_for_store(self.store.save(self.conversation))
         except ConversationConflict:
             await self._fork_from_stored(self.conversation)
+        except PydanticSerializationError:
+            # Something in the new messages JSON can't hold (a tool result of an odd type): store its repr.
+            conversation = self.conversation
+            shared = (conversation.new_message_index or 0) if conversation.revision is not None else 0
+            messages = conversation.messages
+            messages[shared:] = storable_value(messages[shared:], deep=True)
+            await self._wait_for_store(self.store.save(self.conversation))
+        if self.save_error is not None:
+            self.save_error = None
+            if self.on_notice is not None:
+                self.on_notice("Saved: everything in this conversation is on disk now.")
+
+    async def _wait_for_store(self, call: Awaitable[T]) -> T:
+        """Await a store call, saying on the status line when it waits; it is never stopped halfway (a save
+        cut off after its write but before its bookkeeping would leave the conversation out of step)."""
+        task = asyncio.ensure_future(call)
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())  # seen, even if we are gone
+        started = time.monotonic()
+        waited = False
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=SLOW_SAVE)
+            if done:
+                break
+            waited = True
+            self._status(Saving(seconds=time.monotonic() - started))
+        if waited:
+            self._status(Saving(seconds=time.monotonic() - started, done=True))
+        return task.result()
 
     async def _fork_from_stored(self, conversation: Conversation) -> None:
         """Another process saved this conversation since we loaded it: continue ours as a fork of the

@@ -5,19 +5,26 @@ The store keeps pydantic-ai's own message format (each `ModelMessage` as the JSO
 conversation pointing at its newest entry. pydantic-ai's base class works out which messages are new,
 where a history branches, and checks revisions; this file reads and writes rows, and saves a
 conversation that only grew since its last save without looking at its earlier messages (see `save`).
+
+Every SQLite call runs on the store's own thread (`db.DbThread`), so a lock or a slow disk never
+freezes the event loop. A reply still streaming is checkpointed into `partials` (see `checkpoint`);
+a checkpoint left by a process that died is added to its conversation as an interrupted reply the
+next time the database is opened for writing.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import KW_ONLY, dataclass
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import quote
 
 import pydantic
 from pydantic_ai.conversation import Conversation
@@ -27,8 +34,23 @@ from pydantic_ai.conversation_store import (
     ConversationRecord,
     ConversationStore,
 )
-from pydantic_ai.messages import ModelMessage, ModelRequest, UserPromptPart
+from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, UserPromptPart
 from pydantic_ai.run import AgentRunResult
+
+from .db import (
+    BUSY_TIMEOUT,
+    CorruptDatabase,
+    DbThread,
+    StoreError,
+    cause_of,
+    create_private,
+    is_corruption,
+    quick_check,
+)
+
+__all__ = ["ConversationSummary", "SQLiteConversationStore", "StoreError"]
+
+T = TypeVar("T")
 
 # Where pydantic-ai marks which messages of a Conversation are stored. Private, so tests/core/test_store.py
 # checks that pydantic-ai still reads the mark `save` leaves.
@@ -37,11 +59,12 @@ try:
 except ImportError:  # pragma: no cover - another pydantic-ai: every save takes the base class's way
     _MARK = None
 
-_MESSAGE = pydantic.TypeAdapter(
-    ModelMessage, config=pydantic.ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
-)
+_JSON = pydantic.ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
+_MESSAGE = pydantic.TypeAdapter(ModelMessage, config=_JSON)
+_MESSAGES = pydantic.TypeAdapter(list[ModelMessage], config=_JSON)
 _RECORD = pydantic.TypeAdapter(ConversationRecord)
 SCHEMA_VERSION = 1
+_TABLES = {"entries", "conversations", "partials"}
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
     id TEXT PRIMARY KEY,
@@ -59,11 +82,17 @@ CREATE TABLE IF NOT EXISTS conversations (
     record TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS conversations_updated ON conversations(updated_at);
+CREATE TABLE IF NOT EXISTS partials (
+    conversation_id TEXT PRIMARY KEY,
+    revision TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    messages TEXT NOT NULL
+);
 """
-
-
-class StoreError(Exception):
-    """The history database cannot be used; the message names the file."""
+RECOVERED_METADATA_KEY = "xsus_recovered"
+"""Set on a reply that was taken from a checkpoint after xsus stopped mid-reply."""
 
 
 @dataclass(frozen=True)
@@ -92,69 +121,83 @@ def _title_of(entries: Sequence[ConversationEntry]) -> str | None:
     return None
 
 
-def _create_private(path: Path) -> None:
-    """Create `path` readable by its owner only (the history holds everything said)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-    os.close(fd)
-    os.chmod(path, 0o600)
-
-
 class SQLiteConversationStore(ConversationStore):
     """Conversations in one SQLite file (WAL mode, so two `xsus` processes can share it)."""
 
-    def __init__(self, path: Path | str, *, connection: sqlite3.Connection) -> None:
+    def __init__(self, path: Path | str, *, worker: DbThread, connection: sqlite3.Connection, readonly: bool = False):
         self.path = Path(path)
+        self._worker = worker
         self._db = connection
+        self.readonly = readonly
+        """Opened read-only (a reading command on a folder xsus can't write): no saves."""
         self.moved_aside: Path | None = None
         """Where a corrupt database was moved when this store started a fresh one."""
+        self.recovered: list[str] = []
+        """Conversations that got back a reply cut short when xsus stopped (from its checkpoint), at open."""
 
     @classmethod
-    def open(cls, path: Path | str) -> SQLiteConversationStore:
-        """Open (creating if needed) the database at `path`.
+    def open(
+        cls, path: Path | str, *, busy_timeout: float = BUSY_TIMEOUT, readonly: bool = False
+    ) -> SQLiteConversationStore:
+        """Open (creating if needed) the database at `path`; blocks until it is open.
 
-        A file that is not a usable SQLite database is moved aside (never deleted) and a fresh one
-        started; `moved_aside` then says where the old file went.
+        A file that is not an SQLite database or fails `PRAGMA quick_check` is moved aside (never deleted) and
+        a fresh one started; `moved_aside` then says where the old file went. Anything else that stops it
+        opening (a lock, a full disk, a read-only folder, permissions) raises `StoreError` naming the file and
+        the cause, and leaves the file as it was. `readonly` opens an existing database for reading only.
         """
         path = Path(path)
+        worker = DbThread()
         try:
-            return cls._connect(path)
-        except sqlite3.DatabaseError as error:
-            if not path.exists():
-                raise StoreError(f"cannot open history database {path}: {error}") from error
-            aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-            path.rename(aside)
-            for suffix in ("-wal", "-shm"):
-                side = path.with_name(path.name + suffix)
-                if side.exists():
-                    side.rename(aside.with_name(aside.name + suffix))
-            store = cls._connect(path)
-            store.moved_aside = aside
+            if readonly:
+                db = worker.call(lambda: _connect_readonly(path, busy_timeout))
+                return cls(path, worker=worker, connection=db, readonly=True)
+            moved_aside = None
+            try:
+                db = worker.call(lambda: _connect(path, busy_timeout))
+            except CorruptDatabase:
+                moved_aside = _move_aside(path)
+                db = worker.call(lambda: _connect(path, busy_timeout))
+            store = cls(path, worker=worker, connection=db)
+            store.moved_aside = moved_aside
+            store.recovered = worker.call(store._recover_checkpoints)
             return store
-        except OSError as error:
-            raise StoreError(f"cannot open history database {path}: {error.strerror or error}") from error
-
-    @classmethod
-    def _connect(cls, path: Path) -> SQLiteConversationStore:
-        _create_private(path)
-        db = sqlite3.connect(path, isolation_level=None, timeout=10.0)
-        try:
-            db.execute("PRAGMA busy_timeout = 10000")
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreError(f"{path} was written by a newer xsus (schema {version}); upgrade xsus-tui")
-            db.executescript(_SCHEMA)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            db.execute("SELECT count(*) FROM conversations").fetchone()
         except BaseException:
-            db.close()
+            worker.stop(0)
             raise
-        return cls(path, connection=db)
 
-    def close(self) -> None:
-        self._db.close()
+    def close(self, timeout: float | None = None) -> bool:
+        """Finish what is queued and close; False if the database was still busy after `timeout` seconds
+        (its thread is a daemon: it never keeps the process alive)."""
+        db = self._db
+
+        def close() -> None:
+            if not self.readonly:
+                _free_space(db)  # leave no WAL behind
+            db.close()
+
+        try:
+            self._worker.submit(close)
+        except StoreError:
+            return True  # closed already
+        return self._worker.stop(timeout)
+
+    async def _run(self, call: Callable[[], T], doing: str = "use") -> T:
+        """`call` on the database thread; an SQLite or OS error becomes a one-line StoreError."""
+        try:
+            return await self._worker.run(call)
+        except (sqlite3.Error, OSError) as error:
+            raise self._error(error, doing) from error
+
+    def _call(self, call: Callable[[], T], doing: str = "read") -> T:
+        try:
+            return self._worker.call(call)
+        except (sqlite3.Error, OSError) as error:
+            raise self._error(error, doing) from error
+
+    def _error(self, error: BaseException, doing: str) -> StoreError:
+        cause = cause_of(error)
+        return StoreError(f"could not {doing} the history database {self.path}: {cause}", cause=cause)
 
     # -- saving a conversation that grew, in time that does not grow with it ----------------------
 
@@ -262,9 +305,12 @@ class SQLiteConversationStore(ConversationStore):
         _track(conversation)
         return conversation
 
-    # -- ConversationStore primitives -----------------------------------------------------------
+    # -- ConversationStore primitives (each runs on the database thread) ----------------------------
 
     async def read_record(self, conversation_id: str) -> ConversationRecord | None:
+        return await self._run(lambda: self._record_row(conversation_id), "read")
+
+    def _record_row(self, conversation_id: str) -> ConversationRecord | None:
         row = self._db.execute(
             "SELECT record FROM conversations WHERE conversation_id = ?", (conversation_id,)
         ).fetchone()
@@ -280,7 +326,8 @@ class SQLiteConversationStore(ConversationStore):
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        return [_RECORD.validate_json(row[0]) for row in self._db.execute(sql, params)]
+        rows = await self._run(lambda: self._db.execute(sql, params).fetchall(), "read")
+        return [_RECORD.validate_json(row[0]) for row in rows]
 
     async def write_record(
         self,
@@ -289,6 +336,20 @@ class SQLiteConversationStore(ConversationStore):
         new_entries: Sequence[ConversationEntry] = (),
         expected_revision: str | None,
     ) -> None:
+        # Serialized here, on the caller's side: a message that can't be stored fails before any SQL runs.
+        rows = [(e.id, e.parent_id, e.kind, _MESSAGE.dump_json(e.message).decode()) for e in new_entries]
+        title = _title_of(new_entries)
+        await self._run(lambda: self._write_record(record, rows, expected_revision, title), "save to")
+
+    def _write_record(
+        self,
+        record: ConversationRecord,
+        rows: list[tuple[str, str | None, str, str]],
+        expected_revision: str | None,
+        title: str | None,
+    ) -> None:
+        if self.readonly:
+            raise StoreError(f"the history database {self.path} is open read-only", cause="it is read-only here")
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -298,16 +359,13 @@ class SQLiteConversationStore(ConversationStore):
             ).fetchone()
             if (row[0] if row else None) != expected_revision:
                 raise ConversationConflict(record.conversation_id)
-            new_ids = {entry.id for entry in new_entries}
+            new_ids = {entry_row[0] for entry_row in rows}
             if record.head_id is not None and record.head_id not in new_ids:
                 if db.execute("SELECT 1 FROM entries WHERE id = ?", (record.head_id,)).fetchone() is None:
                     raise ConversationConflict(record.conversation_id)
-            db.executemany(
-                "INSERT INTO entries (id, parent_id, kind, message) VALUES (?, ?, ?, ?)",
-                [(e.id, e.parent_id, e.kind, _MESSAGE.dump_json(e.message).decode()) for e in new_entries],
-            )
+            db.executemany("INSERT INTO entries (id, parent_id, kind, message) VALUES (?, ?, ?, ?)", rows)
             updated = record.updated_at.isoformat()
-            title = (row[2] if row else None) or _title_of(new_entries)
+            title = (row[2] if row else None) or title
             db.execute(
                 "INSERT INTO conversations (conversation_id, revision, scope, updated_at, created_at, title, record)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -323,22 +381,34 @@ class SQLiteConversationStore(ConversationStore):
                     _RECORD.dump_json(record).decode(),
                 ),
             )
-        except BaseException:
-            db.execute("ROLLBACK")
+            # The turn a checkpoint was kept for is saved now: in the same transaction, so never both or neither.
+            db.execute("DELETE FROM partials WHERE conversation_id = ?", (record.conversation_id,))
+            db.execute("COMMIT")
+        except BaseException as error:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            if isinstance(error, sqlite3.Error):
+                _free_space(db)
             raise
-        db.execute("COMMIT")
 
     async def delete_record(self, conversation_id: str, *, expected_revision: str) -> None:
         # Entries are kept: a fork or a concurrent save may still point into them.
-        cursor = self._db.execute(
-            "DELETE FROM conversations WHERE conversation_id = ? AND revision = ?",
-            (conversation_id, expected_revision),
-        )
-        if cursor.rowcount == 0:
+        def delete() -> int:
+            return self._db.execute(
+                "DELETE FROM conversations WHERE conversation_id = ? AND revision = ?",
+                (conversation_id, expected_revision),
+            ).rowcount
+
+        if await self._run(delete, "save to") == 0:
             raise ConversationConflict(conversation_id)
 
     async def read_entry(self, entry_id: str) -> ConversationEntry:
-        row = self._db.execute("SELECT id, parent_id, kind, message FROM entries WHERE id = ?", (entry_id,)).fetchone()
+        row = await self._run(
+            lambda: self._db.execute(
+                "SELECT id, parent_id, kind, message FROM entries WHERE id = ?", (entry_id,)
+            ).fetchone(),
+            "read",
+        )
         if row is None:
             raise LookupError(entry_id)
         return _entry(row)
@@ -347,7 +417,14 @@ class SQLiteConversationStore(ConversationStore):
         """The whole chain up to `head_id` in one recursive query instead of one query per entry."""
         if head_id is None:
             return []
-        rows = self._db.execute(
+        rows = await self._run(lambda: self._chain(head_id, limit), "read")
+        if not rows or (limit != 0 and rows[-1][0] != head_id):
+            raise LookupError(head_id)
+        entries = [_entry(row) for row in rows]
+        return entries[-limit:] if limit is not None and limit < len(entries) else entries
+
+    def _chain(self, head_id: str, limit: int | None) -> list[Any]:
+        return self._db.execute(
             "WITH RECURSIVE chain(id, parent_id, kind, message, depth) AS ("
             " SELECT id, parent_id, kind, message, 0 FROM entries WHERE id = ?"
             " UNION ALL SELECT e.id, e.parent_id, e.kind, e.message, chain.depth + 1"
@@ -356,20 +433,83 @@ class SQLiteConversationStore(ConversationStore):
             + ") SELECT id, parent_id, kind, message FROM chain ORDER BY depth DESC",
             (head_id, limit) if limit is not None else (head_id,),
         ).fetchall()
-        if not rows or (limit != 0 and rows[-1][0] != head_id):
-            raise LookupError(head_id)
-        entries = [_entry(row) for row in rows]
-        return entries[-limit:] if limit is not None and limit < len(entries) else entries
 
-    # -- beyond the ABC: listing for the CLI and the UI ---------------------------------------------
+    # -- checkpoints of a reply while it streams ---------------------------------------------------
+
+    async def checkpoint(self, conversation_id: str, *, revision: str, messages: Sequence[ModelMessage]) -> None:
+        """Keep what a turn has produced so far (`messages`, after the stored history at `revision`), so a crash
+        loses at most what came since. The turn's final save replaces it; if this process dies first, the next
+        open adds it to the conversation as an interrupted reply (`recovered`)."""
+        data = _MESSAGES.dump_json(list(messages)).decode()
+        now = datetime.now().astimezone().isoformat()
+        pid, host = os.getpid(), socket.gethostname()
+
+        def write() -> None:
+            self._db.execute(
+                "INSERT OR REPLACE INTO partials (conversation_id, revision, pid, host, updated_at, messages)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (conversation_id, revision, pid, host, now, data),
+            )
+
+        await self._run(write, "save to")
+
+    def _recover_checkpoints(self) -> list[str]:
+        """On the database thread at open: add the checkpoints of processes that died to their conversations."""
+        db = self._db
+        recovered = []
+        for conversation_id, revision, pid, host, data in db.execute(
+            "SELECT conversation_id, revision, pid, host, messages FROM partials"
+        ).fetchall():
+            if _writer_alive(pid, host):
+                continue
+            try:
+                if self._recover(conversation_id, revision, data):
+                    recovered.append(conversation_id)
+            except sqlite3.Error:  # a full disk, say: the checkpoint stays for the next open
+                continue
+        return recovered
+
+    def _recover(self, conversation_id: str, revision: str, data: str) -> bool:
+        """Add one dead process's checkpoint to its conversation; whether a reply was added."""
+        db = self._db
+        record = self._record_row(conversation_id)
+        if record is None or record.revision != revision:  # saved (or rewritten) since: nothing to add
+            db.execute("DELETE FROM partials WHERE conversation_id = ? AND revision = ?", (conversation_id, revision))
+            return False
+        messages = _recovered(_MESSAGES.validate_json(data))
+        parent_id = record.head_id
+        entries = []
+        for message in messages:
+            entries.append(entry := ConversationEntry(parent_id=parent_id, message=message))
+            parent_id = entry.id
+        updated = ConversationRecord(
+            conversation_id=conversation_id,
+            head_id=parent_id,
+            usage=record.usage,
+            deferred_tool_requests=record.deferred_tool_requests,
+            scope=record.scope,
+            forked_from=record.forked_from,
+            forked_at=record.forked_at,
+            branches=list(record.branches),
+        )
+        rows = [(e.id, e.parent_id, e.kind, _MESSAGE.dump_json(e.message).decode()) for e in entries]
+        self._write_record(updated, rows, revision, _title_of(entries))
+        return bool(entries)
+
+    # -- beyond the ABC: listing for the CLI and the UI (blocking: not for the event loop's hot path) ---
 
     def latest_id(self) -> str | None:
-        row = self._db.execute(
-            "SELECT conversation_id FROM conversations ORDER BY updated_at DESC, conversation_id DESC LIMIT 1"
-        ).fetchone()
+        row = self._call(
+            lambda: self._db.execute(
+                "SELECT conversation_id FROM conversations ORDER BY updated_at DESC, conversation_id DESC LIMIT 1"
+            ).fetchone()
+        )
         return row[0] if row else None
 
     def summaries(self, *, limit: int | None = None) -> list[ConversationSummary]:
+        return self._call(lambda: self._summaries(limit))
+
+    def _summaries(self, limit: int | None) -> list[ConversationSummary]:
         sql = (
             "SELECT c.conversation_id, c.title, c.created_at, c.updated_at, json_extract(c.record, '$.head_id')"
             " FROM conversations c ORDER BY c.updated_at DESC, c.conversation_id DESC"
@@ -397,15 +537,152 @@ class SQLiteConversationStore(ConversationStore):
 
     def resolve_id(self, prefix: str) -> str:
         """The full id of the one conversation whose id starts with `prefix`."""
-        rows = self._db.execute(
-            "SELECT conversation_id FROM conversations WHERE conversation_id LIKE ? ESCAPE '\\' LIMIT 2",
-            (prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",),
-        ).fetchall()
+        rows = self._call(
+            lambda: self._db.execute(
+                "SELECT conversation_id FROM conversations WHERE conversation_id LIKE ? ESCAPE '\\' LIMIT 2",
+                (prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",),
+            ).fetchall()
+        )
         if not rows:
             raise KeyError(f"no conversation with id {prefix!r}")
         if len(rows) > 1:
             raise KeyError(f"{prefix!r} matches more than one conversation; give more of the id")
         return rows[0][0]
+
+
+# -- opening ------------------------------------------------------------------------------------------
+
+
+def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    """On the database thread: open `path` for reading and writing, creating it (0600) and its tables."""
+    try:
+        create_private(path)
+    except OSError as error:
+        raise StoreError(
+            f"cannot open the history database {path}: {cause_of(error)}", cause=cause_of(error)
+        ) from error
+    try:
+        db = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout, check_same_thread=False)
+    except sqlite3.Error as error:
+        raise _open_error(path, error) from error
+    try:
+        db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{path} was written by a newer xsus (schema {version}); upgrade xsus-tui")
+        if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        if not _TABLES <= tables:  # only write the schema when something is missing: a lock then can't stop a read
+            db.executescript(_SCHEMA)
+        if version != SCHEMA_VERSION:
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute("SELECT count(*) FROM conversations").fetchone()
+        # Damage that the queries above did not touch would show later, mid-chat: check the file now
+        # (about 70 ms per 100 MB), before anything is written into it.
+        if (verdict := db.execute("PRAGMA quick_check").fetchone()[0]) != "ok":
+            db.close()
+            raise CorruptDatabase(f"{path} fails SQLite's quick_check ({verdict})")
+    except sqlite3.Error as error:
+        db.close()
+        raise _open_error(path, error) from error
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _connect_readonly(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    """On the database thread: open an existing database for reading only, also in a folder xsus can't write.
+
+    A WAL database needs its `-shm` file; where that can't be created, the file is read as immutable.
+    """
+    if not path.exists():
+        raise StoreError(f"there is no history database at {path} yet", cause="it does not exist")
+    uri = f"file:{quote(str(path))}"
+    last: sqlite3.Error | None = None
+    for options in ("mode=ro", "immutable=1"):
+        try:
+            db = sqlite3.connect(f"{uri}?{options}", uri=True, timeout=busy_timeout, check_same_thread=False)
+        except sqlite3.Error as error:
+            last = error
+            continue
+        try:
+            db.execute("SELECT count(*) FROM conversations").fetchone()
+            return db
+        except sqlite3.Error as error:
+            db.close()
+            last = error
+            if is_corruption(error):
+                break
+    assert last is not None
+    raise _open_error(path, last, check=False) from last
+
+
+def _open_error(path: Path, error: sqlite3.Error, *, check: bool = True) -> StoreError:
+    if check and is_corruption(error) and not quick_check(path):
+        return CorruptDatabase(f"{path} is not a usable SQLite database ({error})")
+    cause = cause_of(error)
+    return StoreError(f"cannot open the history database {path}: {cause}", cause=cause)
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename a corrupt database (and its -wal and -shm files) out of the way; never delete it."""
+    aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+    try:
+        path.rename(aside)
+        for suffix in ("-wal", "-shm"):
+            side = path.with_name(path.name + suffix)
+            if side.exists():
+                side.rename(aside.with_name(aside.name + suffix))
+    except OSError as error:
+        cause = cause_of(error)
+        raise StoreError(f"{path} is damaged and could not be moved aside: {cause}", cause=cause) from error
+    return aside
+
+
+def _free_space(db: sqlite3.Connection) -> None:
+    """After a failed write (a full disk, say): checkpoint the WAL into the database and truncate it, so the
+    space the failed transaction took is usable again. Best effort."""
+    try:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except sqlite3.Error:
+        pass
+
+
+def _writer_alive(pid: int, host: str) -> bool:
+    """Whether the process that wrote a checkpoint may still be running (and about to save it)."""
+    if host != socket.gethostname() or pid == os.getpid():
+        return True  # another machine's process can't be checked; our own is alive
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (killed, not yet reaped) is dead too
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[-1].split()[0] != b"Z"
+    except OSError:
+        return True
+
+
+def _recovered(messages: list[ModelMessage]) -> list[ModelMessage]:
+    """A checkpoint's messages, the last response marked as cut short when xsus stopped."""
+    for index in range(len(messages) - 1, -1, -1):
+        message = messages[index]
+        if isinstance(message, ModelResponse):
+            metadata = {**(message.metadata or {}), RECOVERED_METADATA_KEY: "xsus stopped before this reply finished"}
+            messages[index] = _replace(message, metadata=metadata)
+            break
+    return messages
+
+
+def _replace(message: ModelResponse, **changes: Any) -> ModelResponse:
+    import dataclasses
+
+    return dataclasses.replace(message, **changes)
 
 
 def _entry(row: tuple[str, str | None, str, str]) -> ConversationEntry:

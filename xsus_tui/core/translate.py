@@ -7,6 +7,7 @@ part left open and the tool calls still pending (as failed or interrupted) befor
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator
@@ -20,6 +21,7 @@ from pydantic_ai.messages import (
     FinalResultEvent,
     FunctionToolCallEvent,
     FunctionToolResultEvent,
+    ModelResponse,
     OutputToolResultEvent,
     PartDeltaEvent,
     PartStartEvent,
@@ -54,6 +56,7 @@ from .events import (
     TurnFinished,
     TurnStats,
 )
+from .sanitize import SurrogateJoiner, storable, storable_value
 
 
 def _args_text(args: str | dict[str, Any] | None) -> str:
@@ -94,6 +97,14 @@ class TurnTranslator(UIEventStream[None, TurnEvent, Any, Any]):
     _output_schemas: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     _text_output_call: str | None = None
     _tool_started: dict[str, float] = field(default_factory=dict)
+    events_seen: int = 0
+    """How many agent events this translator has handled (a checkpoint is written only when it changed)."""
+    responses_started: int = 0
+    """Model responses that began streaming in this run (counted from their first part)."""
+    _live: dict[int, list[Any]] = field(default_factory=dict)
+    """The parts of the response streaming now, by index: the part as it started, then its deltas."""
+    _text_joiner: SurrogateJoiner = field(default_factory=SurrogateJoiner)
+    _thinking_joiner: SurrogateJoiner = field(default_factory=SurrogateJoiner)
 
     def encode_event(self, event: TurnEvent) -> str:  # pragma: no cover - we never encode to a wire format
         return repr(event)
@@ -106,6 +117,14 @@ class TurnTranslator(UIEventStream[None, TurnEvent, Any, Any]):
     def shown_anything(self) -> bool:
         """Whether any part of a response has streamed yet."""
         return self.first_token_at is not None
+
+    def live_response(self) -> ModelResponse | None:
+        """The response streaming now, as far as it has come (`state='interrupted'`), for a checkpoint."""
+        if not self._live:
+            return None
+        return ModelResponse(
+            parts=[_materialize(self._live[index]) for index in sorted(self._live)], state="interrupted"
+        )
 
     def started(self, call_id: str) -> None:
         """A tool call starts executing now (after its approval), for its duration."""
@@ -135,6 +154,19 @@ class TurnTranslator(UIEventStream[None, TurnEvent, Any, Any]):
     # -- dispatch ---------------------------------------------------------------------------------
 
     async def handle_event(self, event: NativeEvent) -> AsyncIterator[TurnEvent]:
+        """Every event, with its text made storable (text and thinking deltas are made so as they stream)."""
+        async for e in self._handle_event(event):
+            yield e if isinstance(e, TextDelta | ThinkingDelta | OutputPartial) else storable_value(e)
+
+    async def _handle_event(self, event: NativeEvent) -> AsyncIterator[TurnEvent]:
+        self.events_seen += 1
+        if isinstance(event, PartStartEvent):
+            if event.index == 0:
+                self.responses_started += 1
+                self._live = {}
+            self._live[event.index] = [event.part]
+        elif isinstance(event, PartDeltaEvent) and (live := self._live.get(event.index)) is not None:
+            live.append(event.delta)
         if self.first_token_at is None and isinstance(event, PartStartEvent | PartDeltaEvent):
             self.first_token_at = time.perf_counter()
         if self._pending_start is not None:
@@ -161,28 +193,39 @@ class TurnTranslator(UIEventStream[None, TurnEvent, Any, Any]):
             async for e in self._start_text_output(part.content):
                 yield e
             return
-        if part.content:
-            self._text.append(part.content)
-            yield TextDelta(part.content)
+        if text := self._text_joiner.feed(part.content):
+            self._text.append(text)
+            yield TextDelta(text)
+
+    async def handle_text_end(self, part: TextPart, followed_by_text: bool = False) -> AsyncIterator[TurnEvent]:
+        if text := self._text_joiner.flush():
+            self._text.append(text)
+            yield TextDelta(text)
 
     async def handle_text_delta(self, delta: TextPartDelta) -> AsyncIterator[TurnEvent]:
         if self.text_output is not None and self._text_output_call is not None:
             if delta.content_delta:
                 yield self._output_partial(self._text_output_call, delta.content_delta)
             return
-        if delta.content_delta:
-            self._text.append(delta.content_delta)
-            yield TextDelta(delta.content_delta)
+        if delta.content_delta and (text := self._text_joiner.feed(delta.content_delta)):
+            self._text.append(text)
+            yield TextDelta(text)
 
     async def handle_thinking_start(
         self, part: ThinkingPart, follows_thinking: bool = False
     ) -> AsyncIterator[TurnEvent]:
-        if part.content:
-            yield ThinkingDelta(part.content)
+        if text := self._thinking_joiner.feed(part.content):
+            yield ThinkingDelta(text)
+
+    async def handle_thinking_end(
+        self, part: ThinkingPart, followed_by_thinking: bool = False
+    ) -> AsyncIterator[TurnEvent]:
+        if text := self._thinking_joiner.flush():
+            yield ThinkingDelta(text)
 
     async def handle_thinking_delta(self, delta: ThinkingPartDelta) -> AsyncIterator[TurnEvent]:
-        if delta.content_delta:
-            yield ThinkingDelta(delta.content_delta)
+        if delta.content_delta and (text := self._thinking_joiner.feed(delta.content_delta)):
+            yield ThinkingDelta(text)
 
     # -- tool calls ----------------------------------------------------------------------------------
 
@@ -264,6 +307,7 @@ class TurnTranslator(UIEventStream[None, TurnEvent, Any, Any]):
             yield self._output_partial(call_id, text)
 
     def _output_partial(self, call_id: str, text: str) -> OutputPartial:
+        text = storable(text)
         chunks = self._output_calls[call_id]
         chunks.append(text)
         return OutputPartial(
@@ -297,6 +341,19 @@ class TurnTranslator(UIEventStream[None, TurnEvent, Any, Any]):
             partial_text=self.partial_text,
             detail=f"{type(error).__name__}: {error}",
         )
+
+
+def _materialize(live: list[Any]) -> Any:
+    """A streaming part with its deltas applied; `live` keeps the result, so the next call starts from there."""
+    part, deltas = live[0], live[1:]
+    if deltas:
+        if isinstance(part, TextPart) and all(isinstance(d, TextPartDelta) for d in deltas):
+            part = dataclasses.replace(part, content=part.content + "".join(d.content_delta for d in deltas))
+        else:
+            for delta in deltas:
+                part = delta.apply(part)
+        live[:] = [part]
+    return part
 
 
 def result_or_error(part: ToolReturnPart | RetryPromptPart | Any) -> tuple[str | None, str | None]:

@@ -156,8 +156,16 @@ class ChatScreen(Screen):
         chat = self.chat
         self.session.on_status = self._on_status
         self.session.on_notice = self.show_notice
-        for notice in self.notices:
+        for notice in [*self.notices, *self._recovery_notices()]:
             await chat.mount(Static(Text(notice), classes="notice"))
+        if (unanswered := await self.session.take_back_unanswered()) is not None and not self.draft:
+            self.draft = unanswered
+            await chat.mount(
+                Static(
+                    Text("Your last prompt got no answer before xsus stopped; it is back in the input."),
+                    classes="notice",
+                )
+            )
         turns = await self._replay()
         if self.session.conversation.messages:
             earlier = f"{turns} earlier turn" + ("" if turns == 1 else "s")
@@ -207,6 +215,20 @@ class ChatScreen(Screen):
 
     async def on_unmount(self) -> None:
         await self.stop_mcp()
+
+    def _recovery_notices(self) -> list[str]:
+        """Replies that a crash or a kill cut short, taken back from their checkpoints when the store opened."""
+        recovered = getattr(self.session.store, "recovered", None) or []
+        notices = []
+        for conversation_id in recovered:
+            if conversation_id == self.session.conversation.conversation_id:
+                notices.append("The last reply was cut short when xsus stopped; what had streamed was kept.")
+            else:
+                short = conversation_id[:13]
+                notices.append(
+                    f"A reply cut short when xsus stopped was kept in conversation {short} (xsus -r {short})."
+                )
+        return notices
 
     def _show_agent(self) -> None:
         agent = self.session.chat_agent
@@ -265,6 +287,8 @@ class ChatScreen(Screen):
             self.status.state = "retrying"
             self._retry = (event, time.monotonic() + event.delay)
             self._show_retry()
+        elif isinstance(event, ev.Saving):
+            self.status.note = "" if event.done else f"waiting for the history database · {event.seconds:.0f} s"
         else:
             self.status.note = f"silent for {event.seconds:.0f} s (gives up at {event.limit:g} s)"
 
@@ -421,18 +445,22 @@ class ChatScreen(Screen):
             status.state, status.stats = "idle", ending.stats
         elif isinstance(ending, ev.TurnCancelled):
             status.state, status.stats = "interrupted", ending.stats
-            if ending.unsent and not self.prompt.text:
+            if ending.unsent:
                 self._give_back(prompt)
             if self.interrupt_requested_at is not None:
                 self.last_interrupt_latency = time.perf_counter() - self.interrupt_requested_at
         elif isinstance(ending, ev.TurnFailed):
             status.state, status.stats = "error", ending.stats
-            if ending.unsent and not self.prompt.text:
+            if ending.unsent:
                 self._give_back(prompt)
 
     def _give_back(self, prompt: str) -> None:
-        """Nothing came back: put the prompt in the input again, to edit or send as it was."""
-        self.prompt.text = prompt
+        """Nothing came back: put the prompt in the input again, to edit or send as it was (above anything
+        typed meanwhile, which stays too)."""
+        typed = self.prompt.text
+        if typed.strip() == prompt.strip():
+            return
+        self.prompt.text = f"{prompt}\n{typed}" if typed.strip() else prompt
         self.prompt.move_cursor(self.prompt.document.end)
 
     @on(ApprovalBar.Decided)
@@ -444,11 +472,11 @@ class ChatScreen(Screen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "interrupt":
-            return self.session.busy or None  # None: not shown, and the key goes to other bindings
+            return self.turn_running or None  # None: not shown, and the key goes to other bindings
         return True
 
     def action_interrupt(self) -> None:
-        if self.session.busy:
+        if self.turn_running:  # also before the stream starts (the prompt's save waiting on a lock, say)
             self.interrupt_requested_at = time.perf_counter()
             self.status.state = "interrupting"
             self.session.cancel()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from textual import events
 from textual.message import Message
@@ -11,6 +12,9 @@ from textual.widgets import TextArea
 
 class PromptInput(TextArea):
     """A multi-line prompt. Sending does not clear it: the screen clears it once the turn starts."""
+
+    BLINK: ClassVar[bool] = True
+    """Whether the cursor blinks (tests turn it off, so a screenshot never depends on the blink's phase)."""
 
     @dataclass
     class Submitted(Message):
@@ -29,6 +33,7 @@ class PromptInput(TextArea):
             placeholder="Type a message · Enter sends · Shift+Enter or Ctrl+J for a new line",
             **kwargs,
         )
+        self.cursor_blink = self.BLINK
 
     async def _on_key(self, event: events.Key) -> None:
         if event.key == "enter":
