@@ -9,7 +9,6 @@ from pydantic_ai.messages import (
     ModelMessagesTypeAdapter,
     ModelRequest,
     ModelResponse,
-    RetryPromptPart,
     TextPart,
     ThinkingPart,
     ToolCallPart,
@@ -18,7 +17,7 @@ from pydantic_ai.messages import (
 )
 
 from .events import ERROR_METADATA_KEY
-from .replay import prompt_text
+from .replay import pair_tool_results, prompt_text
 from .sanitize import inert
 from .translate import result_or_error
 
@@ -40,13 +39,7 @@ def to_markdown(messages: list[ModelMessage], *, title: str, conversation_id: st
 
     Turns are separated by rules and labelled in bold, so the headings inside replies keep their levels.
     """
-    results: dict[str, ToolReturnPart | RetryPromptPart] = {
-        part.tool_call_id: part
-        for message in messages
-        if isinstance(message, ModelRequest)
-        for part in message.parts
-        if isinstance(part, ToolReturnPart | RetryPromptPart)
-    }
+    results = pair_tool_results(messages)
     out = [f"# {title}", "", f"Conversation `{conversation_id}`", ""]
     for message in messages:
         if isinstance(message, ModelRequest):
@@ -66,10 +59,11 @@ def to_markdown(messages: list[ModelMessage], *, title: str, conversation_id: st
                 elif isinstance(part, ToolCallPart):
                     args = json.dumps(part.args_as_dict(), indent=2) if part.args else "{}"
                     out += [f"*Tool call* `{part.tool_name}`", "", _fence(args, "json"), ""]
-                    result = results.get(part.tool_call_id)
+                    result = results.get(id(part))
                     if result is not None:
                         text, error = result_or_error(result)
-                        label = "Result" if error is None else "Error"
+                        denied = isinstance(result, ToolReturnPart) and result.outcome == "denied"
+                        label = "Denied" if denied else "Result" if error is None else "Error"
                         out += [f"{label}:", "", _fence(text if error is None else error), ""]
             error = (message.metadata or {}).get(ERROR_METADATA_KEY)
             if error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import deque
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
@@ -60,14 +61,35 @@ def prompt_text(part: UserPromptPart) -> str:
     return " ".join(item for item in part.content if isinstance(item, str))
 
 
-def past_turns(messages: list[ModelMessage], output_tools: frozenset[str] = frozenset()) -> list[PastTurn]:
-    """Split a stored history into turns, one per user prompt."""
-    results: dict[str, ToolReturnPart | RetryPromptPart] = {}
+ToolResults = dict[int, ToolReturnPart | RetryPromptPart]
+"""Each tool call's result, keyed by `id()` of the call's ToolCallPart."""
+
+
+def pair_tool_results(messages: list[ModelMessage]) -> ToolResults:
+    """Each tool call's own result, paired by place, not by id alone.
+
+    Ids repeat across turns (the demo's `note-1` every time; many OpenAI-compatible servers number
+    their calls `call_1`, `call_2` per response), so a result belongs to the earliest call before it
+    with its id that has no result yet.
+    """
+    waiting: dict[str, deque[ToolCallPart]] = {}
+    paired: ToolResults = {}
     for message in messages:
-        if isinstance(message, ModelRequest):
+        if isinstance(message, ModelResponse):
+            for part in message.parts:
+                if isinstance(part, ToolCallPart):
+                    waiting.setdefault(part.tool_call_id, deque()).append(part)
+        elif isinstance(message, ModelRequest):
             for part in message.parts:
                 if isinstance(part, ToolReturnPart | RetryPromptPart) and part.tool_call_id:
-                    results[part.tool_call_id] = part
+                    if calls := waiting.get(part.tool_call_id):
+                        paired[id(calls.popleft())] = part
+    return paired
+
+
+def past_turns(messages: list[ModelMessage], output_tools: frozenset[str] = frozenset()) -> list[PastTurn]:
+    """Split a stored history into turns, one per user prompt."""
+    results = pair_tool_results(messages)
     turns: list[PastTurn] = []
     for message in messages:
         if isinstance(message, ModelRequest):
@@ -92,11 +114,7 @@ def past_turns(messages: list[ModelMessage], output_tools: frozenset[str] = froz
     return turns
 
 
-def _response_events(
-    message: ModelResponse,
-    results: dict[str, ToolReturnPart | RetryPromptPart],
-    output_tools: frozenset[str],
-) -> list[TurnEvent]:
+def _response_events(message: ModelResponse, results: ToolResults, output_tools: frozenset[str]) -> list[TurnEvent]:
     events: list[TurnEvent] = []
     for part in message.parts:
         if isinstance(part, TextPart) and part.content:
@@ -104,7 +122,7 @@ def _response_events(
         elif isinstance(part, ThinkingPart) and part.content:
             events.append(ThinkingDelta(part.content))
         elif isinstance(part, ToolCallPart):
-            result = results.get(part.tool_call_id)
+            result = results.get(id(part))
             args = part.args_as_json_str()
             is_output = part.tool_name in output_tools or (
                 isinstance(result, ToolReturnPart) and result.content == OUTPUT_TOOL_RETURN
@@ -123,8 +141,11 @@ def _response_events(
             events.append(ToolCallRunning(call_id=part.tool_call_id, args=parsed))
             if result is not None:
                 text, error = result_or_error(result)
+                outcome = result.outcome if isinstance(result, ToolReturnPart) else "retried"
                 events.append(
-                    ToolCallFinished(call_id=part.tool_call_id, tool_name=part.tool_name, result=text, error=error)
+                    ToolCallFinished(
+                        call_id=part.tool_call_id, tool_name=part.tool_name, result=text, error=error, outcome=outcome
+                    )
                 )
             else:
                 events.append(
