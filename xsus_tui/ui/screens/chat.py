@@ -23,6 +23,7 @@ from xsus_tui.core.mcp_servers import McpServers
 from xsus_tui.core.replay import past_turns
 from xsus_tui.core.session import ChatSession
 
+from .. import commands
 from ..folding import refold, unfold_all
 from ..widgets.history_page import HistoryPage
 from ..widgets.prompt import PromptInput
@@ -88,6 +89,8 @@ class ChatLog(VerticalScroll, can_focus=False):
 
 class ChatScreen(Screen):
     """One conversation."""
+
+    COMMANDS = {commands.SlashCommands}
 
     BINDINGS = [
         Binding("escape", "interrupt", "Interrupt", priority=True),
@@ -376,17 +379,31 @@ class ChatScreen(Screen):
         text = message.text.strip()
         if not text:
             return
+        if (parsed := commands.parse(text)) is not None:
+            if parsed.command is None:
+                self.show_notice(commands.unknown(parsed.name))  # the typo stays in the prompt, to fix
+                return
+            if not (parsed.command.needs_idle and self.turn_running):
+                self.prompt.clear()
+            self.run_command(parsed.command, parsed.argument)
+            return
         if self.turn_running:
             self.notify("A reply is still streaming: press Esc to interrupt it first.", severity="warning")
             return
         self.prompt.clear()
-        if text == "/retry":
+        self.turn_worker = self.run_turn(commands.unescape(text))
+
+    def run_command(self, command: commands.SlashCommand, argument: str) -> None:
+        """Carry out a slash command (typed, or picked in the command palette)."""
+        if command.needs_idle and self.turn_running:
+            self.notify(f"A reply is still streaming: {command.usage} works once it ends.", severity="warning")
+            return
+        if command.name == "help":
+            self.show_notice(commands.help_text())
+        elif command.name == "retry":
             self.action_regenerate()
-            return
-        if text == "/model" or text.startswith("/model "):
-            self.switch_model(text.removeprefix("/model").strip())
-            return
-        self.turn_worker = self.run_turn(text)
+        elif command.name == "model":
+            self.switch_model(argument)
 
     def action_regenerate(self) -> None:
         """Run the last prompt again; the replaced reply stays in the store as an earlier branch."""
@@ -472,10 +489,14 @@ class ChatScreen(Screen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "interrupt":
-            return self.turn_running or None  # None: not shown, and the key goes to other bindings
+            # An open panel (Keys) closes first; None: not shown, and the key goes to other bindings.
+            return self.turn_running or bool(self.query("HelpPanel")) or None
         return True
 
     def action_interrupt(self) -> None:
+        if panels := self.query("HelpPanel"):
+            panels.remove()
+            return
         if self.turn_running:  # also before the stream starts (the prompt's save waiting on a lock, say)
             self.interrupt_requested_at = time.perf_counter()
             self.status.state = "interrupting"

@@ -1,0 +1,90 @@
+"""Slash commands are answered by xsus, never sent to the model; Esc closes an open panel first."""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual.widgets import HelpPanel
+
+from ..core.helpers import chat_agent
+from .helpers import SIZE, make_app, screen_text, send, wait_for, wait_idle
+
+
+def counting_model(calls: list[str]):
+    async def stream(messages, info):
+        calls.append(messages[-1].parts[-1].content)
+        yield "answered"
+
+    return chat_agent(stream)
+
+
+async def test_help_is_local_and_lists_keys_and_commands(xsus_home):
+    calls: list[str] = []
+    app = make_app(xsus_home, counting_model(calls))
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "/help")
+        await wait_for(pilot, lambda: "Commands (answered by xsus" in screen_text(app))
+        text = screen_text(app)
+        assert "Ctrl+Q" in text and "/retry" in text and "/model [NAME]" in text
+        assert app.chat_screen.prompt.text == "" and not app.chat_screen.replies
+    assert calls == []
+
+
+async def test_a_mistyped_command_gets_one_local_line_and_stays_to_fix(xsus_home):
+    calls: list[str] = []
+    app = make_app(xsus_home, counting_model(calls))
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "/retyr")
+        await wait_for(pilot, lambda: "There is no command /retyr" in screen_text(app))
+        assert "Did you mean /retry?" in screen_text(app)
+        assert app.chat_screen.prompt.text == "/retyr" and not app.chat_screen.replies
+    assert calls == []
+
+
+async def test_text_that_only_starts_with_a_slash_is_a_prompt(xsus_home):
+    calls: list[str] = []
+    app = make_app(xsus_home, counting_model(calls))
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "/etc/hosts is missing")
+        await wait_idle(pilot)
+        await send(pilot, "//help")
+        await wait_idle(pilot)
+    assert calls == ["/etc/hosts is missing", "/help"]
+
+
+async def test_esc_closes_the_keys_panel_before_it_interrupts(xsus_home):
+    gate = asyncio.Event()
+
+    async def slow(messages, info):
+        yield "started "
+        await gate.wait()
+        yield "finished"
+
+    app = make_app(xsus_home, chat_agent(slow))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.chat_screen
+        await send(pilot, "go")
+        await wait_for(pilot, lambda: "started" in screen.replies[-1].text)
+        app.action_show_help_panel()
+        await wait_for(pilot, lambda: bool(screen.query(HelpPanel)))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not screen.query(HelpPanel))
+        assert screen.session.busy  # the reply goes on
+        await pilot.press("escape")
+        await wait_idle(pilot)
+        assert screen.replies[-1].state == "interrupted"
+        # Idle, Esc closes the panel too.
+        app.action_show_help_panel()
+        await wait_for(pilot, lambda: bool(screen.query(HelpPanel)))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not screen.query(HelpPanel))
+
+
+async def test_slash_commands_are_in_the_command_palette(xsus_home):
+    app = make_app(xsus_home)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.press(*"/help")
+        await wait_for(pilot, lambda: "/help" in screen_text(app) and "keys and commands" in screen_text(app))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "Commands (answered by xsus" in screen_text(app))

@@ -1,0 +1,125 @@
+"""Slash commands: what `/name` typed in the prompt does, answered by xsus itself, never sent to the model.
+
+One table (`COMMANDS`) serves the prompt, `/help` and the command palette (`SlashCommands`, a Textual
+`Provider`). A line that looks like a command but names none gets a local one-line answer with the
+list: a typo such as `/retyr` must not cost tokens. Text that merely starts with a slash (`/etc/hosts
+is missing`) is a prompt; `//text` sends `/text` as it is.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import KW_ONLY, dataclass
+from functools import partial
+from typing import TYPE_CHECKING
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+if TYPE_CHECKING:
+    from .screens.chat import ChatScreen
+
+
+@dataclass(frozen=True)
+class SlashCommand:
+    """One command of the prompt."""
+
+    _: KW_ONLY
+    name: str
+    """Typed as `/name`."""
+    usage: str
+    """How to type it, with its argument."""
+    help: str
+    """What it does, one line."""
+    needs_idle: bool = False
+    """Only when no reply is streaming."""
+
+
+COMMANDS = (
+    SlashCommand(name="help", usage="/help", help="the keys and commands (this list)"),
+    SlashCommand(name="retry", usage="/retry", help="regenerate the last reply (Ctrl+G)", needs_idle=True),
+    SlashCommand(name="model", usage="/model [NAME]", help="show the model, or go on with another", needs_idle=True),
+)
+BY_NAME = {command.name: command for command in COMMANDS}
+
+KEYS = (
+    ("Enter", "send the prompt"),
+    ("Ctrl+J (or Shift+Enter)", "new line in the prompt"),
+    ("Esc / Ctrl+C", "interrupt the reply (kept and saved); close a panel"),
+    ("Ctrl+G", "regenerate the last reply"),
+    ("Ctrl+R", "reload the --agent file"),
+    ("PgUp / PgDn, Ctrl+Home / Ctrl+End", "scroll the chat"),
+    ("Ctrl+P", "command palette"),
+    ("Ctrl+Q", "quit (a streaming reply is saved first)"),
+)
+
+_COMMAND = re.compile(r"/([A-Za-z][\w-]*)(?:\s+(.*))?", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A prompt line read as a command."""
+
+    command: SlashCommand | None
+    """None: it looked like a command, but there is none by that name."""
+    name: str
+    """The name as typed."""
+    argument: str = ""
+    """What follows the name, stripped."""
+
+
+def parse(text: str) -> Parsed | None:
+    """The command `text` (already stripped) asks for, or None when it is a prompt for the model."""
+    match = _COMMAND.fullmatch(text)
+    if match is None:
+        return None
+    name = match.group(1)
+    return Parsed(BY_NAME.get(name.lower()), name, (match.group(2) or "").strip())
+
+
+def unescape(text: str) -> str:
+    """`//text` is sent as `/text`."""
+    return text[1:] if text.startswith("//") else text
+
+
+def unknown(name: str) -> str:
+    """The one-line answer to `/name` when there is no such command."""
+    close = difflib.get_close_matches(name.lower(), BY_NAME, n=1)
+    guess = f" Did you mean /{close[0]}?" if close else ""
+    listed = ", ".join(command.usage for command in COMMANDS)
+    return f"There is no command /{name}.{guess} Commands: {listed}. To send text that starts with /, type //."
+
+
+def help_text() -> str:
+    width = max(len(key) for key, _ in KEYS)
+    lines = ["Keys"]
+    lines += [f"  {key.ljust(width)}  {what}" for key, what in KEYS]
+    lines += ["", "Commands (answered by xsus, never sent to the model)"]
+    width = max(len(command.usage) for command in COMMANDS)
+    lines += [f"  {command.usage.ljust(width)}  {command.help}" for command in COMMANDS]
+    lines += ["", "Text that starts with // is sent with one slash."]
+    return "\n".join(lines)
+
+
+class SlashCommands(Provider):
+    """The slash commands in the command palette (Ctrl+P)."""
+
+    def _chat(self) -> ChatScreen | None:
+        screen = self.screen
+        return screen if hasattr(screen, "run_command") else None  # type: ignore[return-value]
+
+    async def discover(self) -> Hits:
+        if (chat := self._chat()) is None:
+            return
+        for command in COMMANDS:
+            yield DiscoveryHit(command.usage, partial(chat.run_command, command, ""), help=command.help)
+
+    async def search(self, query: str) -> Hits:
+        if (chat := self._chat()) is None:
+            return
+        matcher = self.matcher(query)
+        for command in COMMANDS:
+            if (score := matcher.match(command.usage)) > 0:
+                yield Hit(
+                    score, matcher.highlight(command.usage), partial(chat.run_command, command, ""), help=command.help
+                )
