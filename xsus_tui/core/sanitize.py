@@ -4,6 +4,13 @@ Model output, tool arguments and tool results may contain terminal control seque
 changes, screen clears, cursor moves). Every C0/C1 control character except newline and tab is
 replaced by a visible stand-in (ESC becomes `␛`, BEL `␇`), so such a sequence shows up as harmless
 text (`␛[2J`) and can never take effect, even when it arrives split across two deltas.
+
+Text can also disguise itself without a control character: bidi overrides and isolates reorder
+what follows (`U+202E` makes `exe.txt` read `txt.exe`), zero-width characters hide inside words
+(`pay\u200bpal`), and U+2028/U+2029 break lines where a terminal shows none. Those are shown as
+`‹U+202E›`. The zero-width (non-)joiners U+200C/U+200D also shape Persian, Indic scripts and emoji
+sequences (👨‍👩‍👧), so they stay as they are after a character outside ASCII, and are shown after an
+ASCII one, or at the start of a piece of text, where they have no use but to hide.
 """
 
 from __future__ import annotations
@@ -13,15 +20,25 @@ import datetime
 import re
 from typing import Any
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\u2028\u2029\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
+_JOINERS = re.compile(r"(?:^|(?<=[\x00-\x7f]))[\u200c\u200d]")
 _PICTURES = {code: chr(0x2400 + code) for code in range(32)} | {0x7F: "␡"}
 _PICTURES |= {code: "�" for code in range(0x80, 0xA0)}
+_PICTURES |= {code: f"‹U+{code:04X}›" for code in (0x200B, 0x2028, 0x2029, 0x2060, 0xFEFF, *range(0x202A, 0x202F))}
+_PICTURES |= {code: f"‹U+{code:04X}›" for code in range(0x2066, 0x206A)}
 del _PICTURES[0x0A], _PICTURES[0x09]
 
 
 def inert(text: str) -> str:
-    """`text` with its control characters (newline and tab aside) shown as visible symbols."""
-    return text.translate(_PICTURES) if _CONTROL.search(text) else text
+    """`text` with its control characters (newline and tab aside) and its invisible reorderings and
+    separators shown as visible symbols."""
+    if text.isascii():
+        return text.translate(_PICTURES) if _CONTROL.search(text) else text
+    if _CONTROL.search(text):
+        text = text.translate(_PICTURES)
+    if "\u200c" in text or "\u200d" in text:
+        text = _JOINERS.sub(lambda match: f"‹U+{ord(match.group()):04X}›", text)
+    return text
 
 
 # -- storable text ------------------------------------------------------------------------------------
