@@ -12,6 +12,7 @@ from pydantic_ai.exceptions import UserError
 from pydantic_ai.models import Model, infer_model
 from pydantic_ai.providers import Provider, infer_provider
 
+from . import compat
 from .agent_loader import load_agent
 from .demo import DEMO_MODEL_NAME, TripPlan, demo_model
 from .demo_tools import DEMO_TOOLS, save_note
@@ -64,7 +65,7 @@ class ChatAgent:
 
 def text_output_schema(agent: AbstractAgent[Any, Any]) -> dict[str, Any] | None:
     """The output's JSON schema when the model writes it as text (NativeOutput or PromptedOutput)."""
-    schema = getattr(agent, "_output_schema", None)
+    schema = compat.output_schema(agent)
     object_def = getattr(schema, "object_def", None)
     if getattr(schema, "mode", None) not in ("native", "prompted") or object_def is None:
         return None
@@ -77,8 +78,7 @@ def output_tools(agent: AbstractAgent[Any, Any]) -> dict[str, dict[str, Any]]:
     pydantic-ai has no public accessor for these, so this reads the agent's output toolset and falls
     back to an empty mapping; the translator then recognises the output call by its FinalResultEvent.
     """
-    toolset = getattr(getattr(agent, "_output_schema", None), "toolset", None)
-    tool_defs = getattr(toolset, "_tool_defs", None) or []
+    tool_defs = compat.output_tool_defs(agent)
     return {tool.name: tool.parameters_json_schema for tool in tool_defs if hasattr(tool, "parameters_json_schema")}
 
 

@@ -19,6 +19,7 @@ from pydantic_ai.messages import (
     UserPromptPart,
 )
 
+from . import compat
 from .events import (
     ERROR_METADATA_KEY,
     OutputPartial,
@@ -37,7 +38,7 @@ from .events import (
 )
 from .translate import result_or_error
 
-OUTPUT_TOOL_RETURN = "Final result processed."
+OUTPUT_TOOL_RETURN = compat.FINAL_RESULT_PROCESSED
 
 
 @dataclass

@@ -37,6 +37,7 @@ from pydantic_ai.conversation_store import (
 from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, UserPromptPart
 from pydantic_ai.run import AgentRunResult
 
+from .compat import STORED_MARK
 from .db import (
     BUSY_TIMEOUT,
     CorruptDatabase,
@@ -52,12 +53,8 @@ __all__ = ["ConversationSummary", "SQLiteConversationStore", "StoreError"]
 
 T = TypeVar("T")
 
-# Where pydantic-ai marks which messages of a Conversation are stored. Private, so tests/core/test_store.py
-# checks that pydantic-ai still reads the mark `save` leaves.
-try:
-    from pydantic_ai._conversation_marks import _STORED as _MARK
-except ImportError:  # pragma: no cover - another pydantic-ai: every save takes the base class's way
-    _MARK = None
+# Where pydantic-ai marks which messages of a Conversation are stored (private: see compat.py).
+_MARK = STORED_MARK
 
 _JSON = pydantic.ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
 _MESSAGE = pydantic.TypeAdapter(ModelMessage, config=_JSON)

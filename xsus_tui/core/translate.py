@@ -37,6 +37,7 @@ from pydantic_ai.messages import (
 from pydantic_ai.run import AgentRunResultEvent
 from pydantic_ai.ui import NativeEvent, UIEventStream
 
+from . import compat
 from .errors import describe_error
 from .events import (
     ApprovalRequested,
@@ -242,7 +243,7 @@ class TurnTranslator(UIEventStream[None, TurnEvent, Any, Any]):
             yield e
 
     async def handle_tool_call_delta(self, delta: ToolCallPartDelta) -> AsyncIterator[TurnEvent]:
-        call_id = delta.tool_call_id or getattr(self._open_part, "tool_call_id", None)
+        call_id = delta.tool_call_id or getattr(compat.open_part(self), "tool_call_id", None)
         text = _args_text(delta.args_delta)
         if call_id is None or not text:
             return

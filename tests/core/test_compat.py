@@ -1,0 +1,71 @@
+"""Canaries for the private parts of pydantic-ai that xsus touches (all read in xsus_tui/core/compat.py).
+
+Each fails with a message naming the part when a pydantic-ai upgrade changes it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from pydantic import BaseModel
+from pydantic_ai import Agent, NativeOutput
+from pydantic_ai.conversation import Conversation
+from pydantic_ai.messages import ModelRequest, ModelResponse, TextPart, ToolReturnPart, UserPromptPart
+from pydantic_ai.models.test import TestModel
+from pydantic_ai.ui import UIEventStream
+
+from xsus_tui.core import compat
+from xsus_tui.core.store import SQLiteConversationStore
+
+
+class Answer(BaseModel):
+    text: str
+
+
+def test_the_stored_mark_is_where_pydantic_ai_reads_it(tmp_path) -> None:
+    assert compat.STORED_MARK is not None, "pydantic_ai._conversation_marks._STORED is gone: update core/compat.py"
+
+    async def check() -> None:
+        store = SQLiteConversationStore.open(tmp_path / "h.db")
+        conversation = Conversation(
+            messages=[ModelRequest(parts=[UserPromptPart("a")]), ModelResponse(parts=[TextPart("b")])]
+        )
+        await store.save(conversation)
+        loaded = await store.load(conversation.conversation_id)
+        assert compat.STORED_MARK in loaded.__dict__, (
+            "pydantic-ai no longer keeps the stored mark in Conversation.__dict__[_STORED]: update core/compat.py"
+        )
+        store.close()
+
+    import asyncio
+
+    asyncio.run(check())
+
+
+def test_output_tools_are_found_on_the_agent() -> None:
+    agent = Agent(TestModel(), output_type=Answer)
+    schema = compat.output_schema(agent)
+    assert schema is not None, "Agent._output_schema is gone: update core/compat.output_schema"
+    names = [tool.name for tool in compat.output_tool_defs(agent)]
+    assert names == ["final_result"], (
+        f"Agent._output_schema.toolset._tool_defs changed ({names}): update core/compat.py"
+    )
+
+
+def test_a_native_output_schema_still_has_mode_and_object_def() -> None:
+    schema = compat.output_schema(Agent(TestModel(), output_type=NativeOutput(Answer)))
+    assert getattr(schema, "mode", None) == "native", "output schema `mode` changed: update agents.text_output_schema"
+    assert getattr(schema, "object_def", None) is not None, "output schema `object_def` is gone: update agents.py"
+
+
+def test_ui_event_streams_still_track_the_open_part() -> None:
+    fields = {field.name for field in dataclasses.fields(UIEventStream)}
+    assert "_open_part" in fields, "UIEventStream._open_part is gone: update core/compat.open_part"
+
+
+def test_the_output_tool_return_text_is_what_a_run_stores() -> None:
+    result = Agent(TestModel(), output_type=Answer).run_sync("hi")
+    returns = [p for m in result.all_messages() for p in m.parts if isinstance(p, ToolReturnPart)]
+    assert [p.content for p in returns] == [compat.FINAL_RESULT_PROCESSED], (
+        "pydantic-ai answers output tool calls with other text now: update core/compat.FINAL_RESULT_PROCESSED"
+    )

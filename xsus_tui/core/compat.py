@@ -1,0 +1,36 @@
+"""Every private part of pydantic-ai that xsus touches, in one place.
+
+pydantic-ai has no public way to do these few things. Each is read here and nowhere else, falls back
+to something safe when it is gone, and `tests/core/test_compat.py` fails with a message naming the
+part when an upgrade changes it, so an upgrade fails loudly rather than strangely.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+try:  # Where a Conversation marks which of its messages are stored (store.py's fast save reads and grows it).
+    from pydantic_ai._conversation_marks import _STORED as STORED_MARK
+except ImportError:  # pragma: no cover - every save then takes the base class's way (slower, still correct)
+    STORED_MARK: str | None = None  # type: ignore[no-redef]
+
+try:  # What pydantic-ai returns to the model for an output tool call (replay recognises output calls by it).
+    from pydantic_ai._tool_execution import _FINAL_RESULT_PROCESSED as FINAL_RESULT_PROCESSED
+except ImportError:  # pragma: no cover
+    FINAL_RESULT_PROCESSED = "Final result processed."
+
+
+def output_schema(agent: Any) -> Any:
+    """The agent's output schema (`mode`, `object_def`, `toolset`), or None."""
+    return getattr(agent, "_output_schema", None)
+
+
+def output_tool_defs(agent: Any) -> list[Any]:
+    """The ToolDefinitions of the agent's output tools (empty if pydantic-ai moved them)."""
+    toolset = getattr(output_schema(agent), "toolset", None)
+    return list(getattr(toolset, "_tool_defs", None) or [])
+
+
+def open_part(stream: Any) -> Any:
+    """The part a `UIEventStream` is in the middle of (a tool-call delta without an id belongs to it)."""
+    return getattr(stream, "_open_part", None)
