@@ -85,7 +85,7 @@ def load_settings(path: Path) -> Settings:
                 if expected is dict
                 else {"int": "an integer", "str": "a string"}.get(expected.__name__, f"a {expected.__name__}")
             )
-            raise ConfigError(f"{path}{line}: {key} must be {wanted}, not {type(value).__name__}")
+            raise ConfigError(f"{path}{line}: {key} must be {wanted}, not {_kind(value)}")
         if expected is dict:
             values[key] = value
             continue
@@ -100,6 +100,19 @@ def load_settings(path: Path) -> Settings:
     if "mcp_servers" in values:
         _check_mcp_servers(path, text, values["mcp_servers"])
     return Settings(**values)
+
+
+def _kind(value: object) -> str:
+    """What a TOML value is, in words: `a string`, `an integer`, `a table`."""
+    kinds = {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "a table",
+    }
+    return next((words for kind, words in kinds.items() if isinstance(value, kind)), "a date or time")
 
 
 def _check_theme(path: Path, text: str, theme: str) -> None:
@@ -118,7 +131,7 @@ def _check_model_settings(path: Path, text: str, table: dict) -> dict[str, float
             raise ConfigError(f"{path}{line}: unknown model setting {key!r} (known: {known})")
         kind, low, high = _MODEL_SETTINGS[key]
         if not isinstance(value, kind) or isinstance(value, bool):
-            raise ConfigError(f"{path}{line}: model_settings.{key} must be a number, not {type(value).__name__}")
+            raise ConfigError(f"{path}{line}: model_settings.{key} must be a number, not {_kind(value)}")
         if not low <= value <= high:
             raise ConfigError(f"{path}{line}: model_settings.{key} must be between {low:g} and {high:g}, not {value}")
     return dict(table)
@@ -171,7 +184,8 @@ def _toml_value(value: object) -> str:
         return str(value).lower()
     if isinstance(value, dict):
         return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
-    return json.dumps(value) if isinstance(value, str | list) else str(value)
+    # JSON's string escapes are TOML's; non-ASCII text stays as written.
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, str | list) else str(value)
 
 
 def _line_of(text: str, key: str) -> str:
