@@ -7,7 +7,7 @@ from xsus_tui.ui.widgets.output_panel import OutputPanel
 from xsus_tui.ui.widgets.tool_panel import ToolPanel
 
 from ..core.test_agent_loader import AGENT_FILE
-from .helpers import SIZE, make_app, screen_text, send, wait_idle
+from .helpers import SIZE, make_app, screen_text, send, wait_for, wait_idle
 
 
 async def test_user_agent_panels_and_reload(xsus_home, tmp_path):
@@ -23,16 +23,14 @@ async def test_user_agent_panels_and_reload(xsus_home, tmp_path):
         assert screen.query_one(OutputPanel).value == {"title": "Late", "priority": 2}
         path.write_text(AGENT_FILE.replace('GREETING = "hello"', 'GREETING = "edited"'))
         await pilot.press("ctrl+r")
-        await pilot.pause(0.1)
-        assert f"Reloaded {path}:support." in screen_text(app)
+        await wait_for(pilot, lambda: f"Reloaded {path}:support." in screen_text(app))
         await send(pilot, "again")
         await wait_idle(pilot)
         panel = screen.replies[-1].query_one(ToolPanel)
         assert "order 42: edited" in str(panel.children[-1].render())
         path.write_text("def broken(:\n")
         await pilot.press("ctrl+r")
-        await pilot.pause(0.1)
-        assert "Reload of" in screen_text(app) and "syntax error" in screen_text(app)
+        await wait_for(pilot, lambda: "Reload of" in screen_text(app) and "syntax error" in screen_text(app))
         await send(pilot, "still works")  # the previous agent is kept
         await wait_idle(pilot)
         assert screen.replies[-1].state == "done" and len(screen.replies) == 3
@@ -47,11 +45,9 @@ async def test_slash_model_switches_and_the_history_carries_over(xsus_home):
         await send(pilot, "hello")
         await wait_idle(pilot)
         await send(pilot, "/model nonsense:x")
-        await pilot.pause(0.1)
-        assert "Could not switch to nonsense:x: unknown model provider" in screen_text(app)
+        await wait_for(pilot, lambda: "Could not switch to nonsense:x: unknown model provider" in screen_text(app))
         await send(pilot, "/model demo")
-        await pilot.pause(0.1)
-        assert "Switched to demo (offline)" in screen_text(app)
+        await wait_for(pilot, lambda: "Switched to demo (offline)" in screen_text(app))
         await send(pilot, "recap")
         await wait_idle(pilot)
         assert "I received **2 earlier messages**" in screen.replies[-1].text  # the history carried over
@@ -66,7 +62,7 @@ async def test_slash_model_on_a_user_agent_keeps_the_loaded_agent(xsus_home, tmp
     async with app.run_test(size=SIZE) as pilot:
         path.write_text("def broken(:\n")  # a broken file on disk must not block switching models
         await send(pilot, "/model demo")
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: "the demo model only plays its own scripts" in screen_text(app))
         agent = app.chat_screen.session.chat_agent
         assert (
             agent.label == "demo"
