@@ -171,8 +171,13 @@ class ChatSession:
         """Whether a turn is running."""
         return self._events is not None
 
+    def expect_turn(self) -> None:
+        """A turn is about to start: forget any earlier `cancel()`. From here on, `cancel()` stops that turn,
+        also before `run_turn` is called (the front end waiting for tools) and while its prompt is saved."""
+        self._cancel_requested = False
+
     def cancel(self) -> None:
-        """Interrupt the running turn; it ends with TurnCancelled and its partial reply is kept."""
+        """Interrupt the running turn (or the expected one); it ends with TurnCancelled, its partial reply kept."""
         self._cancel_requested = True
         if self._events is not None:
             self._events.cancel()
@@ -215,7 +220,14 @@ class ChatSession:
         """Run one turn for `prompt`, yielding its events; always ends with a Turn* ending event."""
         if self.busy:
             raise RuntimeError("a turn is already running")
-        self._cancel_requested = False  # from here on, cancel() stops this turn (also while the prompt saves)
+        try:
+            async with contextlib.aclosing(self._turn(prompt)) as events:
+                async for event in events:
+                    yield event
+        finally:
+            self._cancel_requested = False  # a cancel belongs to the turn it was meant for
+
+    async def _turn(self, prompt: str) -> AsyncIterator[TurnEvent]:
         request = ModelRequest(parts=[UserPromptPart(storable(prompt))])
         self.conversation.messages.append(request)
         try:

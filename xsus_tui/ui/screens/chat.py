@@ -417,8 +417,15 @@ class ChatScreen(Screen):
         With `prompt=None` it regenerates: the last turn is taken off the screen and run again.
         """
         chat, status = self.chat, self.status
+        self.interrupt_requested_at = None
+        self.session.expect_turn()  # an Esc from now on stops this turn, even before it starts
         await self._tools_ready.wait()
         await self._check_mcp()
+        if self.interrupt_requested_at is not None:  # Esc while waiting for the MCP servers: nothing was sent
+            status.state = "interrupted"
+            if prompt is not None:
+                self._give_back(prompt)
+            return
         if prompt is None:
             prompt = await self.session.regenerate()
             if prompt is None:
@@ -433,7 +440,6 @@ class ChatScreen(Screen):
         chat.anchor()
         status.state, status.stats = "streaming", None
         self.prompt.border_subtitle = self.BUSY_HINT
-        self.interrupt_requested_at = None
         ending: ev.TurnEvent | None = None
         try:
             async with contextlib.aclosing(self.session.run_turn(prompt)) as events:
