@@ -328,7 +328,8 @@ class ChatScreen(Screen):
         if total > HISTORY_PAGE:
             self._older_marker = Static("", classes="notice -older")
             await self.chat.mount(self._older_marker)
-        await self._show_older_page()
+        if total:
+            await self._show_older_page()
         return total
 
     def _near_top(self, scroll_y: float) -> None:
@@ -363,7 +364,10 @@ class ChatScreen(Screen):
         def keep_place() -> None:
             """Turns were shown already: keep them where they are on screen (stopping any scroll)."""
             if height:
-                chat.scroll_to(y=scroll_y + chat.virtual_size.height - height, animate=False, immediate=True)
+                # Clamped: Textual takes a negative offset as it is, and the chat would then be drawn that far
+                # down with blank lines above (after a failed first turn, until a resize).
+                target = min(max(0, scroll_y + chat.virtual_size.height - height), chat.max_scroll_y)
+                chat.scroll_to(y=target, animate=False, immediate=True)
             self._loading_older = False
 
         self.call_after_refresh(keep_place)
