@@ -310,14 +310,20 @@ class ChatScreen(Screen):
         if where in ("page_up", "home") and chat.scroll_y < 1:
             chat.release_anchor()
             self._near_top(chat.scroll_y)  # at the top already: show older turns, if any
+        # A page from where the last press was going, not from where its animation is now: quick presses add up.
+        page = chat.scrollable_content_region.height
         if where == "page_up":
-            chat.scroll_page_up()
+            chat.scroll_to(y=max(0, chat.scroll_target_y - page))
         elif where == "page_down":
-            chat.scroll_page_down()
+            target = chat.scroll_target_y + page
+            if target >= chat.max_scroll_y:
+                chat.anchor()  # at the bottom: follow the stream again (the end may have moved on meanwhile)
+            else:
+                chat.scroll_to(y=target)
         elif where == "home":
             chat.scroll_home(animate=False)
         else:
-            chat.scroll_end()
+            chat.anchor()
 
     async def _replay(self) -> int:
         """Show the last turns of a resumed conversation, rendered from the stored messages; older
