@@ -57,6 +57,12 @@ async def test_approve_runs_the_tool(xsus_home):
         panel = screen.query_one(ToolPanel)
         assert panel.state == "needs approval" and deleted == []
         assert "Approve (y)" in screen_text(app)
+        assert app.focused is screen.prompt  # the panel asks without taking the keys
+        await pilot.press(*"any thoughts? yes")  # typed words stay in the prompt and decide nothing
+        assert screen.prompt.text == "any thoughts? yes" and panel.state == "needs approval" and deleted == []
+        screen.prompt.clear()
+        await pilot.press("tab")  # to the approval, on purpose
+        assert app.focused is screen.query_one("#approve")
         await pilot.press("y")
         await wait_idle(pilot)
         assert panel.state == "done" and deleted == ["/tmp/report.txt"]
@@ -89,7 +95,7 @@ async def test_esc_while_waiting_for_approval_interrupts(xsus_home):
         screen = app.chat_screen
         await send(pilot, "delete the report")
         await wait_for(pilot, lambda: bool(screen.query(ApprovalBar)))
-        screen.prompt.focus()
+        await pilot.press("tab")  # Esc interrupts from the approval too
         await pilot.press("escape")
         await wait_idle(pilot)
         assert screen.replies[-1].state == "interrupted" and screen.query_one(ToolPanel).state == "interrupted"
@@ -101,8 +107,24 @@ async def test_the_demo_asks_before_saving_a_note(xsus_home):
         screen = app.chat_screen
         await send(pilot, "note")
         await wait_for(pilot, lambda: bool(screen.query(ApprovalBar)))
-        await pilot.press("y")
+        await pilot.press("tab", "y")
         await wait_idle(pilot)
         notes = list((xsus_home / "notes").glob("*.md"))
         assert [n.name for n in notes] == ["xsus demo note.md"] and (notes[0].stat().st_mode & 0o777) == 0o600
         assert "Done: the note was saved to" in screen.replies[-1].text
+
+
+async def test_n_typed_into_the_prompt_does_not_deny(xsus_home):
+    deleted.clear()
+    app = make_app(xsus_home, make_agent())
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.chat_screen
+        await send(pilot, "delete the report")
+        await wait_for(pilot, lambda: bool(screen.query(ApprovalBar)))
+        await pilot.press(*"no wait")
+        panel = screen.query_one(ToolPanel)
+        assert panel.state == "needs approval" and screen.prompt.text == "no wait"
+        await pilot.press("tab", "n")
+        await wait_idle(pilot)
+        assert panel.state == "denied" and deleted == []
+        assert app.focused is screen.prompt and screen.prompt.text == "no wait"  # what was typed is still there

@@ -26,7 +26,8 @@ def format_duration(seconds: float | None) -> str:
 
 
 class ApprovalBar(Horizontal):
-    """Approve / Deny for a tool call that requires approval (y / n while it has the focus)."""
+    """Approve / Deny for a tool call that requires approval: a click, or y / n once it has the focus (Tab from
+    the prompt). It never takes the focus itself, so a word being typed into the prompt can't decide anything."""
 
     BINDINGS = [Binding("y", "decide(True)", "Approve"), Binding("n", "decide(False)", "Deny")]
 
@@ -43,7 +44,7 @@ class ApprovalBar(Horizontal):
         self.call_id = call_id
 
     def compose(self):
-        yield Static(Text("Run this tool?"), classes="approval-label")
+        yield Static(Text("Run this tool?  Tab here, then y or n · or click"), classes="approval-label")
         yield Button("Approve (y)", id="approve", variant="success", compact=True)
         yield Button("Deny (n)", id="deny", variant="error", compact=True)
 
@@ -119,11 +120,9 @@ class ToolPanel(Vertical):
         self._set_state("running")
 
     async def ask_approval(self) -> None:
-        """The tool needs the user's go-ahead: show Approve / Deny and focus Approve."""
+        """The tool needs the user's go-ahead: show Approve / Deny (the focus stays where it is)."""
         self._set_state("needs approval")
-        bar = ApprovalBar(self.call_id)
-        await self.mount(bar)
-        bar.query_one("#approve", Button).focus()
+        await self.mount(ApprovalBar(self.call_id))
 
     async def finish(
         self, *, result: str | None, error: str | None, duration: float | None, outcome: str = "success"
