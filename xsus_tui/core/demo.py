@@ -154,7 +154,9 @@ class DemoStream:
                 yield item
 
     async def _note(self) -> AsyncIterator[Any]:
-        async for item in self._stream_text("Saving a file needs your approval first: press Tab, then y or n (or click) below.\n"):
+        async for item in self._stream_text(
+            "Saving a file needs your approval first: press Tab, then y or n (or click) below.\n"
+        ):
             yield item
         note = {"title": "xsus demo note", "text": "Tools that change things ask before they run."}
         async for item in self._stream_call(10, "save_note", "note-1", note):
