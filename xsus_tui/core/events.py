@@ -179,6 +179,17 @@ class OutputRejected:
 
 
 @dataclass(slots=True)
+class ResponseStarted:
+    """Another model response of the same turn begins (after tool results, or after a rejected answer):
+    its text starts a block of its own rather than running on from the last one."""
+
+    _: KW_ONLY
+    rejected_text: bool = False
+    """The response before was text only and the run went on, so pydantic-ai did not take that text as the
+    answer (an agent whose output is a tool or a type the text didn't validate as): mark it rejected."""
+
+
+@dataclass(slots=True)
 class Retrying:
     """A request failed before its first event and will be tried again (a status, not part of the reply)."""
 
@@ -302,6 +313,7 @@ TurnEvent = (
     | OutputPartial
     | OutputValidated
     | OutputRejected
+    | ResponseStarted
     | TurnFinished
     | TurnCancelled
     | TurnFailed

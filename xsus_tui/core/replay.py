@@ -25,6 +25,7 @@ from .events import (
     OutputPartial,
     OutputStarted,
     OutputValidated,
+    ResponseStarted,
     TextDelta,
     ThinkingDelta,
     ToolCallFinished,
@@ -91,6 +92,7 @@ def pair_tool_results(messages: list[ModelMessage]) -> ToolResults:
 def past_turns(messages: list[ModelMessage], output_tools: frozenset[str] = frozenset()) -> list[PastTurn]:
     """Split a stored history into turns, one per user prompt."""
     results = pair_tool_results(messages)
+    last_response: dict[int, ModelResponse] = {}  # by turn number
     turns: list[PastTurn] = []
     for message in messages:
         if isinstance(message, ModelRequest):
@@ -100,6 +102,9 @@ def past_turns(messages: list[ModelMessage], output_tools: frozenset[str] = froz
         elif isinstance(message, ModelResponse):
             if not turns:
                 turns.append(PastTurn(prompt=""))
+            if (previous := last_response.get(len(turns))) is not None:
+                turns[-1].events.append(ResponseStarted(rejected_text=_text_only(previous)))
+            last_response[len(turns)] = message
             turns[-1].events.extend(_response_events(message, results, output_tools))
             turns[-1].interrupted |= getattr(message, "state", None) == "interrupted"
             turns[-1].error = (message.metadata or {}).get(ERROR_METADATA_KEY) or turns[-1].error
@@ -113,6 +118,12 @@ def past_turns(messages: list[ModelMessage], output_tools: frozenset[str] = froz
         else:
             turn.events.append(TurnFinished(stats=TurnStats()))
     return turns
+
+
+def _text_only(response: ModelResponse) -> bool:
+    """A response with text and no tool call: if the turn went on after it, that text was not the answer."""
+    kinds = [type(part) for part in response.parts]
+    return TextPart in kinds and not any(issubclass(kind, ToolCallPart) for kind in kinds)
 
 
 def _response_events(message: ModelResponse, results: ToolResults, output_tools: frozenset[str]) -> list[TurnEvent]:

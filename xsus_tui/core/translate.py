@@ -45,6 +45,7 @@ from .events import (
     OutputRejected,
     OutputStarted,
     OutputValidated,
+    ResponseStarted,
     TextDelta,
     ThinkingDelta,
     ToolArgsDelta,
@@ -119,6 +120,11 @@ class TurnTranslator(UIEventStream[None, TurnEvent, Any, Any]):
         """Whether any part of a response has streamed yet."""
         return self.first_token_at is not None
 
+    @staticmethod
+    def _text_only(parts: dict[int, list[Any]]) -> bool:
+        kinds = {type(live[0]) for live in parts.values()}
+        return TextPart in kinds and not any(issubclass(kind, ToolCallPart) for kind in kinds)
+
     def live_response(self) -> ModelResponse | None:
         """The response streaming now, as far as it has come (`state='interrupted'`), for a checkpoint."""
         if not self._live:
@@ -164,6 +170,8 @@ class TurnTranslator(UIEventStream[None, TurnEvent, Any, Any]):
         if isinstance(event, PartStartEvent):
             if event.index == 0:
                 self.responses_started += 1
+                if self.responses_started > 1:
+                    yield ResponseStarted(rejected_text=self.text_output is None and self._text_only(self._live))
                 self._live = {}
             self._live[event.index] = [event.part]
         elif isinstance(event, PartDeltaEvent) and (live := self._live.get(event.index)) is not None:
