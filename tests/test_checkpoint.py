@@ -142,3 +142,31 @@ async def test_an_unanswered_prompt_is_taken_back_not_repeated(tmp_path) -> None
     reloaded = await store.load(session.conversation.conversation_id)
     assert reloaded.messages == []
     store.close()
+
+
+async def test_a_checkpoint_the_store_could_not_add_is_shown_not_taken_back(tmp_path) -> None:
+    """The disk was full (here: the database read-only) when the store opened, so a dead process's checkpoint
+    is still pending: the chat shows it and keeps it in memory, and never offers its prompt as unanswered."""
+    db = tmp_path / "history.db"
+    store = SQLiteConversationStore.open(db)
+    unused = ChatAgent(agent=Agent(FunctionModel(lambda messages, info: ModelResponse(parts=[]))), label="x")
+    first = ChatSession(unused, store)
+    first.conversation.messages.append(ModelRequest(parts=[UserPromptPart("long")]))
+    await first._save()
+    await store.checkpoint(
+        first.conversation.conversation_id,
+        revision=first.conversation.revision,
+        messages=[ModelResponse(parts=[TextPart("what was on screen")], state="interrupted")],
+    )
+    store._worker.call(lambda: store._db.execute("UPDATE partials SET pid = 999999999"))  # its writer died
+    store.close()
+
+    reader = SQLiteConversationStore.open(db, readonly=True)
+    loaded = await reader.load(first.conversation.conversation_id)
+    assert [type(m).__name__ for m in loaded.messages] == ["ModelRequest", "ModelResponse"]  # shown in memory
+    loaded.messages.pop()  # as the chat loads it: without the pending reply
+    session = ChatSession(unused, reader, conversation=loaded)
+    assert await session.take_back_unanswered() is None
+    assert session.conversation.messages[-1].parts[0].content == "what was on screen"
+    assert session.save_error is not None and session.unsaved == 1
+    reader.close()

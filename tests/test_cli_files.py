@@ -47,7 +47,14 @@ def test_export_refuses_to_replace_a_file_without_force(xsus_home, tmp_path):
     assert out.read_text() == "my notes"
     assert xsus("history", "export", "--latest", "-o", str(out), "--force").returncode == 0
     assert "safe" in out.read_text()
-    assert stat.S_IMODE(out.stat().st_mode) == 0o644  # not ours to change
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600  # a new file took its name: exports are private
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("not to be touched")
+    link = tmp_path / "link.md"
+    link.symlink_to(target)
+    assert xsus("history", "export", "--latest", "-o", str(link), "--force").returncode == 0
+    assert target.read_text() == "not to be touched" and not link.is_symlink() and "safe" in link.read_text()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file left
 
 
 def test_export_to_a_missing_folder_is_one_line(xsus_home, tmp_path):
@@ -135,3 +142,55 @@ def test_the_exit_message_tells_the_truth(xsus_home, capsys):
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__]))
+
+
+def test_reading_commands_change_nothing_after_a_crash(xsus_home):
+    """A checkpoint a killed process left is shown by export (in memory), not written: the chat recovers it."""
+    from pydantic_ai.messages import ModelResponse
+
+    conversation_id = seed(xsus_home)
+
+    async def leave_checkpoint() -> None:
+        store = SQLiteConversationStore.open(xsus_home / "history.db")
+        conversation = await store.load(conversation_id)
+        conversation.messages.append(ModelRequest(parts=[UserPromptPart("second")]))
+        await store.save(conversation)
+        await store.checkpoint(
+            conversation_id, revision=conversation.revision, messages=[ModelResponse(parts=[TextPart("half a repl")])]
+        )
+        store._db.close()  # as if killed: no clean close
+        store._worker.stop(0)
+
+    asyncio.run(leave_checkpoint())
+    db = xsus_home / "history.db"
+    import sqlite3
+
+    with sqlite3.connect(db) as raw:  # as a dead process's
+        raw.execute("UPDATE partials SET pid = 999999999")
+
+    def files() -> dict[str, int]:  # the -shm is SQLite's shared index for readers: reading touches it
+        return {p.name: p.stat().st_mtime_ns for p in xsus_home.iterdir() if not p.name.endswith("-shm")}
+
+    before = files()
+    exported = xsus("history", "export", conversation_id[:13], "-f", "md")
+    assert exported.returncode == 0, exported.stderr
+    assert "half a repl" in exported.stdout
+    assert files() == before
+
+
+def test_a_damaged_message_is_one_line_not_a_traceback(xsus_home):
+    import sqlite3
+
+    conversation_id = seed(xsus_home)
+    with sqlite3.connect(xsus_home / "history.db") as raw:
+        raw.execute('UPDATE entries SET message = \'{"kind": "request", "parts": [\' WHERE rowid = 1')
+    line = one_line_error(xsus("history", "export", conversation_id[:13]))
+    assert "a stored message is damaged" in line
+
+
+def test_nested_new_folders_are_all_private(tmp_path):
+    from xsus_tui import paths
+
+    home = tmp_path / "new" / "a" / "b"
+    paths.ensure_private_dir(home)
+    assert [stat.S_IMODE(p.stat().st_mode) for p in (home, home.parent, home.parent.parent)] == [0o700] * 3

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -137,20 +138,30 @@ def _config(args: argparse.Namespace) -> int:
     return 0
 
 
+READ_TIMEOUT = 2.0
+"""Seconds a reading command waits for another process's lock before it says so."""
+
+
 def _open_store(*, reading: bool = False):
-    """The history store; for `reading` commands, opened read-only when it can't be opened for writing
-    (a read-only home, or another process's lock on a database that needs a write to open)."""
+    """The history store. `reading` commands open it read-only: they create, move and write nothing, so they
+    work on a read-only home and never change what they read."""
     from .core.store import SQLiteConversationStore, StoreError
 
     db = paths.history_db()
     try:
+        if reading:
+            store = SQLiteConversationStore.open(db, readonly=True, busy_timeout=READ_TIMEOUT)
+            if store.may_be_stale:
+                print(
+                    f"xsus: {db.parent} is read-only and the database's WAL can't be read there: "
+                    "the latest turns may be missing",
+                    file=sys.stderr,
+                )
+            return store
         return SQLiteConversationStore.open(db)
     except StoreError as error:
-        if reading and db.exists() and not type(error).__name__ == "CorruptDatabase":
-            try:
-                return SQLiteConversationStore.open(db, readonly=True)
-            except StoreError:
-                pass
+        if type(error).__name__ == "CorruptDatabase":
+            raise CliError(f"{error}; the chat moves it aside (never deletes it) when it next starts") from error
         raise CliError(str(error)) from error
 
 
@@ -296,6 +307,15 @@ class _ChatLoader:
 
 
 async def _load_conversation(store, args: argparse.Namespace, notices: list[str]):
+    from .core.store import StoreError
+
+    try:
+        return await _find_conversation(store, args, notices)
+    except StoreError as error:  # a damaged row, say: one line, not a traceback
+        raise CliError(str(error)) from error
+
+
+async def _find_conversation(store, args: argparse.Namespace, notices: list[str]):
     if args.resume:
         try:
             conversation_id = store.resolve_id(args.resume)
@@ -316,14 +336,16 @@ async def _history(args: argparse.Namespace) -> int:
         if args.history_command == "list":
             return _no_conversations(args.json)
         raise CliError("there are no conversations to export yet")
+    from .core.store import StoreError
+
     store = _open_store(reading=True)
-    if store.moved_aside is not None:
-        print(f"xsus: the history database was unreadable; it was moved to {store.moved_aside}", file=sys.stderr)
     try:
         if args.history_command == "list":
             _print_list(store, as_json=args.json, limit=args.limit)
             return 0
         return await _export(store, args)
+    except StoreError as error:  # a damaged row, say: one line, not a traceback
+        raise CliError(str(error)) from error
     finally:
         store.close()
 
@@ -395,17 +417,26 @@ async def _export(store, args: argparse.Namespace) -> int:
 
 
 def _write_private(path: Path, text: str, *, force: bool) -> None:
-    """Write `text` to a new file readable by its owner only (0600); an existing file only with `force`
-    (replaced in place: its mode is the owner's choice, so it is left alone)."""
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
+    """Write `text` to `path` as a new file readable by its owner only (0600). An existing file is replaced only
+    with `force`, and then whole or not at all: the text goes to a new file beside it first, which then takes its
+    name (so a full disk leaves the old file as it was, and a symlink is replaced, not written through)."""
+    if path.exists() or path.is_symlink():
+        if not force:
+            raise CliError(f"{path} exists; add --force to replace it")
+    elif not path.parent.is_dir():
+        raise CliError(f"cannot write {path}: no such file or directory")
     try:
-        fd = os.open(path, flags, 0o600)
-    except FileExistsError:
-        raise CliError(f"{path} exists; add --force to replace it") from None
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mkstemp makes it 0600
     except OSError as error:
         raise CliError(f"cannot write {path}: {(error.strerror or str(error)).lower()}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        if not force and (path.exists() or path.is_symlink()):
+            raise CliError(f"{path} exists; add --force to replace it")
+        os.replace(temporary, path)
     except OSError as error:
         raise CliError(f"cannot write {path}: {(error.strerror or str(error)).lower()}") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)

@@ -44,8 +44,10 @@ def ensure_private_dir(path: Path) -> Path:
     """Create `path` accessible to its owner only (0700) if it is missing.
 
     A folder that exists keeps its mode: XSUS_HOME may point at a folder that is not ours to change.
-    Missing parents are created as the system makes them.
+    Missing parents are created 0700 too.
     """
     if not path.is_dir():
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        missing = [path, *(parent for parent in path.parents if not parent.exists())]
+        for folder in reversed(missing):  # each folder made here is ours: 0700, whatever the umask
+            folder.mkdir(exist_ok=True, mode=0o700)
     return path

@@ -28,7 +28,9 @@ from ..paths import ensure_private_dir
 T = TypeVar("T")
 
 BUSY_TIMEOUT = 10.0
-"""Seconds a statement waits for another process's lock before it fails (the status line shows the wait)."""
+"""Seconds a write waits for another process's lock before it fails (the status line shows the wait)."""
+BUSY_STEP = 0.1
+"""Seconds of each of SQLite's own busy waits within that: between them, a wait can be given up."""
 
 _CORRUPT_CODES = {"SQLITE_NOTADB", "SQLITE_CORRUPT"}
 _CAUSES = {
@@ -57,7 +59,7 @@ class CorruptDatabase(StoreError):
     """The file is not an SQLite database, or fails `PRAGMA quick_check`."""
 
 
-def _primary_code(error: BaseException) -> str:
+def primary_code(error: BaseException) -> str:
     """SQLite's primary result code name: SQLITE_IOERR for SQLITE_IOERR_WRITE."""
     name = getattr(error, "sqlite_errorname", None) or ""
     return "_".join(name.split("_")[:2])
@@ -68,7 +70,7 @@ def cause_of(error: BaseException) -> str:
     if isinstance(error, StoreError):
         return getattr(error, "cause", None) or str(error)
     if isinstance(error, sqlite3.Error):
-        if (code := _primary_code(error)) in _CAUSES:
+        if (code := primary_code(error)) in _CAUSES:
             return _CAUSES[code]
         text = str(error)
         if "locked" in text:
@@ -88,7 +90,7 @@ def cause_of(error: BaseException) -> str:
 def is_corruption(error: BaseException) -> bool:
     if not isinstance(error, sqlite3.DatabaseError):
         return False
-    if code := _primary_code(error):
+    if code := primary_code(error):
         return code in _CORRUPT_CODES
     text = str(error)
     return "not a database" in text or "malformed" in text

@@ -42,6 +42,7 @@ from .events import (
     TurnCancelled,
     TurnEvent,
     TurnFailed,
+    TurnStats,
 )
 from .retrying import RetryingModel, RetryPolicy
 from .sanitize import storable, storable_value
@@ -127,6 +128,7 @@ class ChatSession:
         self._waiting_for_user = False
         self._translator: TurnTranslator | None = None
         self._rng = random.Random()
+        self._saving_prompt = False
         self.save_error: str | None = None
         """Why the last save failed, while the conversation has messages that are not on disk."""
         self._checkpoint: asyncio.Task[None] | None = None
@@ -160,10 +162,18 @@ class ChatSession:
         prompt = next((p.content for p in last.parts if isinstance(p, UserPromptPart)), None)
         if not isinstance(prompt, str):
             return None
+        store = self.store
+        if store is not None and hasattr(store, "pending_reply"):
+            # It was answered, but the answer is still in a checkpoint the store could not add at open (a full
+            # disk): show it and keep it in memory, to be saved with the next save.
+            if pending := await store.pending_reply(self.conversation.conversation_id, self.conversation.revision):
+                messages.extend(pending)
+                self.save_error = "the reply cut short when xsus stopped is not saved yet"
+                return None
         try:
             await self._take_back_prompt()
-        except StoreError:
-            return None
+        except StoreError:  # the store can't take the branch now: never leave the prompt unanswered in memory
+            del messages[-1]
         return prompt
 
     @property
@@ -181,6 +191,8 @@ class ChatSession:
         self._cancel_requested = True
         if self._events is not None:
             self._events.cancel()
+        elif self._saving_prompt and hasattr(self.store, "stop_waiting"):
+            self.store.stop_waiting()  # a prompt waiting for the database: give it back now, not at the timeout
 
     def decide(self, call_id: str, approved: bool, reason: str | None = None) -> None:
         """Answer an ApprovalRequested: run the tool, or deny it (the model is told `reason`)."""
@@ -230,13 +242,19 @@ class ChatSession:
     async def _turn(self, prompt: str) -> AsyncIterator[TurnEvent]:
         request = ModelRequest(parts=[UserPromptPart(storable(prompt))])
         self.conversation.messages.append(request)
+        self._saving_prompt = True
         try:
             await self._save()  # the prompt is on disk before the model sees it
         except StoreError as error:  # not on disk, so not sent either: it goes back to the input
             if self.conversation.messages and self.conversation.messages[-1] is request:
                 self.conversation.messages.pop()
-            yield TurnFailed(error=f"Not sent, {error}; your prompt is back in the input.", unsent=True)
+            if self._cancel_requested:
+                yield TurnCancelled(stats=TurnStats(), unsent=True)
+            else:
+                yield TurnFailed(error=f"Not sent, {error}; your prompt is back in the input.", unsent=True)
             return
+        finally:
+            self._saving_prompt = False
         policy = RetryPolicy(retries=self.retries, base_delay=self.backoff, open_timeout=self.idle_timeout)
         for attempt in range(1, self.retries + 2):
             translator = TurnTranslator(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import KW_ONLY, dataclass
@@ -39,6 +40,7 @@ from pydantic_ai.run import AgentRunResult
 
 from .compat import STORED_MARK
 from .db import (
+    BUSY_STEP,
     BUSY_TIMEOUT,
     CorruptDatabase,
     DbThread,
@@ -46,6 +48,7 @@ from .db import (
     cause_of,
     create_private,
     is_corruption,
+    primary_code,
     quick_check,
 )
 
@@ -129,6 +132,12 @@ class SQLiteConversationStore(ConversationStore):
         """Opened read-only (a reading command on a folder xsus can't write): no saves."""
         self.moved_aside: Path | None = None
         """Where a corrupt database was moved when this store started a fresh one."""
+        self.busy_timeout = BUSY_TIMEOUT
+        """Seconds a write waits for another process's lock before it fails."""
+        self._give_up = threading.Event()
+        """Set by `stop_waiting()`: a write waiting for a lock gives up now."""
+        self.may_be_stale = False
+        """Read-only from a folder where SQLite can't keep its `-shm`: the latest saves (in the WAL) may be missing."""
         self.recovered: list[str] = []
         """Conversations that got back a reply cut short when xsus stopped (from its checkpoint), at open."""
 
@@ -147,8 +156,10 @@ class SQLiteConversationStore(ConversationStore):
         worker = DbThread()
         try:
             if readonly:
-                db = worker.call(lambda: _connect_readonly(path, busy_timeout))
-                return cls(path, worker=worker, connection=db, readonly=True)
+                db, immutable = worker.call(lambda: _connect_readonly(path, busy_timeout))
+                store = cls(path, worker=worker, connection=db, readonly=True)
+                store.may_be_stale = immutable and path.with_name(path.name + "-wal").exists()
+                return store
             moved_aside = None
             try:
                 db = worker.call(lambda: _connect(path, busy_timeout))
@@ -156,6 +167,7 @@ class SQLiteConversationStore(ConversationStore):
                 moved_aside = _move_aside(path)
                 db = worker.call(lambda: _connect(path, busy_timeout))
             store = cls(path, worker=worker, connection=db)
+            store.busy_timeout = busy_timeout
             store.moved_aside = moved_aside
             store.recovered = worker.call(store._recover_checkpoints)
             return store
@@ -163,10 +175,17 @@ class SQLiteConversationStore(ConversationStore):
             worker.stop(0)
             raise
 
+    def stop_waiting(self) -> None:
+        """Make a write that is waiting for another process's lock give up now (StoreError), rather than at the
+        busy timeout: the user pressed Esc, or is quitting. SQLite's own busy wait can't be cut short, so writes
+        wait in steps of `BUSY_STEP` (see `_begin`)."""
+        self._give_up.set()
+
     def close(self, timeout: float | None = None) -> bool:
         """Finish what is queued and close; False if the database was still busy after `timeout` seconds
         (its thread is a daemon: it never keeps the process alive)."""
         db = self._db
+        self.stop_waiting()
 
         def close() -> None:
             if not self.readonly:
@@ -261,9 +280,19 @@ class SQLiteConversationStore(ConversationStore):
     async def load(
         self, conversation_id: str, *, limit: int | None = None, scope: str | None = None
     ) -> Conversation | None:
-        conversation = await super().load(conversation_id, limit=limit, scope=scope)
+        """pydantic-ai's `load`. Opened read-only, a reply a crashed process left in its checkpoint is added to
+        the conversation in memory (the store can't take it), so an export shows what was on screen."""
+        try:
+            conversation = await super().load(conversation_id, limit=limit, scope=scope)
+        except pydantic.ValidationError as error:
+            cause = "a stored message is damaged"
+            raise StoreError(
+                f"conversation {conversation_id[:13]} can't be read: {cause} ({error.title})", cause=cause
+            ) from error
         if conversation is not None:
             _track(conversation)
+            if self.readonly and limit is None:
+                conversation.messages.extend(await self.pending_reply(conversation_id, conversation.revision))
         return conversation
 
     async def branch(
@@ -348,7 +377,7 @@ class SQLiteConversationStore(ConversationStore):
         if self.readonly:
             raise StoreError(f"the history database {self.path} is open read-only", cause="it is read-only here")
         db = self._db
-        db.execute("BEGIN IMMEDIATE")
+        self._begin()
         try:
             row = db.execute(
                 "SELECT revision, created_at, title FROM conversations WHERE conversation_id = ?",
@@ -387,6 +416,23 @@ class SQLiteConversationStore(ConversationStore):
             if isinstance(error, sqlite3.Error):
                 _free_space(db)
             raise
+
+    def _begin(self) -> None:
+        """BEGIN IMMEDIATE, waiting up to `busy_timeout` for another process's lock in `BUSY_STEP` steps, so that
+        `stop_waiting()` can cut the wait short."""
+        deadline = time.monotonic() + self.busy_timeout
+        try:
+            while True:
+                try:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as error:
+                    if primary_code(error) != "SQLITE_BUSY" or time.monotonic() >= deadline:
+                        raise
+                    if self._give_up.is_set():
+                        raise sqlite3.OperationalError("interrupted while waiting for a lock") from error
+        finally:
+            self._give_up.clear()
 
     async def delete_record(self, conversation_id: str, *, expected_revision: str) -> None:
         # Entries are kept: a fork or a concurrent save may still point into them.
@@ -449,6 +495,26 @@ class SQLiteConversationStore(ConversationStore):
             )
 
         await self._run(write, "save to")
+
+    async def pending_reply(self, conversation_id: str, revision: str | None) -> list[ModelMessage]:
+        """What a process that died while streaming left in its checkpoint for the conversation at `revision`,
+        not added to it yet (the database was read-only, or the disk full, when it was opened); empty if none."""
+        if revision is None:
+            return []
+
+        def read() -> Any:
+            return self._db.execute(
+                "SELECT pid, host, messages FROM partials WHERE conversation_id = ? AND revision = ?",
+                (conversation_id, revision),
+            ).fetchone()
+
+        try:
+            row = await self._run(read, "read")
+        except StoreError:
+            return []  # an older database without the table, read-only: nothing to add
+        if row is None or _writer_alive(row[0], row[1]):
+            return []
+        return _recovered(_MESSAGES.validate_json(row[2]))
 
     def _recover_checkpoints(self) -> list[str]:
         """On the database thread at open: add the checkpoints of processes that died to their conversations."""
@@ -552,6 +618,11 @@ class SQLiteConversationStore(ConversationStore):
 
 def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     """On the database thread: open `path` for reading and writing, creating it (0600) and its tables."""
+    if path.is_dir():
+        raise StoreError(f"cannot open the history database {path}: it is a folder", cause="it is a folder")
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        cause = "no permission to read and write it"
+        raise StoreError(f"cannot open the history database {path}: {cause}", cause=cause)
     try:
         create_private(path)
     except OSError as error:
@@ -563,7 +634,7 @@ def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     except sqlite3.Error as error:
         raise _open_error(path, error) from error
     try:
-        db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")  # opening waits the whole timeout
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
@@ -581,6 +652,7 @@ def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
         if (verdict := db.execute("PRAGMA quick_check").fetchone()[0]) != "ok":
             db.close()
             raise CorruptDatabase(f"{path} fails SQLite's quick_check ({verdict})")
+        db.execute(f"PRAGMA busy_timeout = {int(BUSY_STEP * 1000)}")  # then writes wait in steps (`_begin`)
     except sqlite3.Error as error:
         db.close()
         raise _open_error(path, error) from error
@@ -590,31 +662,29 @@ def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     return db
 
 
-def _connect_readonly(path: Path, busy_timeout: float) -> sqlite3.Connection:
+def _connect_readonly(path: Path, busy_timeout: float) -> tuple[sqlite3.Connection, bool]:
     """On the database thread: open an existing database for reading only, also in a folder xsus can't write.
 
-    A WAL database needs its `-shm` file; where that can't be created, the file is read as immutable.
+    Returns the connection and whether it reads the file as immutable: a WAL database needs its `-shm` file,
+    and where that can't be created (a read-only folder) the file is read as it is, without the `-wal`'s
+    latest transactions.
     """
     if not path.exists():
         raise StoreError(f"there is no history database at {path} yet", cause="it does not exist")
     uri = f"file:{quote(str(path))}"
-    last: sqlite3.Error | None = None
-    for options in ("mode=ro", "immutable=1"):
-        try:
-            db = sqlite3.connect(f"{uri}?{options}", uri=True, timeout=busy_timeout, check_same_thread=False)
-        except sqlite3.Error as error:
-            last = error
-            continue
-        try:
-            db.execute("SELECT count(*) FROM conversations").fetchone()
-            return db
-        except sqlite3.Error as error:
-            db.close()
-            last = error
-            if is_corruption(error):
-                break
-    assert last is not None
-    raise _open_error(path, last, check=False) from last
+    try:
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=busy_timeout, check_same_thread=False)
+        db.execute("SELECT count(*) FROM conversations").fetchone()
+        return db, False
+    except sqlite3.Error as error:
+        if primary_code(error) not in ("SQLITE_CANTOPEN", "SQLITE_READONLY"):
+            raise _open_error(path, error) from error
+    try:
+        db = sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False)
+        db.execute("SELECT count(*) FROM conversations").fetchone()
+        return db, True
+    except sqlite3.Error as error:
+        raise _open_error(path, error) from error
 
 
 def _open_error(path: Path, error: sqlite3.Error, *, check: bool = True) -> StoreError:

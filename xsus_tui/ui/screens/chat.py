@@ -159,16 +159,14 @@ class ChatScreen(Screen):
         chat = self.chat
         self.session.on_status = self._on_status
         self.session.on_notice = self.show_notice
-        for notice in [*self.notices, *self._recovery_notices()]:
+        for notice in self.notices:
             await chat.mount(Static(Text(notice), classes="notice"))
-        if (unanswered := await self.session.take_back_unanswered()) is not None and not self.draft:
-            self.draft = unanswered
-            await chat.mount(
-                Static(
-                    Text("Your last prompt got no answer before xsus stopped; it is back in the input."),
-                    classes="notice",
-                )
-            )
+        late = self._recovery_notices()  # about the last turn: shown under it, where the eye is
+        if (unanswered := await self.session.take_back_unanswered()) is not None:
+            self.draft = f"{unanswered}\n{self.draft}" if self.draft.strip() else unanswered
+            late.append("Your last prompt got no answer before xsus stopped; it is back in the input.")
+        if self.session.save_error is not None:
+            late.append(f"Not saved yet ({self.session.save_error}): it is shown here and saved with the next save.")
         turns = await self._replay()
         if self.session.conversation.messages:
             earlier = f"{turns} earlier turn" + ("" if turns == 1 else "s")
@@ -177,6 +175,8 @@ class ChatScreen(Screen):
             await chat.mount(Static(Text(DEMO_WELCOME), classes="notice -demo"))
         else:
             await chat.mount(Static(Text(f"Chatting with {agent.label}. {START_HINT}"), classes="notice"))
+        for notice in late:
+            await chat.mount(Static(Text(notice), classes="notice"))
         chat.anchor()
         self.prompt.border_subtitle = self.IDLE_HINT
         self.prompt.focus()
