@@ -8,6 +8,7 @@ import os
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from pydantic_ai.conversation import Conversation
@@ -15,6 +16,8 @@ from pydantic_ai.messages import ModelMessagesTypeAdapter, ModelRequest, ModelRe
 
 from xsus_tui import __version__
 from xsus_tui.core.store import SQLiteConversationStore
+
+from .terminal_helpers import after_the_screen, spawn, wait_exit
 
 
 def xsus(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -25,6 +28,16 @@ def xsus(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
         timeout=60,
         env={**os.environ, **(env or {})},
     )
+
+
+def xsus_chat(*args: str) -> subprocess.CompletedProcess[str]:
+    """The chat command, in a pseudo-terminal (it needs one); `stderr` is what it printed once it gave
+    the terminal back (or all it printed, if it never took the screen)."""
+    with spawn(Path(os.environ["XSUS_HOME"]), *args) as term:
+        status, _ = wait_exit(term, timeout=60)
+        assert "Traceback" not in term.text(), term.text()[-3000:]
+        lines = after_the_screen(term)
+    return subprocess.CompletedProcess(["xsus", *args], -1 if status is None else status, "", "\n".join(lines))
 
 
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
@@ -50,13 +63,13 @@ def test_version():
     ],
 )
 def test_unusable_model_is_one_clear_line(model, expected):
-    assert expected in one_line_error(xsus("--model", model))
+    assert expected in one_line_error(xsus_chat("--model", model))
 
 
 def test_invalid_config_names_the_file_and_line(xsus_home):
     xsus_home.mkdir(parents=True)
     (xsus_home / "config.toml").write_text('model = "demo"\nmodel_settings = 1\n')
-    line = one_line_error(xsus())
+    line = one_line_error(xsus_chat())
     assert f"{xsus_home / 'config.toml'}:2" in line and "model_settings" in line
 
 
@@ -110,7 +123,7 @@ def test_an_unusable_history_database_names_the_file(xsus_home):
     (xsus_home / "history.db").mkdir(parents=True)
     line = one_line_error(xsus("history", "list"))
     assert str(xsus_home / "history.db") in line
-    assert str(xsus_home / "history.db") in one_line_error(xsus())
+    assert str(xsus_home / "history.db") in one_line_error(xsus_chat())
 
 
 def test_a_corrupt_database_is_named_by_reading_commands_and_left_for_the_chat(xsus_home):
@@ -134,7 +147,7 @@ def test_bad_agent_targets_are_one_line_and_exit_2(tmp_path, target, expected):
     broken.write_text("agent = (\n")
     good = tmp_path / "good.py"
     good.write_text("from pydantic_ai import Agent\nagent = Agent('test')\n")
-    line = one_line_error(xsus("--agent", target.format(broken=broken, good=good)))
+    line = one_line_error(xsus_chat("--agent", target.format(broken=broken, good=good)))
     assert expected in line
 
 

@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__, paths
+from .process import exit_despite_threads, in_daemon_thread, missing_terminal, run_bounded
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .config import Settings
     from .core.agents import ChatAgent
     from .core.store import SQLiteConversationStore
@@ -112,12 +115,16 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_history(args))
         if args.command == "config":
             return _config(args)
-        return _run_tui(args)
+        code = _run_tui(args)
     except CliError as error:
         print(f"xsus: error: {error}", file=sys.stderr)
-        return 2
+        code = 2
     except KeyboardInterrupt:
-        return 130
+        code = 130
+    # The chat has ended and everything is saved: a thread that never returns (a sync tool blocked
+    # forever, an --agent import still running) must not keep the process alive.
+    exit_despite_threads(code)
+    return code
 
 
 def _config(args: argparse.Namespace) -> int:
@@ -166,57 +173,66 @@ def _open_store(*, reading: bool = False):
 
 
 def _run_tui(args: argparse.Namespace) -> int:
-    """The chat. Before the TUI starts, only the config is read (and an --agent loaded, see below); pydantic-ai,
-    mcp, the model and the store are loaded by `_ChatLoader` after the first frame (docs/architecture.md, Start-up)."""
+    """The chat. It needs a terminal: without one it says so at once (nothing heavy imported yet). Before the
+    TUI starts, only the config is read; pydantic-ai, mcp, the --agent module, the model and the store are
+    loaded by `_ChatLoader` after the first frame (docs/architecture.md, Start-up)."""
+    if (missing := missing_terminal()) is not None:
+        raise CliError(
+            f"the chat needs a terminal, and {missing}; to read conversations without one, use "
+            "`xsus history export --latest` (or `xsus history list`)"
+        )
     from .config import ConfigError, load_settings
 
     try:
         settings = load_settings(paths.config_file())
     except ConfigError as error:
         raise CliError(str(error)) from error
-    chat_agent = None
     if target := args.agent or settings.agent:
-        # The user's own module is imported here, in the main thread with no event loop running (as a
-        # script would be), and a bad target is answered before the screen is taken over.
-        from .core.agent_loader import AgentLoadError
-        from .core.agents import ModelChoiceError, build_user_agent
+        from .core.agent_loader import AgentLoadError, parse_target  # no pydantic-ai yet
 
         try:
-            chat_agent = build_user_agent(target, model_id=args.model, default_model=settings.model)
-        except (ModelChoiceError, AgentLoadError) as error:
+            parse_target(target)  # a malformed target is answered before the screen is taken over
+        except AgentLoadError as error:
             raise CliError(str(error)) from error
 
     from .ui.app import XsusApp
 
-    loader = _ChatLoader(args, settings, chat_agent)
+    loader = _ChatLoader(args, settings)
+    app = XsusApp(loader=loader, theme=settings.theme, quit_on_signals=True)
+    loader.on_progress = app.show_progress
     try:
-        if sys.stderr.isatty():
-            app = XsusApp(loader=loader, theme=settings.theme)
-        else:
-            # Textual draws on stderr. With no terminal there, no frame is worth showing early, and an
-            # error is better printed alone: build everything first.
-            setup = asyncio.run(loader.build())
-            app = XsusApp(setup.session, notices=setup.notices, theme=settings.theme, mcp=setup.mcp)
-        app.run()
-        _farewell(app.session)
+        run_bounded(app.run_async())
+        saved = _farewell(app.session) if app.abandoned is None and app.startup_error is None else True
     finally:
         loader.close()
     if app.startup_error is not None:
         raise CliError(app.startup_error)
+    if app.abandoned is not None:
+        print(f"xsus: quit while {app.abandoned}: the load was abandoned", file=sys.stderr)
+        return app.return_code or 130
+    if not saved:
+        return 1  # the conversation is not all on disk: a script should know
     return app.return_code or 0
 
 
-FINAL_SAVE_TIMEOUT = 1.5
-"""Seconds the last try at saving what a failed save left may take at quit (quitting stays quick)."""
+FINAL_SAVE_TIMEOUT = 0.8
+"""Seconds the last try at saving what a failed save left may take at quit (quitting stays within 2 s)."""
+CLOSE_TIMEOUT = 0.5
+"""Seconds closing the store may wait for the writes still queued (each gives up its lock wait at once)."""
 
 
-def _farewell(session) -> None:
+def _farewell(session) -> bool:
     """After the chat: say where the conversation is, and tell the truth when part of it is not on disk.
 
     What a failed save left in memory is tried once more; if it still can't be saved, the unsaved part
-    is printed as markdown, so what the user saw is at least in the terminal's scrollback."""
-    if session is None or not session.conversation.messages:
-        return
+    is printed as markdown, so what the user saw is at least in the terminal's scrollback. A prompt typed
+    but not sent is printed too. Returns whether everything is on disk."""
+    if session is None:
+        return True
+    if draft := session.draft.strip():
+        print(f"xsus: not sent, still in the input when you quit:\n{draft}", file=sys.stderr)
+    if not session.conversation.messages:
+        return True
     session.on_status = session.on_notice = None  # the screen that showed them is gone
     if session.unsaved:
         with contextlib.suppress(TimeoutError):
@@ -224,7 +240,7 @@ def _farewell(session) -> None:
     short = session.conversation.conversation_id[:13]
     if not (unsaved := session.unsaved):
         print(f"Conversation saved ({short}): continue it with  xsus -c  or  xsus -r {short}", file=sys.stderr)
-        return
+        return True
     from .core.export import to_markdown
 
     messages = session.conversation.messages
@@ -236,22 +252,25 @@ def _farewell(session) -> None:
     )
     sys.stdout.write(to_markdown(messages[len(messages) - unsaved :], title="Unsaved", conversation_id=short))
     sys.stdout.flush()
+    return False
 
 
 class _ChatLoader:
     """Builds what the chat needs, for XsusApp to run once its first frame is on screen.
 
-    pydantic-ai and the rest of the core are imported, and the agent built, in a thread; the store is
-    opened on the app's event loop (an SQLite connection belongs to the thread that opens it).
+    pydantic-ai and the rest of the core are imported, and the agent built (an --agent module imported),
+    in a daemon thread: a module that takes long to import is shown on the start-up screen with the
+    seconds it takes, and one that never returns doesn't keep the process alive when the user quits.
+    The store is opened on the app's event loop (an SQLite connection belongs to the thread that opens it).
     """
 
-    def __init__(self, args: argparse.Namespace, settings: Settings, chat_agent: ChatAgent | None = None) -> None:
+    def __init__(self, args: argparse.Namespace, settings: Settings) -> None:
         self.args = args
         self.settings = settings
-        self.chat_agent = chat_agent
-        """Already loaded (an --agent); otherwise built from --model or the config."""
         self.store: SQLiteConversationStore | None = None
         """Once opened; the CLI closes it after the app, also when the app quit before the chat was ready."""
+        self.on_progress: Callable[[str | None], None] | None = None
+        """Told what is loading when it may take a while (`loading agent app.py:support`), then None."""
 
     async def __call__(self) -> ChatSetup:
         """For XsusApp: `build()`, with a problem the user can fix raised as the app's StartupError."""
@@ -267,7 +286,13 @@ class _ChatLoader:
         from .ui.app import ChatSetup
 
         args, settings = self.args, self.settings
-        chat_agent = await asyncio.to_thread(self._agent)
+        target = args.agent or settings.agent
+        if target:
+            from .core.agent_loader import parse_target
+
+            self._progress(f"loading agent {parse_target(target).short}")
+        chat_agent = await in_daemon_thread(self._agent, target, name="agent-loader")
+        self._progress(None)
         store = self.store = _open_store()
         notices: list[str] = []
         if store.moved_aside is not None:
@@ -289,21 +314,32 @@ class _ChatLoader:
         )
         return ChatSetup(session, notices, McpServers(settings.mcp_servers))
 
-    def _agent(self) -> ChatAgent:
-        """In a thread: the slow imports, and the chat agent (unless --agent's was loaded already)."""
-        from .core import mcp_servers, session, store  # noqa: F401 (imported here, off the event loop)
-        from .core.agents import ModelChoiceError, build_chat_agent
+    def _progress(self, activity: str | None) -> None:
+        if self.on_progress is not None:
+            self.on_progress(activity)
 
-        if self.chat_agent is not None:
-            return self.chat_agent
+    def _agent(self, target: str | None) -> ChatAgent:
+        """In a daemon thread: the slow imports, then the chat agent (from --agent, --model or the config).
+
+        The user's module runs here, not in the main thread: one that installs signal handlers at import
+        can't, and says so in its one-line error.
+        """
+        from .core import mcp_servers, session, store  # noqa: F401 (imported here, off the event loop)
+        from .core.agent_loader import AgentLoadError
+        from .core.agents import ModelChoiceError, build_chat_agent, build_user_agent
+
         try:
+            if target:
+                return build_user_agent(target, model_id=self.args.model, default_model=self.settings.model)
             return build_chat_agent(self.args.model or self.settings.model, instructions=self.settings.instructions)
-        except ModelChoiceError as error:
+        except (ModelChoiceError, AgentLoadError) as error:
             raise CliError(str(error)) from error
 
     def close(self) -> None:
         if self.store is not None:
-            self.store.close()
+            self.store.close(
+                timeout=CLOSE_TIMEOUT
+            )  # its thread is a daemon: a write stuck in a lock can't hold the exit
 
 
 async def _load_conversation(store, args: argparse.Namespace, notices: list[str]):

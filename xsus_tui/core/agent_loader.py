@@ -3,6 +3,10 @@
 TARGET is `path/to/file.py:name` or `package.module:name`, where `name` is an `Agent` or a callable
 returning one. Every way this can go wrong ends in an `AgentLoadError` whose message is one line
 (with the file and line for a syntax error), never a traceback.
+
+pydantic-ai is imported only when an agent is loaded, so the CLI can parse a target before the first
+frame. `xsus` loads the agent in a daemon thread after the first frame (cli._ChatLoader), so an
+import that takes long, or never ends, doesn't hold the screen or the exit.
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ import traceback
 from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic_ai.agent import AbstractAgent
+if TYPE_CHECKING:
+    from pydantic_ai.agent import AbstractAgent
 
 
 class AgentLoadError(Exception):
@@ -40,6 +45,11 @@ class AgentTarget:
     def __str__(self) -> str:
         return f"{self.source}:{self.name}"
 
+    @property
+    def short(self) -> str:
+        """`app.py:support` for `path/to/app.py:support` (a module target as it is), for the status line."""
+        return f"{Path(self.source).name}:{self.name}" if self.is_file else str(self)
+
 
 def parse_target(text: str) -> AgentTarget:
     source, colon, name = text.strip().rpartition(":")
@@ -50,6 +60,8 @@ def parse_target(text: str) -> AgentTarget:
 
 def load_agent(text: str) -> tuple[AbstractAgent[Any, Any], AgentTarget]:
     """Import the target afresh (so a reload sees edits) and return the agent it names."""
+    from pydantic_ai.agent import AbstractAgent
+
     target = parse_target(text)
     module = _import_file(target) if target.is_file else _import_module(target)
     if not hasattr(module, target.name):
@@ -60,7 +72,7 @@ def load_agent(text: str) -> tuple[AbstractAgent[Any, Any], AgentTarget]:
     if not isinstance(value, AbstractAgent) and callable(value):
         try:
             value = value()
-        except Exception as error:
+        except (Exception, SystemExit) as error:
             raise AgentLoadError(f"{target}: calling it raised {_one_line(error)}{_where(error)}") from error
     if not isinstance(value, AbstractAgent):
         raise AgentLoadError(f"{target} is a {type(value).__name__}, not a pydantic-ai Agent")
@@ -88,7 +100,7 @@ def _import_file(target: AgentTarget) -> ModuleType:
     except SyntaxError as error:
         sys.modules.pop(module_name, None)
         raise AgentLoadError(f"{error.filename or path}:{error.lineno}: syntax error: {error.msg}") from error
-    except Exception as error:
+    except (Exception, SystemExit) as error:  # SystemExit: the file called sys.exit() (it is a script)
         sys.modules.pop(module_name, None)
         raise AgentLoadError(f"{path}: importing it raised {_one_line(error)}{_where(error)}") from error
     finally:
@@ -106,7 +118,7 @@ def _import_module(target: AgentTarget) -> ModuleType:
         raise AgentLoadError(f"no module named {error.name!r} (importing {target.source})") from error
     except SyntaxError as error:
         raise AgentLoadError(f"{error.filename}:{error.lineno}: syntax error: {error.msg}") from error
-    except Exception as error:
+    except (Exception, SystemExit) as error:
         raise AgentLoadError(f"{target.source}: importing it raised {_one_line(error)}{_where(error)}") from error
 
 

@@ -6,14 +6,21 @@ milliseconds after the process starts. Once that frame is painted, a worker runs
 its heavy importing and building in a thread), imports the chat screen, and swaps it in with whatever
 the user typed meanwhile. A loader that fails with `StartupError` ends the app with return code 2 and
 the message in `startup_error`, for the CLI to print once the terminal is restored.
+
+Quitting is bounded in every state (Ctrl+Q, and with `quit_on_signals` SIGTERM and SIGHUP too): the
+turn is stopped and saved, the MCP servers stopped, each within its own limit, and a loader still at
+work is abandoned (`abandoned` says what it was doing).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import os
+import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -22,9 +29,12 @@ from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 
+from ..process import in_daemon_thread
 from .screens.startup import StartupScreen
 
 if TYPE_CHECKING:
+    from textual.driver import Driver
+
     from xsus_tui.core.mcp_servers import McpServers
     from xsus_tui.core.session import ChatSession
 
@@ -63,13 +73,17 @@ class XsusApp(App[int]):
         theme: str | None = None,
         mcp: McpServers | None = None,
         loader: Callable[[], Awaitable[ChatSetup]] | None = None,
+        quit_on_signals: bool = False,
     ) -> None:
         """Give either the `session` (with its notices and MCP servers), or a `loader` that builds them.
 
         The loader is awaited on the app's event loop after the first frame; it should do its slow work
-        in a thread (`asyncio.to_thread`), and raise `StartupError` for a problem the user can fix.
+        in a daemon thread (`process.in_daemon_thread`), report it with `show_progress`, and raise
+        `StartupError` for a problem the user can fix. With `quit_on_signals`, SIGTERM and SIGHUP
+        (the terminal closed) quit as Ctrl+Q does; that takes the main thread (the CLI sets it).
         """
         super().__init__()
+        self.quit_on_signals = quit_on_signals
         if (session is None) == (loader is None):
             raise TypeError("XsusApp takes either a session or a loader")
         # pydantic-ai's first-run banner would be printed over the screen.
@@ -82,8 +96,68 @@ class XsusApp(App[int]):
         """Why the loader could not build the chat (the app then exits with return code 2)."""
         self._held_keys: list[events.Key | events.Paste] | None = None
         """Input that arrived while the chat screen replaced the start-up screen, to replay into it."""
+        self._loading: tuple[str, float] | None = None
+        """What the loader said it is doing (`loading agent app.py:support`) and since when."""
+        self.abandoned: str | None = None
+        """What the loader was doing when the user quit (`loading agent app.py:support (12 s)`), for the CLI."""
+        self.terminal_gone = False
+        """The terminal was closed (SIGHUP): nothing is drawn or printed any more."""
+        self._quitting = False
+        self._terminal_fds: list[int] = []
+        """Of stdout and stderr, those that were the terminal (replaced by /dev/null when it hangs up)."""
         if theme:
             self.theme = theme
+
+    def get_driver_class(self) -> type[Driver]:
+        driver_class = super().get_driver_class()
+        if driver_class.__name__ == "LinuxDriver" and driver_class.__module__ == "textual.drivers.linux_driver":
+            from .compat import tolerate_invalid_utf8
+            from .driver import HangupSafeDriver
+
+            tolerate_invalid_utf8()  # a paste with an invalid byte would end the app, losing what was typed
+            return HangupSafeDriver
+        return driver_class
+
+    def on_load(self) -> None:
+        """Before the terminal is taken over: from now on SIGTERM and SIGHUP quit like Ctrl+Q (if asked to).
+
+        The handlers are the event loop's (`add_signal_handler`): they run between callbacks, and closing
+        the loop removes them.
+        """
+        if not self.quit_on_signals:
+            return
+        self._terminal_fds = [fd for fd in (1, 2) if _is_terminal(fd)]
+        loop = asyncio.get_running_loop()
+        for name in ("SIGTERM", "SIGHUP"):
+            if (signal_number := getattr(signal, name, None)) is not None:
+                with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows's event loop
+                    loop.add_signal_handler(signal_number, self._on_signal, signal_number)
+
+    def _on_signal(self, signal_number: int) -> None:
+        if signal_number == getattr(signal, "SIGHUP", None) and not self.terminal_gone and not _is_terminal(2):
+            self._lose_terminal()
+        if not self._quitting:
+            self.call_later(self.action_quit)
+
+    def _lose_terminal(self) -> None:
+        """The terminal has hung up: stop reading it, and let what is still written go to /dev/null
+        (writing to it fails, and the CLI's last line must not end in a traceback)."""
+        self.terminal_gone = True
+        if self._driver is not None:
+            self._driver.disable_input()  # reading a hung-up terminal returns at once: the input thread would spin
+        with contextlib.suppress(OSError):
+            null = os.open(os.devnull, os.O_WRONLY)
+            for fd in self._terminal_fds:  # a redirected stdout stays as it is
+                os.dup2(null, fd)
+            os.close(null)
+
+    def show_progress(self, activity: str | None) -> None:
+        """For the loader: say what is loading (`loading agent app.py:support`) on the start-up screen,
+        with the seconds it takes; None when it is done."""
+        self._loading = (activity, time.monotonic()) if activity else None
+        for screen in self.screen_stack:
+            if isinstance(screen, StartupScreen):
+                screen.show_activity(activity)
 
     def on_mount(self) -> None:
         if self.session is not None:
@@ -107,7 +181,9 @@ class XsusApp(App[int]):
             self.startup_error = str(error)
             self.exit(return_code=2)
             return
-        chat_module = await asyncio.to_thread(importlib.import_module, CHAT_SCREEN_MODULE)
+        finally:
+            self._loading = None
+        chat_module = await in_daemon_thread(importlib.import_module, CHAT_SCREEN_MODULE, name="import")
         self.session, self.notices, self.mcp = setup.session, setup.notices, setup.mcp
         while len(self.screen_stack) > 1 and not isinstance(self.screen, StartupScreen):
             await self.pop_screen()  # nothing should be on top of it (see check_action), but be sure
@@ -155,10 +231,31 @@ class XsusApp(App[int]):
         return screen
 
     async def action_quit(self) -> None:
-        """Quit, first stopping a streaming reply so its partial text is saved."""
+        """Quit, first stopping a streaming reply so its partial text is saved.
+
+        Each step is bounded (`ChatScreen.stop_turn`, `McpServers.stop`), so this ends within about two
+        seconds whatever is running. While still starting, a loader at work is abandoned (its daemon
+        thread is left behind), and `abandoned` says what it was doing.
+        """
+        if self._quitting:
+            return
+        self._quitting = True
+        if self._loading is not None and self.session is None:
+            activity, since = self._loading
+            self.abandoned = f"{activity} ({time.monotonic() - since:.0f} s)"
         chat_module = sys.modules.get(CHAT_SCREEN_MODULE)  # not imported: still starting, nothing to stop
         for screen in self.screen_stack:
             if chat_module is not None and isinstance(screen, chat_module.ChatScreen):
                 await screen.stop_turn()
                 await screen.stop_mcp()
-        self.exit(0)
+        if self.abandoned is not None:
+            self.exit(return_code=130)
+        else:
+            self.exit(0)
+
+
+def _is_terminal(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False

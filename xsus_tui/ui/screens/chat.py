@@ -384,6 +384,10 @@ class ChatScreen(Screen):
     def turn_running(self) -> bool:
         return self.session.busy or (self.turn_worker is not None and self.turn_worker.is_running)
 
+    @on(PromptInput.Changed, "#prompt")
+    def _keep_draft(self) -> None:
+        self.session.draft = self.prompt.text  # printed at quit if it was never sent
+
     @on(PromptInput.Submitted)
     def send(self, message: PromptInput.Submitted) -> None:
         text = message.text.strip()
@@ -518,12 +522,22 @@ class ChatScreen(Screen):
             self.status.state = "interrupting"
             self.session.cancel()
 
-    async def stop_turn(self) -> None:
-        """Interrupt the running turn (if any) and wait until it is saved: used before quitting."""
+    async def stop_turn(self, within: float = 1.0) -> None:
+        """Interrupt the running turn (if any) and wait until it is saved, `within` seconds at most: used
+        before quitting. A turn still waiting for the MCP servers has sent nothing yet: it is cancelled.
+
+        Stopping and saving takes milliseconds; the limit is for what never returns (a turn stuck in a
+        sync tool), because quitting must end within about two seconds.
+        """
         worker = self.turn_worker
         if worker is None or worker.is_finished:
             return
-        self.session.cancel()
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(5):
-                await worker.wait()
+        if not self.session.busy and not self._tools_ready.is_set():
+            worker.cancel()
+        else:
+            self.session.cancel()
+        # Not `worker.wait()` under a timeout: cancelling that wait would cancel the worker too, in the
+        # middle of its save. `asyncio.wait` leaves it running; how it ends is the worker's business.
+        waiting = asyncio.ensure_future(worker.wait())
+        waiting.add_done_callback(lambda done: done.cancelled() or done.exception())
+        await asyncio.wait({waiting}, timeout=within)
