@@ -214,7 +214,9 @@ async def test_consumer_cancelled_mid_stream_still_saves(store):
                 shown.append(event.text)
 
     task = asyncio.ensure_future(consume())
-    await asyncio.sleep(0.1)
+    async with asyncio.timeout(10):
+        while len(shown) < 5:  # mid-stream, however loaded the machine
+            await asyncio.sleep(0.01)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
