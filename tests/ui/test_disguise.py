@@ -51,3 +51,11 @@ async def test_replies_and_tool_panels_show_them(xsus_home):
     exported = to_markdown(conversation.messages, title="t", conversation_id="c")
     assert not INVISIBLE & set(exported)
     assert "‹U+202E›fdp.exe" in exported
+
+
+async def test_typed_format_characters_are_kept_in_the_prompt(xsus_home):
+    app = make_app(xsus_home)
+    async with app.run_test(size=SIZE) as pilot:
+        for character in "می\u200cخواهم 👩\u200d👧 \u202eabc":
+            await pilot.press(character)
+        assert app.chat_screen.prompt.text == "می\u200cخواهم 👩\u200d👧 \u202eabc"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
+from functools import cache
 from typing import ClassVar
 
 from textual import events
@@ -46,4 +48,24 @@ class PromptInput(TextArea):
             event.prevent_default()
             self.insert("\n")
             return
+        character = event.character or _FORMAT_KEYS().get(event.key)
+        if character and len(character) == 1 and unicodedata.category(character) == "Cf":
+            # A format character (a zero-width joiner in an emoji or a Persian word, a bidi mark) is not
+            # "printable" to Textual, which would drop it: keep what the user typed.
+            event.stop()
+            event.prevent_default()
+            self.insert(character)
+            return
         await super()._on_key(event)
+
+
+@cache
+def _FORMAT_KEYS() -> dict[str, str]:  # noqa: N802 - a constant, built on first use
+    """Textual's key names of the format characters (`zero_width_non_joiner`), for keys that come without
+    their character."""
+    keys = {}
+    for code in range(0x80, 0x10000):
+        character = chr(code)
+        if unicodedata.category(character) == "Cf" and (name := unicodedata.name(character, "")):
+            keys[name.lower().replace("-", "_").replace(" ", "_")] = character
+    return keys
