@@ -202,6 +202,8 @@ def _run_tui(args: argparse.Namespace) -> int:
     loader.on_progress = app.show_progress
     try:
         run_bounded(app.run_async())
+        if unsent := app.unsent.strip():
+            print(f"xsus: not sent, still in the input when you quit:\n{unsent}", file=sys.stderr)
         saved = _farewell(app.session) if app.abandoned is None and app.startup_error is None else True
     finally:
         loader.close()
@@ -225,13 +227,9 @@ def _farewell(session) -> bool:
     """After the chat: say where the conversation is, and tell the truth when part of it is not on disk.
 
     What a failed save left in memory is tried once more; if it still can't be saved, the unsaved part
-    is printed as markdown, so what the user saw is at least in the terminal's scrollback. A prompt typed
-    but not sent is printed too. Returns whether everything is on disk."""
-    if session is None:
-        return True
-    if draft := session.draft.strip():
-        print(f"xsus: not sent, still in the input when you quit:\n{draft}", file=sys.stderr)
-    if not session.conversation.messages:
+    is printed as markdown, so what the user saw is at least in the terminal's scrollback. Returns whether
+    everything is on disk."""
+    if session is None or not session.conversation.messages:
         return True
     session.on_status = session.on_notice = None  # the screen that showed them is gone
     if session.unsaved:

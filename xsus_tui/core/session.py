@@ -128,8 +128,6 @@ class ChatSession:
         self._waiting_for_user = False
         self._translator: TurnTranslator | None = None
         self._rng = random.Random()
-        self.draft = ""
-        """What the front end's input holds, not sent yet (kept up to date by it, so a quit can say so)."""
         self._saving_prompt = False
         self.save_error: str | None = None
         """Why the last save failed, while the conversation has messages that are not on disk."""

@@ -100,6 +100,8 @@ class XsusApp(App[int]):
         """What the loader said it is doing (`loading agent app.py:support`) and since when."""
         self.abandoned: str | None = None
         """What the loader was doing when the user quit (`loading agent app.py:support (12 s)`), for the CLI."""
+        self.unsent = ""
+        """What was in the prompt, never sent, when the user quit (the CLI prints it as it leaves)."""
         self.terminal_gone = False
         """The terminal was closed (SIGHUP): nothing is drawn or printed any more."""
         self._quitting = False
@@ -240,6 +242,8 @@ class XsusApp(App[int]):
         if self._quitting:
             return
         self._quitting = True
+        with contextlib.suppress(Exception):  # whichever screen shows the prompt (start-up or chat)
+            self.unsent = self.screen.prompt.text
         if self._loading is not None and self.session is None:
             activity, since = self._loading
             self.abandoned = f"{activity} ({time.monotonic() - since:.0f} s)"

@@ -384,10 +384,6 @@ class ChatScreen(Screen):
     def turn_running(self) -> bool:
         return self.session.busy or (self.turn_worker is not None and self.turn_worker.is_running)
 
-    @on(PromptInput.Changed, "#prompt")
-    def _keep_draft(self) -> None:
-        self.session.draft = self.prompt.text  # printed at quit if it was never sent
-
     @on(PromptInput.Submitted)
     def send(self, message: PromptInput.Submitted) -> None:
         text = message.text.strip()
