@@ -291,7 +291,8 @@ class _ChatLoader:
             self._progress(f"loading agent {parse_target(target).short}")
         chat_agent = await in_daemon_thread(self._agent, target, name="agent-loader")
         self._progress(None)
-        store = self.store = _open_store()
+        # Off the event loop: opening checks the file and may wait out another process's lock.
+        store = self.store = await in_daemon_thread(_open_store, name="store-open")
         notices: list[str] = []
         if store.moved_aside is not None:
             notices.append(
