@@ -66,15 +66,41 @@ class _Block:
     text: list[str] = field(default_factory=list)
 
 
-def _block_sources(source: str) -> list[str]:
-    """Split markdown into its top-level blocks (each with the blank lines that follow it)."""
+def _block_sources(source: str, references: dict[str, dict] | None = None) -> list[str]:
+    """Split markdown into its top-level blocks (each with the blank lines that follow it); the link reference
+    definitions found on the way are added to `references`."""
     lines = source.splitlines(keepends=True)
-    starts = sorted({token.map[0] for token in _SPLITTER.parse(source) if token.level == 0 and token.map})
+    env: dict = {}
+    starts = sorted({token.map[0] for token in _SPLITTER.parse(source, env) if token.level == 0 and token.map})
+    if references is not None:
+        references.update(env.get("references", {}))
     if not starts:
         return [source] if source.strip() else []
     starts[0] = 0
     bounds = [*starts, len(lines)]
     return ["".join(lines[start:end]) for start, end in zip(bounds, bounds[1:], strict=False)]
+
+
+_VERBATIM = ("```", "~~~", "    ", "\t", "<")
+"""How blocks whose text is shown as it is begin (code, HTML): reference definitions are not added to them."""
+
+
+def _definitions(references: dict[str, dict]) -> str:
+    """Link reference definitions as markdown, to render a block with the definitions of the whole reply."""
+    lines = []
+    for label, target in references.items():
+        title = target.get("title") or ""
+        title = ' "' + title.replace('"', '\\"') + '"' if title else ""
+        lines.append(f"[{label}]: <{target['href']}>{title}")
+    return "\n\n" + "\n".join(lines) + "\n"
+
+
+def _uses_any(source: str, labels: set[str]) -> bool:
+    """Whether `source` may use one of these reference labels (`[label]`, `[text][label]`)."""
+    if "[" not in source:
+        return False
+    folded = " ".join(source.split()).upper()
+    return any(f"[{label}]" in folded for label in labels)
 
 
 def markdown_theme(variables: dict[str, str]) -> Theme:
@@ -123,6 +149,8 @@ class ReplyText(Widget):
     def __init__(self, classes: str = "reply-text") -> None:
         super().__init__(classes=classes)
         self._finished: list[_Block] = []
+        self._references: dict[str, dict] = {}
+        """The link reference definitions found in the reply so far, by label."""
         self._live: _Block | None = None
         self._starts: list[int] = []
         """The first line of each block, in the rendered lines (finished blocks, then the live one)."""
@@ -195,11 +223,27 @@ class ReplyText(Widget):
         text = "".join(self._queued)
         self._queued.clear()
         growing = (self._live.source if self._live else "") + text
-        *finished, last = _block_sources(growing) or [growing]
+        known = {label: (target.get("href"), target.get("title")) for label, target in self._references.items()}
+        sources = _block_sources(growing, self._references) or [growing]
+        # A block is final only when nothing later can change it: while the next block's first line is still
+        # arriving, that line may yet join it ("2" then ". b" continues an ordered list, "* x" then " | y" is
+        # a row of the table above). So the last two blocks stay live until that line is whole.
+        keep = 2 if len(sources) > 1 and "\n" not in sources[-1] else 1
+        sources = [*sources[:-keep], "".join(sources[-keep:])]
         width, height = self._rendered_width or self.size.width, self._height
-        blocks = [_Block(source) for source in (*finished, last)]
+        blocks = [_Block(source) for source in sources]
         if width:  # else not laid out yet: get_content_height renders them at the width it gets
             self._rendered_width = width
+            changed = {
+                label
+                for label, target in self._references.items()
+                if known.get(label) != (target.get("href"), target.get("title"))  # new, or still arriving
+            }
+            if new_labels := changed:
+                # A definition after its use (`[foo]` ... `[foo]: /url`) changes finished blocks: render those again.
+                for block in self._finished:
+                    if _uses_any(block.source, new_labels):
+                        self._render(block, width)
             for block in blocks:
                 self._render(block, width)
         self._finished.extend(blocks[:-1])
@@ -216,8 +260,11 @@ class ReplyText(Widget):
             self._markdown_theme = markdown_theme(self.app.theme_variables)
             self._code_theme = "monokai" if self.app.current_theme.dark else "friendly"
         options = console.options.update(width=width, height=None, highlight=False)
+        source = block.source
+        if self._references and not source.lstrip("\n").startswith(_VERBATIM):
+            source += _definitions(self._references)  # links defined anywhere in the reply
         with console.use_theme(self._markdown_theme):
-            rendered = console.render_lines(_Markdown(block.source, self._code_theme), options, pad=False)
+            rendered = console.render_lines(_Markdown(source, self._code_theme), options, pad=False)
         text = ["".join(segment.text for segment in line).rstrip() for line in rendered]
         start, end = 0, len(text)  # without the blank lines Rich puts around some blocks
         while start < end and not text[start].strip():
