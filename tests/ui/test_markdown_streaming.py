@@ -78,7 +78,9 @@ def corpus(limit: int = 12, most: int = 12_000) -> list[tuple[str, str]]:
 
 
 CASES = {
-    "reference after use": "See [the docs][docs] and [Foo].\n\nMore text.\n\n[docs]: https://example.com/d\n[foo]: /foo\n",
+    "reference after use": (
+        "See [the docs][docs] and [Foo].\n\nMore text.\n\n[docs]: https://example.com/d\n[foo]: /foo\n"
+    ),
     "ordered list after a blank line": "1. one\n\n2. two\n\n3. three\n",
     "table row starting with *": "| a | b |\n|---|---|\n* x | y\n| 1 | 2 |\n",
     "table header first parsed as a heading": "a | b\n---|---\n1 | 2\n",
