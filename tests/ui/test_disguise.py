@@ -59,3 +59,16 @@ async def test_typed_format_characters_are_kept_in_the_prompt(xsus_home):
         for character in "می\u200cخواهم 👩\u200d👧 \u202eabc":
             await pilot.press(character)
         assert app.chat_screen.prompt.text == "می\u200cخواهم 👩\u200d👧 \u202eabc"
+
+
+async def test_a_link_that_names_another_address_shows_its_target(xsus_home):
+    async def stream(messages, info):
+        yield "Log in at [https://bank.example](https://evil.example/steal) or read [the docs](https://docs.example).\n"
+
+    app = make_app(xsus_home, chat_agent(stream))
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "go")
+        await wait_idle(pilot)
+        shown = " ".join(rendered_text(app).split())
+    assert "https://bank.example (https://evil.example/steal)" in shown
+    assert "the docs (https://docs.example)" in shown  # in that paragraph every target is written out

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import re
 import time
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from markdown_it import MarkdownIt
 from rich.markdown import Markdown as RichMarkdown
@@ -55,8 +57,37 @@ class _Markdown(RichMarkdown):
         self.code_theme = self.inline_code_theme = code_theme
         self.justify = None
         self.style = "none"
-        self.hyperlinks = True
+        # A link whose text looks like another address than its target (`[https://bank.example](https://evil…)`)
+        # must show where it goes: then every link of the block is written as `text (target)`.
+        self.hyperlinks = not any(_disguised(token) for token in self.parsed if token.children)
         self.inline_code_lexer = None
+
+
+_ADDRESS = re.compile(r"(?:[a-z][a-z0-9+.-]*://)?((?:[\w-]+\.)+[a-z]{2,})(?:[:/?#]\S*)?", re.IGNORECASE)
+"""Text that reads as a web address: an optional scheme, then a host name."""
+
+
+def _host(text: str) -> str | None:
+    match = _ADDRESS.fullmatch(text.strip())
+    return match.group(1).lower().removeprefix("www.") if match else None
+
+
+def _disguised(inline) -> bool:
+    """Whether an inline token has a link whose text names another host than the link's target."""
+    children = inline.children or []
+    for index, token in enumerate(children):
+        if token.type != "link_open":
+            continue
+        text = []
+        for inner in children[index + 1 :]:
+            if inner.type == "link_close":
+                break
+            text.append(inner.content)
+        shown = _host("".join(text))
+        target = urlsplit(str(token.attrs.get("href", ""))).hostname
+        if shown is not None and shown != (target or "").lower().removeprefix("www."):
+            return True
+    return False
 
 
 @dataclass
