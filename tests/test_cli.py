@@ -162,3 +162,10 @@ def test_config_path_and_show(xsus_home):
     shown = xsus("config", "show").stdout
     assert 'model = "demo"' in shown and "temperature = 0.3" in shown
     assert '[mcp_servers.calc]\ncommand = "python"\nargs = ["s.py"]' in shown
+
+
+def test_an_unknown_model_from_the_config_names_the_file(xsus_home):
+    xsus_home.mkdir(parents=True)
+    (xsus_home / "config.toml").write_text('model = "nonsense:model"\n')
+    line = one_line_error(xsus_chat())
+    assert f"{xsus_home / 'config.toml'}: model = 'nonsense:model': unknown model provider 'nonsense'" in line

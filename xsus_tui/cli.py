@@ -332,13 +332,21 @@ class _ChatLoader:
                 return build_user_agent(target, model_id=self.args.model, default_model=self.settings.model)
             return build_chat_agent(self.args.model or self.settings.model, instructions=self.settings.instructions)
         except (ModelChoiceError, AgentLoadError) as error:
-            raise CliError(str(error)) from error
+            raise CliError(self._from_config(str(error), target)) from error
+
+    def _from_config(self, problem: str, target: str | None) -> str:
+        """A problem with a setting that came from config.toml names the file (the user didn't type it)."""
+        config = paths.config_file()
+        if target and not self.args.agent:
+            return f"{config}: agent = {target!r}: {problem}"
+        if not target and not self.args.model and self.settings.model:
+            return f"{config}: model = {self.settings.model!r}: {problem}"
+        return problem
 
     def close(self) -> None:
         if self.store is not None:
-            self.store.close(
-                timeout=CLOSE_TIMEOUT
-            )  # its thread is a daemon: a write stuck in a lock can't hold the exit
+            # Its thread is a daemon: a write stuck in a lock can't hold the exit.
+            self.store.close(timeout=CLOSE_TIMEOUT)
 
 
 async def _load_conversation(store, args: argparse.Namespace, notices: list[str]):
