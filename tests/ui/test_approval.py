@@ -128,3 +128,15 @@ async def test_n_typed_into_the_prompt_does_not_deny(xsus_home):
         await wait_idle(pilot)
         assert panel.state == "denied" and deleted == []
         assert app.focused is screen.prompt and screen.prompt.text == "no wait"  # what was typed is still there
+
+
+async def test_the_demo_says_a_denial_in_one_sentence(xsus_home):
+    app = make_app(xsus_home)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.chat_screen
+        await send(pilot, "note")
+        await wait_for(pilot, lambda: bool(screen.query(ApprovalBar)))
+        await pilot.press("tab", "n")
+        await wait_idle(pilot)
+        assert "Understood, I did not save it: The user denied this tool call." in screen.replies[-1].text
+        assert ".)." not in screen.replies[-1].text

@@ -129,7 +129,8 @@ class DemoStream:
         if "note-1" in names:
             outcome = _result_of(returns, "note-1")
             done = outcome.startswith("saved to")
-            text = f"Done: the note was {outcome}.\n" if done else f"Understood, I did not save it ({outcome}).\n"
+            reason = outcome.strip().rstrip(".")
+            text = f"Done: the note was {outcome}.\n" if done else f"Understood, I did not save it: {reason}.\n"
             async for item in self._stream_text(text):
                 yield item
         elif "calc-1" in names:
