@@ -17,3 +17,30 @@ def test_the_linux_driver_still_decodes_input_through_its_module_s_getincrementa
     compat.tolerate_invalid_utf8()
     decode = linux_driver.getincrementaldecoder("utf-8")().decode
     assert decode(b"caf\xe9 \xed\xa0\x80", final=True) == "caf\ufffd \ufffd\ufffd\ufffd"
+
+
+def test_our_rich_markdown_sets_what_rich_s_init_sets() -> None:
+    """`reply_text._Markdown` skips Rich's `Markdown.__init__` (it builds a parser per instance): it must set
+    the same attributes, or rendering breaks strangely after a Rich upgrade."""
+    import re
+
+    from rich.markdown import Markdown
+
+    from xsus_tui.ui.widgets.reply_text import _Markdown
+
+    rich_sets = set(re.findall(r"self\.(\w+)\s*(?::[^=]*)?=", inspect.getsource(Markdown.__init__)))
+    ours = set(vars(_Markdown("text", "monokai")))
+    assert rich_sets <= ours, f"Rich's Markdown.__init__ now sets {rich_sets - ours}: update reply_text._Markdown"
+
+
+def test_textarea_still_handles_keys_in_on_key() -> None:
+    """PromptInput overrides TextArea's private `_on_key` to take Enter (send) before it becomes a newline."""
+    from textual.widgets import TextArea
+
+    handler = getattr(TextArea, "_on_key", None)
+    assert handler is not None and inspect.iscoroutinefunction(handler), (
+        "TextArea._on_key is gone or changed: update widgets/prompt.PromptInput._on_key"
+    )
+    assert "event.character" in inspect.getsource(handler) or "insert" in inspect.getsource(handler), (
+        "TextArea._on_key no longer inserts typed text: update widgets/prompt.PromptInput._on_key"
+    )
