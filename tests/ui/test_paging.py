@@ -6,17 +6,7 @@ import asyncio
 
 from ..core.helpers import chat_agent
 from .helpers import SIZE, make_app, send, wait_for, wait_idle
-
-
-def gated(batches, gates):
-    async def stream(messages, info):
-        for index, batch in enumerate(batches):
-            if index:
-                await gates[index - 1].wait()
-            for chunk in batch:
-                yield chunk
-
-    return stream
+from .test_chat import gated_stream as gated
 
 
 async def test_quick_presses_add_up_and_pgdn_to_the_bottom_follows_again(xsus_home):

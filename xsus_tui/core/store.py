@@ -252,21 +252,12 @@ class SQLiteConversationStore(ConversationStore):
             record = await self.read_record(conversation_id)
             if record is None or record.revision != expected_revision or scope is not None and record.scope != scope:
                 raise ConversationConflict(conversation_id)
-            parent_id = record.head_id
-            new_entries: list[ConversationEntry] = []
-            for message in stored.log[index:count]:
-                entry = ConversationEntry(parent_id=parent_id, message=message)
-                new_entries.append(entry)
-                parent_id = entry.id
-            updated = ConversationRecord(
-                conversation_id=conversation_id,
-                head_id=parent_id,
+            new_entries, updated = _appended(
+                record,
+                stored.log[index:count],
                 usage=conversation.usage,
                 deferred_tool_requests=conversation.deferred_tool_requests,
                 scope=scope if scope is not None else record.scope,
-                forked_from=record.forked_from,
-                forked_at=record.forked_at,
-                branches=list(record.branches),
             )
             await self.write_record(updated, new_entries=new_entries, expected_revision=expected_revision)
         except BaseException:
@@ -539,22 +530,7 @@ class SQLiteConversationStore(ConversationStore):
         if record is None or record.revision != revision:  # saved (or rewritten) since: nothing to add
             db.execute("DELETE FROM partials WHERE conversation_id = ? AND revision = ?", (conversation_id, revision))
             return False
-        messages = _recovered(_MESSAGES.validate_json(data))
-        parent_id = record.head_id
-        entries = []
-        for message in messages:
-            entries.append(entry := ConversationEntry(parent_id=parent_id, message=message))
-            parent_id = entry.id
-        updated = ConversationRecord(
-            conversation_id=conversation_id,
-            head_id=parent_id,
-            usage=record.usage,
-            deferred_tool_requests=record.deferred_tool_requests,
-            scope=record.scope,
-            forked_from=record.forked_from,
-            forked_at=record.forked_at,
-            branches=list(record.branches),
-        )
+        entries, updated = _appended(record, _recovered(_MESSAGES.validate_json(data)))
         rows = [(e.id, e.parent_id, e.kind, _MESSAGE.dump_json(e.message).decode()) for e in entries]
         self._write_record(updated, rows, revision, _title_of(entries))
         return bool(entries)
@@ -750,6 +726,33 @@ def _replace(message: ModelResponse, **changes: Any) -> ModelResponse:
     import dataclasses
 
     return dataclasses.replace(message, **changes)
+
+
+def _appended(
+    record: ConversationRecord, messages: Sequence[ModelMessage], **changes: Any
+) -> tuple[list[ConversationEntry], ConversationRecord]:
+    """Entries for `messages` chained after the record's head, and the record that ends with them (a new
+    revision; `changes` for its usage, deferred tool requests or scope)."""
+    parent_id = record.head_id
+    entries = []
+    for message in messages:
+        entries.append(entry := ConversationEntry(parent_id=parent_id, message=message))
+        parent_id = entry.id
+    fields = {
+        "usage": record.usage,
+        "deferred_tool_requests": record.deferred_tool_requests,
+        "scope": record.scope,
+        **changes,
+    }
+    updated = ConversationRecord(
+        conversation_id=record.conversation_id,
+        head_id=parent_id,
+        forked_from=record.forked_from,
+        forked_at=record.forked_at,
+        branches=list(record.branches),
+        **fields,
+    )
+    return entries, updated
 
 
 def _entry(row: tuple[str, str | None, str, str]) -> ConversationEntry:
