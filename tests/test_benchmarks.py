@@ -74,3 +74,8 @@ def test_the_runner_runs_the_benchmarks_it_is_given_and_collects_their_figures(t
     table, report = run_benchmark("", tmp_path / "all.json", "--quick", "--only", "store")
     assert list(report["results"]) == ["store"] and report["machine"]["textual"]
     assert (tmp_path / "store.json").exists() and "g. store save cost" in table
+
+
+def test_crash_benchmark_runs(tmp_path):
+    table, figures = run_benchmark("crash", tmp_path / "crash.json", "--runs", "1")
+    assert figures["runs"] == 1 and "lost" in table
