@@ -77,11 +77,24 @@ async def test_turns_far_away_give_back_their_widgets_and_tasks_and_interrupts_l
         assert len(list(screen.walk_children())) <= mounted + 2
         assert len(asyncio.all_tasks()) <= tasks + 2
 
-        # Scrolling back up renders the early turns again, from the events they kept.
+        # Scrolling back up renders the early turns again, from the events they kept, at the height the
+        # pages and the stack kept for them.
+        height = screen.chat.virtual_size.height
         await pilot.press("ctrl+home")
         await wait_for(pilot, lambda: any(isinstance(reply.parent, HistoryPage) for reply in screen.replies))
         await wait_for(pilot, lambda: "What the demo can show" in _text_of_pages(screen))
+        chat = screen.chat
+        while chat.scroll_y < chat.max_scroll_y:  # and back down, rendering every page on the way
+            await wait_for(pilot, lambda: all(page.loaded for page in _pages_on_screen(screen)))
+            assert chat.virtual_size.height == height
+            await pilot.press("pagedown")
+        assert chat.virtual_size.height == height
 
 
 def _text_of_pages(screen) -> str:
     return " ".join(reply.text for reply in screen.replies if isinstance(reply.parent, HistoryPage))
+
+
+def _pages_on_screen(screen) -> list[HistoryPage]:
+    chat = screen.chat
+    return [page for page in chat.query(HistoryPage) if page.turns and page.region.overlaps(chat.content_region)]

@@ -208,7 +208,8 @@ class ChatLog(VerticalScroll, can_focus=False):
                         self.mount(stack, before=run[0])
                     for page in run:
                         if page is not stack:
-                            stack.add(page, far[page].height)  # type: ignore[arg-type]
+                            # Its fixed height, not its region: page_out may have just added turns to it.
+                            stack.add(page, int(page.styles.height.value))  # type: ignore[arg-type, union-attr]
                             page.display = False
                             gone.append(page)
                 run = []
