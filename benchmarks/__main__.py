@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "startup": ("e. start-up", [], ["--runs", "1"]),
     "history": ("f. long history", [], ["--quick"]),
     "store": ("g. store save cost", [], ["--quick"]),
+    "long_session": ("h. long live session", [], ["--quick"]),
     "crash": ("i. what kill -9 mid-reply loses", [], ["--runs", "1"]),
 }
 

@@ -70,6 +70,14 @@ def test_store_benchmark_runs_and_writes_its_figures(tmp_path):
     assert "turns stored" in table
 
 
+def test_long_session_benchmark_runs_turns_and_interrupts(tmp_path):
+    table, figures = run_benchmark("long_session", tmp_path / "long_session.json", "--quick")
+    turns, interrupts = figures["turns"], figures["interrupts"]
+    assert turns["turns"] == 20 and len(turns["ms_per_turn_each"]) == 20 and interrupts["interrupts"] == 10
+    assert all(turns[at]["rss_mb"] > 0 and turns[at]["tasks"] > 0 for at in ("early", "late"))
+    assert figures["rss_ratio"] and figures["time_per_turn_ratio"] and "send + Esc" in table
+
+
 def test_the_runner_runs_the_benchmarks_it_is_given_and_collects_their_figures(tmp_path):
     table, report = run_benchmark("", tmp_path / "all.json", "--quick", "--only", "store")
     assert list(report["results"]) == ["store"] and report["machine"]["textual"]

@@ -11,6 +11,7 @@ resize unfolds everything first.
 from __future__ import annotations
 
 from textual.errors import NoWidget
+from textual.geometry import Region
 from textual.widget import Widget
 
 FOLDED = "-folded"
@@ -38,12 +39,22 @@ def unfold(widget: Widget) -> None:
     widget.styles.height = None
 
 
-def refold(container: Widget) -> None:
-    """Fold the children of `container` that are far from its viewport, unfold those that are near."""
+def near_band(container: Widget) -> Region | None:
+    """The part of the screen within MARGIN_SCREENS of `container`'s viewport (None: not laid out)."""
     viewport = container.content_region
     if not viewport.height:
-        return
-    band = viewport.grow((viewport.height * MARGIN_SCREENS, 0, viewport.height * MARGIN_SCREENS, 0))
+        return None
+    return viewport.grow((viewport.height * MARGIN_SCREENS, 0, viewport.height * MARGIN_SCREENS, 0))
+
+
+def refold(container: Widget) -> dict[Widget, Region]:
+    """Fold the children of `container` that are far from its viewport, unfold those that are near.
+
+    Returns the children that are far away, with their regions on the screen."""
+    far: dict[Widget, Region] = {}
+    band = near_band(container)
+    if band is None:
+        return far
     screen = container.screen
     for widget in container.children:
         try:
@@ -53,11 +64,13 @@ def refold(container: Widget) -> None:
         near = region.overlaps(band) or not region.height
         folded = is_folded(widget)
         if not near:
+            far[widget] = region
             if not folded and getattr(widget, "foldable", False):
                 fold(widget)
             continue
         if folded:
             unfold(widget)
+    return far
 
 
 def unfold_all(container: Widget) -> None:

@@ -12,7 +12,10 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.errors import NoWidget
+from textual.geometry import Region
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Header, Static
 from textual.worker import Worker
 
@@ -20,12 +23,12 @@ from xsus_tui.core import events as ev
 from xsus_tui.core.agent_loader import AgentLoadError
 from xsus_tui.core.agents import ModelChoiceError, reload_user_agent, switch_model
 from xsus_tui.core.mcp_servers import McpServers
-from xsus_tui.core.replay import past_turns
+from xsus_tui.core.replay import PastTurn, past_turns
 from xsus_tui.core.session import ChatSession
 
 from .. import commands
-from ..folding import refold, unfold_all
-from ..widgets.history_page import HistoryPage
+from ..folding import near_band, refold, unfold_all
+from ..widgets.history_page import PAGE_TURNS, HistoryPage, PageStack
 from ..widgets.prompt import PromptInput
 from ..widgets.reply import AssistantReply
 from ..widgets.status import StatusLine
@@ -42,14 +45,38 @@ DEMO_WELCOME = (
 
 
 def settle_garbage() -> None:
-    """Move everything alive now out of the garbage collector's sight.
+    """Keep the garbage collector's pauses short and let it free what finished turns gave back.
 
-    Python's full collections walk every object; with a chat's widgets that took up to 300 ms, stalling
-    the stream and the Esc key at random. Freezing what exists after start-up and after each turn
-    (young garbage collected first) keeps full collections to the current turn: 40 ms at worst.
+    The first call (when the chat opens) freezes everything alive then: the modules and the app, which
+    live as long as the process, so full collections never walk them again (they took up to 300 ms).
+    Later calls (when a turn ends) run a full collection a moment later, once the turn's end is on
+    screen rather than before it (Esc waits for the end): with far-away turns paged out of
+    the chat (ChatLog.page_out) what the collector walks stays a few screens of widgets, so that costs
+    about the same at turn 300 as at turn 3, and collecting it then means collections seldom start
+    while a reply streams. Nothing else is frozen: frozen objects that become garbage later, like the
+    widgets of a turn paged out, would never be collected.
     """
-    gc.collect(1)
-    gc.freeze()
+    # Textual's StylesCache.get_inner_outer is an lru_cache on a method: it keeps up to 1024 widgets'
+    # StylesCache (and the lines each cached) after the widgets are gone (Textualize/textual#6665).
+    with contextlib.suppress(ImportError, AttributeError):
+        from textual._styles_cache import StylesCache
+
+        StylesCache.get_inner_outer.cache_clear()
+    global _frozen, _collection
+    if not _frozen:  # (gc.get_freeze_count() would walk the frozen objects: 13 ms)
+        _frozen = True
+        gc.collect(1)
+        gc.freeze()
+        return
+    loop = asyncio.get_running_loop()
+    if _collection is None or _collection.when() < loop.time():  # (or its loop ended before it ran)
+        _collection = loop.call_later(COLLECT_AFTER, gc.collect)
+
+
+COLLECT_AFTER = 0.1
+"""Seconds after a turn's end at which the full collection runs (the end is on screen by then)."""
+_frozen = False
+_collection: asyncio.TimerHandle | None = None
 
 
 class ChatLog(VerticalScroll, can_focus=False):
@@ -57,6 +84,9 @@ class ChatLog(VerticalScroll, can_focus=False):
 
     What is far from the viewport is folded (see folding.py), so frames cost the same in a long chat.
     """
+
+    KEEP_TURNS = 3
+    """The last turns stay widgets (folded while far away); older ones far away are paged out."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -73,7 +103,119 @@ class ChatLog(VerticalScroll, can_focus=False):
 
     def _refold(self) -> None:
         self._refold_scheduled = False
-        refold(self)
+        far = refold(self)
+        self.page_out(far)
+        self.stack_pages(far)
+
+    def page_out(self, far: dict[Widget, Region]) -> None:
+        """Move finished turns that are far from the view into folded history pages, and remove their
+        widgets (and with them their tasks and rendered lines): folded, they would still be widgets.
+
+        A turn is a UserMessage and the AssistantReply after it, both far away. The reply rendered from
+        its events, so the page can render it again when it comes near (HistoryPage.load). The last
+        KEEP_TURNS turns stay widgets (folded while far: regenerating takes the last one off the
+        screen), and so does a turn holding the focus. Turns go into the folded page just above them
+        while it has room, so a long chat is a few pages (and stack_pages stacks those).
+        """
+        children = self.children
+        replies = [child for child in children if isinstance(child, AssistantReply)]
+        if len(replies) <= self.KEEP_TURNS:
+            return
+        kept = set(replies[-self.KEEP_TURNS :])
+        focused = self.screen.focused
+        runs: list[list[tuple[UserMessage, AssistantReply]]] = []
+        index, previous = 0, -2
+        while index < len(children) - 1:
+            user, reply = children[index], children[index + 1]
+            if (
+                isinstance(user, UserMessage)
+                and isinstance(reply, AssistantReply)
+                and user in far
+                and reply in far
+                and reply not in kept
+                and reply.foldable
+                and user.display
+                and not (focused is not None and (focused is user or reply in focused.ancestors_with_self))
+            ):
+                if previous != index - 2 or not runs:
+                    runs.append([])
+                runs[-1].append((user, reply))
+                previous = index
+                index += 2
+            else:
+                index += 1
+        if not runs:
+            return
+        gone: list[Widget] = []
+        with self.app.batch_update():
+            for run in runs:
+                first = run[0][0]
+                page = children[children.index(first) - 1] if children.index(first) else None
+                top = far[first].y - first.styles.margin.top
+                if not (isinstance(page, HistoryPage) and page.can_add and page in far):
+                    page = None
+                while run:
+                    room = PAGE_TURNS - (len(page.turns) if page is not None else 0)
+                    taken, run = run[:room], run[room:]
+                    last = taken[-1][1]
+                    bottom = far[last].bottom + last.styles.margin.bottom
+                    turns = [PastTurn(prompt=user.prompt, events=reply.events) for user, reply in taken]
+                    if page is not None:
+                        page.add(turns, bottom - far[page].bottom)
+                    else:
+                        self.mount(HistoryPage.paged(turns, bottom - top), before=taken[0][0])
+                    for user, reply in taken:
+                        user.display = reply.display = False  # out of the layout now; removed below
+                        gone += (user, reply)
+                    page, top = None, bottom
+        self.remove_children(gone)
+
+    def stack_pages(self, far: dict[Widget, Region]) -> None:
+        """Keep the chat a few widgets long however many pages it has: runs of folded pages far from
+        the view become one PageStack; the pages of a stack that come near come out of it again."""
+        children = list(self.children)
+        band = near_band(self)
+        if band is None:
+            return
+        gone: list[Widget] = []
+        with self.app.batch_update():
+            for stack in children:
+                if not isinstance(stack, PageStack) or stack in far or not stack.display:
+                    continue
+                try:
+                    region = self.screen.find_widget(stack).region
+                except NoWidget:
+                    continue
+                parts = stack.split(region.y, lambda y, height: y < band.bottom and y + height > band.y)
+                self.mount_all(parts, before=stack)
+                stack.display = False
+                gone.append(stack)
+                self.schedule_refold()  # to render the pages that came out
+
+            def stackable(widget: Widget) -> bool:
+                if widget not in far or not widget.display:
+                    return False
+                return isinstance(widget, PageStack) or (isinstance(widget, HistoryPage) and widget.can_stack)
+
+            run: list[Widget] = []
+            for widget in [*children, None]:
+                if widget is not None and stackable(widget):
+                    run.append(widget)
+                    continue
+                if len(run) > 1:
+                    stack = run[0] if isinstance(run[0], PageStack) else None
+                    if stack is None:
+                        stack = PageStack()
+                        self.mount(stack, before=run[0])
+                    for page in run:
+                        if page is not stack:
+                            # Its fixed height, not its region: page_out may have just added turns to it.
+                            stack.add(page, int(page.styles.height.value))  # type: ignore[arg-type, union-attr]
+                            page.display = False
+                            gone.append(page)
+                run = []
+        if gone:
+            self.remove_children(gone)
 
     def on_resize(self) -> None:
         if self.size.width != self._folded_width:

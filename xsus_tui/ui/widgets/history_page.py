@@ -5,17 +5,27 @@ gigabytes; keeping every page rendered once scrolled past makes each later page 
 memory grow with the history. A `HistoryPage` keeps its turns as replay data and holds widgets only
 while it is within a screen of the viewport (see folding.py): when folded it removes its children and
 keeps its height, so the chat's layout stays the same and memory stays flat.
+
+Live turns end up in pages too: once a finished turn is far from the view, the chat moves it into a
+folded page (`HistoryPage.paged`, or `add` to the folded page just above it), with the events its
+reply rendered, and removes its widgets (see ChatLog.page_out).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from textual.containers import Vertical
 from textual.widget import Widget
 
 from xsus_tui.core.replay import PastTurn
 
+from ..folding import FOLDED
 from .reply import AssistantReply
 from .user_message import UserMessage
+
+PAGE_TURNS = 10
+"""Most live turns put into one page (stored turns come a page of HISTORY_PAGE at a time)."""
 
 
 class HistoryPage(Vertical):
@@ -32,6 +42,34 @@ class HistoryPage(Vertical):
         self.turns = turns
         self.loaded = False
         self._loading = False
+        self.paged_out = False
+        """Holds live turns taken off the screen (not stored turns shown on resuming): may join a PageStack."""
+
+    @classmethod
+    def paged(cls, turns: list[PastTurn], height: int) -> HistoryPage:
+        """A page for turns taken off the screen: folded, its widgets not built, `height` lines high."""
+        page = cls(turns)
+        page.paged_out = True
+        page.styles.height = height
+        page.add_class(FOLDED)
+        return page
+
+    @property
+    def can_stack(self) -> bool:
+        """A full page of live turns, folded with no widgets inside: it may join a PageStack."""
+        folded = self.has_class(FOLDED) and not self.loaded and not self._loading and not self.children
+        return folded and self.paged_out and len(self.turns) >= PAGE_TURNS
+
+    @property
+    def can_add(self) -> bool:
+        """A page of live turns, folded and not full: turns taken off the screen just below may join it."""
+        folded = self.has_class(FOLDED) and not self.loaded and not self._loading
+        return folded and self.paged_out and len(self.turns) < PAGE_TURNS
+
+    def add(self, turns: list[PastTurn], height: int) -> None:
+        """Append turns taken off the screen just below this folded page, `height` lines more."""
+        self.turns.extend(turns)
+        self.styles.height = int(self.styles.height.value) + height  # folded: its height is fixed
 
     @property
     def prompts(self) -> list[str]:
@@ -39,8 +77,8 @@ class HistoryPage(Vertical):
 
     async def load(self) -> None:
         """Render the page's turns (again), from the stored messages."""
-        if self.loaded or self._loading:
-            return
+        if self.loaded or self._loading or self._pruning or not self.is_attached:
+            return  # (removed meanwhile: taken into a PageStack)
         self._loading = True
         chat = self.parent
         before = self.outer_size.height
@@ -85,3 +123,51 @@ class HistoryPage(Vertical):
 
     def unfold_back(self) -> None:
         self.call_later(self.load)
+
+
+class PageStack(Widget):
+    """Folded pages next to each other, far from the view, as one empty box of their height.
+
+    A folded page is one widget with no children; a long chat would still gather one a page (and each
+    widget has a task). The chat stacks runs of them (ChatLog.stack_pages) and takes back out, as folded
+    pages, the ones that come near the view again (`split`).
+    """
+
+    DEFAULT_CSS = """
+    PageStack {
+        height: auto;
+    }
+    """
+
+    def __init__(self) -> None:
+        super().__init__(classes="page-stack")
+        self.pages: list[tuple[list[PastTurn], int]] = []
+        """Each page's turns and height, top to bottom."""
+
+    def add(self, widget: HistoryPage | PageStack, height: int) -> None:
+        """Take in a folded page (or another stack) of `height` lines, below what it holds."""
+        if isinstance(widget, PageStack):
+            self.pages += widget.pages
+        else:
+            self.pages.append((widget.turns, height))
+        self.styles.height = sum(height for _, height in self.pages)
+
+    def split(self, top: int, near: Callable[[int, int], bool]) -> list[Widget]:
+        """What replaces this stack when part of it is near the view: the pages for which
+        `near(y, height)` holds (y on the screen, from `top`), folded, and stacks for the others."""
+        out: list[Widget] = []
+        y = top
+        for turns, height in self.pages:
+            if near(y, height):
+                out.append(HistoryPage.paged(turns, height))
+            else:
+                if not (out and isinstance(out[-1], PageStack)):
+                    out.append(PageStack())
+                stack = out[-1]
+                assert isinstance(stack, PageStack)
+                stack.pages.append((turns, height))
+            y += height
+        for widget in out:
+            if isinstance(widget, PageStack):
+                widget.styles.height = sum(height for _, height in widget.pages)
+        return out

@@ -1,4 +1,9 @@
-"""The assistant's reply: markdown that grows delta by delta, with panels in the order they happened."""
+"""The assistant's reply: markdown that grows delta by delta, with panels in the order they happened.
+
+A reply keeps the events it rendered (joined up when asked for, see `compact`), so that a finished turn
+far from the view can give up its widgets and render again from them (ChatLog pages it out into a
+HistoryPage, like a stored turn).
+"""
 
 from __future__ import annotations
 
@@ -28,11 +33,22 @@ class AssistantReply(Vertical):
         self._tools: dict[str, ToolPanel] = {}
         self._outputs: dict[str, OutputPanel] = {}
         self._text: list[str] = []
+        self._events: list[ev.TurnEvent] = []
+        self._compacted = 0
+        """How many of `_events`, from the start, are joined up already."""
 
     @property
     def foldable(self) -> bool:
         """A finished reply may fold while it is far from the viewport (see folding.py)."""
         return self.state != "streaming"
+
+    @property
+    def events(self) -> list[ev.TurnEvent]:
+        """What this reply rendered, joined up: applied to a new reply, they render the same."""
+        if self._compacted < len(self._events):  # joined here, not as the turn ends: Esc waits for that
+            self._events = compact(self._events)
+            self._compacted = len(self._events)
+        return self._events
 
     @property
     def text(self) -> str:
@@ -53,6 +69,7 @@ class AssistantReply(Vertical):
             await thinking.finish()
 
     async def apply(self, event: ev.TurnEvent) -> None:
+        self._events.append(event)
         match event:
             case ev.TextDelta(text=text):
                 text = inert(text)
@@ -123,3 +140,56 @@ class AssistantReply(Vertical):
             await self.mount(Static(Text(note), classes="reply-note -interrupted"))
         elif state == "failed":
             await self.mount(Static(Text(f"✗ {error}"), classes="reply-error"))
+
+
+def _run_key(event: ev.TurnEvent) -> tuple[str, str] | None:
+    """Events with the same key in a row are joined into one (None: kept as it is)."""
+    match event:
+        case ev.TextDelta():
+            return ("text", "")
+        case ev.ThinkingDelta():
+            return ("thinking", "")
+        case ev.ToolArgsDelta(call_id=call_id):
+            return ("args", call_id)
+        case ev.OutputPartial(call_id=call_id):
+            return ("output", call_id)
+    return None
+
+
+def _joined(run: list[ev.TurnEvent]) -> ev.TurnEvent:
+    first, last = run[0], run[-1]
+    match first:
+        case ev.TextDelta():
+            return ev.TextDelta("".join(event.text for event in run))  # type: ignore[union-attr]
+        case ev.ThinkingDelta():
+            return ev.ThinkingDelta("".join(event.text for event in run))  # type: ignore[union-attr]
+        case ev.ToolArgsDelta(call_id=call_id):
+            return ev.ToolArgsDelta(call_id=call_id, delta="".join(event.delta for event in run))  # type: ignore[union-attr]
+    assert isinstance(last, ev.OutputPartial)
+    return ev.OutputPartial.whole(last.call_id, last.raw, last.schema)  # the partial shown last
+
+
+def compact(events: list[ev.TurnEvent]) -> list[ev.TurnEvent]:
+    """The events of a finished reply, joined up: rendering them again shows the same reply.
+
+    Runs of text, thinking and tool-argument deltas become one event each, a run of partial outputs its
+    last one; approval requests are dropped (the call's end, or the turn's, closes the panel anyway).
+    """
+    out: list[ev.TurnEvent] = []
+    run: list[ev.TurnEvent] = []
+    key: tuple[str, str] | None = None
+    for event in events:
+        if isinstance(event, ev.ApprovalRequested):
+            continue
+        this = _run_key(event)
+        if run and this != key:
+            out.append(_joined(run))
+            run = []
+        if this is None:
+            out.append(event)
+        else:
+            run.append(event)
+        key = this
+    if run:
+        out.append(_joined(run))
+    return out

@@ -1,0 +1,100 @@
+"""A long live session stays flat: finished turns far from the view give back their widgets and tasks.
+
+The figures (RSS and time per turn over 300 turns, 200 interrupts) are in benchmarks/long_session.py;
+this checks the mechanism on a few dozen turns, without timing anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import weakref
+
+from pydantic_ai.models.function import FunctionModel
+
+from xsus_tui.core.agents import build_chat_agent
+from xsus_tui.core.demo import DEMO_MODEL_NAME, DemoStream
+from xsus_tui.ui.screens.chat import ChatLog
+from xsus_tui.ui.widgets.history_page import HistoryPage
+from xsus_tui.ui.widgets.prompt import PromptInput
+from xsus_tui.ui.widgets.reply import AssistantReply
+
+from .helpers import SIZE, make_app, wait_for, wait_idle
+
+CYCLES = 6
+"""Each cycle is a finished turn and an interrupted one; the first CYCLES are then scrolled far away by
+as many more."""
+
+
+async def test_turns_far_away_give_back_their_widgets_and_tasks_and_interrupts_leave_none(xsus_home, monkeypatch):
+    monkeypatch.setattr(ChatLog, "KEEP_TURNS", 2, raising=False)  # page out sooner than the 10 kept in use
+    stream = DemoStream(0)  # instant replies; interrupted turns stream slowly enough to press Esc
+    model = FunctionModel(stream_function=stream, model_name=DEMO_MODEL_NAME)
+    app = make_app(xsus_home, dataclasses.replace(build_chat_agent("demo"), model=model))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.chat_screen
+
+        def submit(text: str) -> None:
+            # What Enter does; pressing it waits for the screen to settle, which a stream doesn't.
+            screen.prompt.post_message(PromptInput.Submitted(screen.prompt, text))
+
+        async def cycle() -> list[weakref.ref[AssistantReply]]:
+            before = screen.turn_worker
+            submit("help")
+            await wait_for(pilot, lambda: screen.turn_worker is not before)
+            await wait_idle(pilot)
+            finished = screen.replies[-1]
+            assert finished.state == "done"
+            stream.delay = 0.005
+            submit("long")
+            await wait_for(pilot, lambda: screen.replies[-1] is not finished and screen.replies[-1].text)
+            await pilot.press("escape")
+            await wait_idle(pilot)
+            stream.delay = 0
+            interrupted = screen.replies[-1]
+            assert interrupted.state == "interrupted"
+            return [weakref.ref(finished), weakref.ref(interrupted)]
+
+        early: list[weakref.ref[AssistantReply]] = []
+        for _ in range(CYCLES):
+            early += await cycle()
+        tasks = len(asyncio.all_tasks())
+        mounted = len(list(screen.walk_children()))
+        for _ in range(CYCLES):
+            await cycle()
+        assert screen.chat.following
+
+        def early_replies_alive() -> int:
+            return sum(ref() is not None for ref in early)
+
+        # The early turns are pages now, folded into a stack: their widgets are gone from the screen
+        # and, once collected, from memory.
+        await wait_for(pilot, lambda: early_replies_alive() == 0)
+        assert not any(isinstance(reply.parent, HistoryPage) for reply in screen.replies)
+        assert screen.chat.query("PageStack")
+        # Twice as many turns, the same number of widgets and tasks (give or take the page being
+        # filled, and a stack); without paging it grew by a dozen a cycle.
+        assert len(list(screen.walk_children())) <= mounted + 2
+        assert len(asyncio.all_tasks()) <= tasks + 2
+
+        # Scrolling back up renders the early turns again, from the events they kept, at the height the
+        # pages and the stack kept for them.
+        height = screen.chat.virtual_size.height
+        await pilot.press("ctrl+home")
+        await wait_for(pilot, lambda: any(isinstance(reply.parent, HistoryPage) for reply in screen.replies))
+        await wait_for(pilot, lambda: "What the demo can show" in _text_of_pages(screen))
+        chat = screen.chat
+        while chat.scroll_y < chat.max_scroll_y:  # and back down, rendering every page on the way
+            await wait_for(pilot, lambda: all(page.loaded for page in _pages_on_screen(screen)))
+            assert chat.virtual_size.height == height
+            await pilot.press("pagedown")
+        assert chat.virtual_size.height == height
+
+
+def _text_of_pages(screen) -> str:
+    return " ".join(reply.text for reply in screen.replies if isinstance(reply.parent, HistoryPage))
+
+
+def _pages_on_screen(screen) -> list[HistoryPage]:
+    chat = screen.chat
+    return [page for page in chat.query(HistoryPage) if page.turns and page.region.overlaps(chat.content_region)]
