@@ -80,6 +80,14 @@ class AssistantReply(Vertical):
                     await self.mount(self._segment)
                 self._text.append(text)
                 await self._segment.write(text)
+            case ev.ResponseStarted(rejected_text=rejected):
+                # Another response of the turn: its text is a block of its own, never run on from the last.
+                segment = self._segment
+                await self._end_segment()
+                if rejected and segment is not None:
+                    segment.add_class("-rejected")
+                    note = "↺ not taken as the answer: the model was asked again"
+                    await self.mount(Static(Text(note), classes="reply-note -rejected"))
             case ev.ThinkingDelta(text=text):
                 if self._thinking is None:
                     thinking = ThinkingBlock()
