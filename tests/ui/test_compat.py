@@ -44,3 +44,21 @@ def test_textarea_still_handles_keys_in_on_key() -> None:
     assert "event.character" in inspect.getsource(handler) or "insert" in inspect.getsource(handler), (
         "TextArea._on_key no longer inserts typed text: update widgets/prompt.PromptInput._on_key"
     )
+
+
+def test_the_private_widget_parts_are_still_there() -> None:
+    """ChatLog.following reads `_anchor_released`, HistoryPage clears `_clear_arrangement_cache`, settle_garbage
+    clears `StylesCache.get_inner_outer` (all through ui/compat.py)."""
+    from textual._styles_cache import StylesCache
+    from textual.containers import VerticalScroll
+    from textual.widget import Widget
+
+    assert "_anchor_released" in inspect.getsource(Widget.release_anchor), (
+        "Textual no longer keeps `_anchor_released`: update ui/compat.anchor_released"
+    )
+    assert callable(getattr(VerticalScroll, "_clear_arrangement_cache", None)), (
+        "Widget._clear_arrangement_cache is gone: update ui/compat.forget_arrangement"
+    )
+    assert hasattr(StylesCache.get_inner_outer, "cache_clear"), (
+        "StylesCache.get_inner_outer is no longer an lru_cache: update ui/compat.clear_styles_cache"
+    )

@@ -7,7 +7,9 @@ rather than the app, strangely.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import functools
+from typing import Any
 
 from textual.drivers import linux_driver
 
@@ -27,3 +29,24 @@ def tolerate_invalid_utf8() -> None:
 
     linux_driver.getincrementaldecoder = tolerant
     linux_driver._xsus_tolerant = True
+
+
+def anchor_released(widget: Any) -> bool:
+    """Whether the user scrolled an anchored container away from its end (Textual keeps this privately)."""
+    return bool(getattr(widget, "_anchor_released", False))
+
+
+def forget_arrangement(widget: Any) -> None:
+    """Drop a container's cached arrangement, which would keep removed children alive until it next changes."""
+    clear = getattr(widget, "_clear_arrangement_cache", None)
+    if clear is not None:
+        clear()
+
+
+def clear_styles_cache() -> None:
+    """Textual's `StylesCache.get_inner_outer` is an lru_cache on a method: it keeps up to 1,024 widgets'
+    style caches (and their lines) after the widgets are gone (Textualize/textual#6665)."""
+    with contextlib.suppress(ImportError, AttributeError):
+        from textual._styles_cache import StylesCache
+
+        StylesCache.get_inner_outer.cache_clear()

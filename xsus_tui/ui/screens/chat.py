@@ -26,7 +26,7 @@ from xsus_tui.core.mcp_servers import McpServers
 from xsus_tui.core.replay import PastTurn, past_turns
 from xsus_tui.core.session import ChatSession
 
-from .. import commands
+from .. import commands, compat
 from ..folding import near_band, refold, unfold_all
 from ..widgets.history_page import PAGE_TURNS, HistoryPage, PageStack
 from ..widgets.prompt import PromptInput
@@ -56,12 +56,7 @@ def settle_garbage() -> None:
     while a reply streams. Nothing else is frozen: frozen objects that become garbage later, like the
     widgets of a turn paged out, would never be collected.
     """
-    # Textual's StylesCache.get_inner_outer is an lru_cache on a method: it keeps up to 1024 widgets'
-    # StylesCache (and the lines each cached) after the widgets are gone (Textualize/textual#6665).
-    with contextlib.suppress(ImportError, AttributeError):
-        from textual._styles_cache import StylesCache
-
-        StylesCache.get_inner_outer.cache_clear()
+    compat.clear_styles_cache()  # it keeps dead widgets' style caches (Textualize/textual#6665)
     global _frozen, _collection
     if not _frozen:  # (gc.get_freeze_count() would walk the frozen objects: 13 ms)
         _frozen = True
@@ -226,7 +221,7 @@ class ChatLog(VerticalScroll, can_focus=False):
     @property
     def following(self) -> bool:
         """Anchored to the end and not scrolled away by the user (Textual keeps this state privately)."""
-        return self.is_anchored and not getattr(self, "_anchor_released", False)
+        return self.is_anchored and not compat.anchor_released(self)
 
 
 class ChatScreen(Screen):

@@ -20,6 +20,7 @@ from textual.widget import Widget
 
 from xsus_tui.core.replay import PastTurn
 
+from .. import compat
 from ..folding import FOLDED
 from .reply import AssistantReply
 from .user_message import UserMessage
@@ -118,7 +119,7 @@ class HistoryPage(Vertical):
         await self.remove_children()
         # Textual caches the last arrangements and displayed children of a container; left alone,
         # those would keep the removed widgets alive until the page next changes.
-        self._clear_arrangement_cache()
+        compat.forget_arrangement(self)
         self.displayed_children  # noqa: B018 - refreshes the displayed-children cache
 
     def unfold_back(self) -> None:
