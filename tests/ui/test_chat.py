@@ -140,7 +140,7 @@ async def test_ctrl_q_mid_stream_quits_and_saves_the_partial_reply(xsus_home, mo
         await send(pilot, "long")
         await wait_for(pilot, lambda: len(app.chat_screen.replies[-1].text) > 100)
         await pilot.press("ctrl+q")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: app.return_code is not None)
     assert app.return_code == 0
     messages = await stored_messages(xsus_home)
     assert messages[-1].state == "interrupted" and len(messages[-1].parts[-1].content) > 100
@@ -172,15 +172,15 @@ async def test_follows_the_stream_until_the_user_scrolls_up(xsus_home):
         await wait_for(pilot, lambda: chat.scroll_y == chat.max_scroll_y)  # following the stream
         assert app.focused is app.chat_screen.prompt
         await pilot.press("pageup")  # scrolls the chat from the prompt, which keeps the focus
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: chat.scroll_y == chat.scroll_target_y < chat.max_scroll_y)
         held = chat.scroll_y
         assert held < chat.max_scroll_y
         gates[0].set()  # more text streams in while the user reads above
         await wait_for(pilot, lambda: chat.max_scroll_y > held + 100)
-        await pilot.pause(0.1)
+        await pilot.pause()  # a frame after the growth: the position must not have moved
         assert chat.scroll_y == held  # the user's position is kept
         await pilot.press("ctrl+end")  # back at the bottom: following resumes
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: chat.scroll_y == chat.max_scroll_y)
         gates[1].set()
         await wait_idle(pilot)
         grown = chat.max_scroll_y
@@ -224,8 +224,7 @@ async def test_sending_while_streaming_keeps_the_typed_text(xsus_home):
         await wait_for(pilot, lambda: bool(screen.replies[-1].text))
         await send(pilot, "two")
         assert screen.prompt.text == "two" and len(screen.replies) == 1
-        await pilot.pause(0.2)
-        assert "still streaming" in screen_text(app)
+        await wait_for(pilot, lambda: "still streaming" in screen_text(app))
         gate.set()
         await wait_idle(pilot)
         await pilot.press("enter")
@@ -265,8 +264,7 @@ async def test_a_resumed_long_conversation_opens_at_its_end(xsus_home):
     app = make_app(xsus_home, conversation=Conversation(messages=messages))
     async with app.run_test(size=SIZE) as pilot:
         chat = app.chat_screen.chat
-        await pilot.pause(0.3)
-        assert chat.max_scroll_y > 300
+        await wait_for(pilot, lambda: chat.max_scroll_y > 300)
         await wait_for(pilot, lambda: chat.scroll_y == chat.max_scroll_y)
         assert "That is the end of the long reply." in screen_text(app)
         assert "Resumed conversation · 3 earlier turns" in screen_text(app)
@@ -408,8 +406,7 @@ async def test_missing_required_fields_show_in_the_tree_until_they_arrive(xsus_h
     async with app.run_test(size=SIZE) as pilot:
         await send(pilot, "report")
         await wait_for(pilot, lambda: "missing: score" in app.chat_screen.query_one(OutputPanel).border_subtitle)
-        await pilot.pause(0.1)
-        assert 'title: "Quarterly"' in screen_text(app) and "score: …" in screen_text(app)
+        await wait_for(pilot, lambda: 'title: "Quarterly"' in screen_text(app) and "score: …" in screen_text(app))
         gate.set()
         await wait_idle(pilot)
         assert "score: 7" in screen_text(app) and "score: …" not in screen_text(app)
