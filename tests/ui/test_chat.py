@@ -298,8 +298,7 @@ async def test_a_long_history_shows_its_last_page_and_older_turns_as_you_scroll_
         assert f"answer {total - 1}" in screen_text(app)
         assert f"Resumed conversation · {total} earlier turns" in screen_text(app)
         await pilot.press("ctrl+home")
-        await wait_for(pilot, lambda: len(screen.query(HistoryPage)) == 2)
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: len(screen.query(HistoryPage)) == 2 and not screen._loading_older)
         # The view stays on what was at the top (the page's first turn), with the new page above it.
         assert f"question {HISTORY_PAGE + 5}" in screen_text(app) and chat.scroll_y > 0
         await pilot.press("ctrl+home")
@@ -325,8 +324,9 @@ async def test_history_pages_far_from_the_view_let_go_of_their_widgets(xsus_home
         await wait_for(pilot, lambda: chat.scroll_y == chat.max_scroll_y and chat.max_scroll_y > 0)
         for shown in range(2, 6):
             await pilot.press("ctrl+home")
-            await wait_for(pilot, lambda shown=shown: len(screen.query(HistoryPage)) == shown)
-            await pilot.pause(0.1)
+            await wait_for(
+                pilot, lambda shown=shown: len(screen.query(HistoryPage)) == shown and not screen._loading_older
+            )
         await pilot.press("ctrl+home")
         await wait_for(pilot, lambda: "question 0" in screen_text(app))
         pages = list(screen.query(HistoryPage))
