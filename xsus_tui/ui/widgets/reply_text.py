@@ -33,6 +33,8 @@ from textual.selection import Selection
 from textual.strip import Strip
 from textual.widget import Widget
 
+from ..rich_compat import init_markdown
+
 FRAME_RATE = 20
 """Most updates a second while a reply streams."""
 BURST = 2048
@@ -46,21 +48,14 @@ _SPLITTER = MarkdownIt("gfm-like")
 
 
 class _Markdown(RichMarkdown):
-    """Rich's Markdown with one shared parser: Rich builds a new MarkdownIt for every instance, which
-    was half the cost of rendering a block."""
+    """Rich's Markdown with one shared parser (see rich_compat.py); a block with a disguised link writes
+    every link's target out."""
 
-    _parser = MarkdownIt().enable("strikethrough").enable("table")
-
-    def __init__(self, markup: str, code_theme: str) -> None:  # what Rich's __init__ sets (rich 14, 15)
-        self.markup = markup
-        self.parsed = self._parser.parse(markup)
-        self.code_theme = self.inline_code_theme = code_theme
-        self.justify = None
-        self.style = "none"
+    def __init__(self, markup: str, code_theme: str) -> None:
+        init_markdown(self, markup, code_theme=code_theme)
         # A link whose text looks like another address than its target (`[https://bank.example](https://evil…)`)
         # must show where it goes: then every link of the block is written as `text (target)`.
         self.hyperlinks = not any(_disguised(token) for token in self.parsed if token.children)
-        self.inline_code_lexer = None
 
 
 _ADDRESS = re.compile(r"(?:[a-z][a-z0-9+.-]*://)?((?:[\w-]+\.)+[a-z]{2,})(?:[:/?#]\S*)?", re.IGNORECASE)
