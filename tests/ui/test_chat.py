@@ -332,7 +332,8 @@ async def test_history_pages_far_from_the_view_let_go_of_their_widgets(xsus_home
         pages = list(screen.query(HistoryPage))
         assert len(pages) == 5 and not pages[-1].loaded and not pages[-1].children
         assert len(screen.replies) <= HISTORY_PAGE * 2  # only pages near the view hold widgets
-        await pilot.pause(0.2)
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()  # the unloads scheduled with call_later have run
         gc.collect()
         alive = sum(isinstance(thing, AssistantReply) for thing in gc.get_objects())
         assert alive <= HISTORY_PAGE * 2.5  # and what they let go of is freed (the first page is gc-frozen)

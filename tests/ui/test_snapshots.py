@@ -21,9 +21,9 @@ async def settle(pilot) -> None:
     await wait_idle(pilot)
     pilot.app.chat_screen.status.stats = None  # timings differ run to run
     chat = pilot.app.chat_screen.chat
-    await pilot.pause(0.2)
+    await pilot.wait_for_scheduled_animations()
     await wait_for(pilot, lambda: max(0, chat.scroll_y) >= chat.max_scroll_y)
-    await pilot.pause(0.1)
+    await pilot.pause()  # one more frame: what the SVG shows is painted
 
 
 def test_welcome(snap_compare, xsus_home):
@@ -69,7 +69,7 @@ def test_structured_output(snap_compare, xsus_home):
         await send(pilot, "structured")
         await settle(pilot)
         pilot.app.chat_screen.chat.scroll_end(animate=False)
-        await pilot.pause(0.1)
+        await pilot.pause()
 
     assert snap_compare(make_app(xsus_home), terminal_size=SIZE, run_before=run_before)
 
