@@ -30,7 +30,9 @@ def test_our_rich_markdown_sets_what_rich_s_init_sets() -> None:
 
     rich_sets = set(re.findall(r"self\.(\w+)\s*(?::[^=]*)?=", inspect.getsource(Markdown.__init__)))
     ours = set(vars(_Markdown("text", "monokai")))
-    assert rich_sets <= ours, f"Rich's Markdown.__init__ now sets {rich_sets - ours}: update ui/rich_compat.init_markdown"
+    assert rich_sets <= ours, (
+        f"Rich's Markdown.__init__ now sets {rich_sets - ours}: update ui/rich_compat.init_markdown"
+    )
 
 
 def test_textarea_still_handles_keys_in_on_key() -> None:
