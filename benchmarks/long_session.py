@@ -12,6 +12,8 @@ process of its own (so that memory one phase freed doesn't hide the other's grow
     count, the live widgets (Widget objects not freed yet, garbage in reference cycles included: counted
     with weak references, without touching the collector) and the widgets mounted on the screen are
     taken; the time per turn is the median over 20 turns around each (21-40 and 281-300).
+  - engine: the same turns through ChatSession and the store, with no UI, timed the same way: the part
+    of the time per turn that grows with the conversation whatever the UI does.
   - interrupts: `--interrupts` times, send the demo's long reply (XSUS_DEMO_DELAY=0.001) and press Esc
     once a seeded random amount of it (20 to 1500 characters) is on screen, then wait for the turn to
     end. Task count, RSS and live widgets after a tenth of them (20) and after all (200).
@@ -133,6 +135,32 @@ async def run_turns(turns: int, width: int) -> dict:
     }
 
 
+async def run_engine(turns: int, width: int) -> dict:
+    """The same turns through ChatSession and the store with no UI: how much of the growth is the engine's
+    (pydantic-ai processes the whole conversation on every request)."""
+    os.environ["XSUS_DEMO_DELAY"] = "0"
+    from xsus_tui.core.agents import build_chat_agent
+    from xsus_tui.core.session import ChatSession
+    from xsus_tui.core.store import SQLiteConversationStore
+
+    checkpoint = max(1, turns // 10)
+    times: dict[int, float] = {}
+    with tempfile.TemporaryDirectory() as home:
+        store = SQLiteConversationStore.open(Path(home) / "history.db")
+        session = ChatSession(build_chat_agent("demo"), store)
+        for turn in range(1, turns + 1):
+            started = time.perf_counter()
+            async for _ in session.run_turn(PROMPTS[turn % len(PROMPTS)]):
+                pass
+            times[turn] = time.perf_counter() - started
+        store.close()
+    early, late = window(times, checkpoint, width), window(times, turns, width)
+    return {
+        "early": {"ms_per_turn": round(statistics.median(early) * 1000, 1)},
+        "late": {"ms_per_turn": round(statistics.median(late) * 1000, 1)},
+    }
+
+
 async def run_interrupts(interrupts: int, seed: int) -> dict:
     os.environ["XSUS_DEMO_DELAY"] = "0.001"
     alive = track_widgets()
@@ -188,7 +216,7 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=20, help="turns in each median of the time per turn")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="20 turns and 10 interrupts, to check the script runs")
-    parser.add_argument("--phase", choices=["turns", "interrupts"], help=argparse.SUPPRESS)
+    parser.add_argument("--phase", choices=["turns", "engine", "interrupts"], help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/long_session.json"))
     args = parser.parse_args()
     os.environ.setdefault("PYDANTIC_AI_NO_BANNER", "1")
@@ -199,16 +227,20 @@ def main() -> None:
     if args.phase == "turns":
         args.json.write_text(json.dumps(asyncio.run(run_turns(args.turns, args.window))))
         return
+    if args.phase == "engine":
+        args.json.write_text(json.dumps(asyncio.run(run_engine(args.turns, args.window))))
+        return
     if args.phase == "interrupts":
         args.json.write_text(json.dumps(asyncio.run(run_interrupts(args.interrupts, args.seed))))
         return
 
     started = time.monotonic()
-    turns, interrupts = in_child("turns", args), in_child("interrupts", args)
+    turns, engine, interrupts = in_child("turns", args), in_child("engine", args), in_child("interrupts", args)
     early, late = turns["early"], turns["late"]
     a, b = interrupts["early"], interrupts["late"]
     figures = {
         "turns": turns,
+        "engine": engine,
         "interrupts": interrupts,
         "rss_ratio": ratio(late["rss_mb"], early["rss_mb"]),
         "time_per_turn_ratio": ratio(late["ms_per_turn"], early["ms_per_turn"]),
@@ -249,6 +281,8 @@ def main() -> None:
     ]
     for label, key, target in rows:
         print(f"{label:<28}{early[key]!s:>12}{late[key]!s:>12}{ratio(late[key], early[key])!s:>8}  {target}")
+    e_early, e_late = engine["early"]["ms_per_turn"], engine["late"]["ms_per_turn"]
+    print(f"{'  engine alone, no UI':<28}{e_early!s:>12}{e_late!s:>12}{ratio(e_late, e_early)!s:>8}")
     i_early, i_late = f"after {interrupts['early_interrupt']}", f"after {interrupts['interrupts']}"
     print(f"\n{'send + Esc':<28}{i_early:>12}{i_late:>12}{'ratio':>8}  target")
     rows = [

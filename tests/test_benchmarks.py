@@ -76,6 +76,7 @@ def test_long_session_benchmark_runs_turns_and_interrupts(tmp_path):
     assert turns["turns"] == 20 and len(turns["ms_per_turn_each"]) == 20 and interrupts["interrupts"] == 10
     assert all(turns[at]["rss_mb"] > 0 and turns[at]["tasks"] > 0 for at in ("early", "late"))
     assert figures["rss_ratio"] and figures["time_per_turn_ratio"] and "send + Esc" in table
+    assert figures["engine"]["late"]["ms_per_turn"] > 0 and "engine alone" in table
 
 
 def test_the_runner_runs_the_benchmarks_it_is_given_and_collects_their_figures(tmp_path):

@@ -64,3 +64,12 @@ def test_the_private_widget_parts_are_still_there() -> None:
     assert hasattr(StylesCache.get_inner_outer, "cache_clear"), (
         "StylesCache.get_inner_outer is no longer an lru_cache: update ui/compat.clear_styles_cache"
     )
+    from textual.geometry import Region
+
+    assert any(hasattr(method, "cache_clear") for method in vars(Region).values()), (
+        "Region's methods are no longer lru_caches: update ui/compat.clear_region_caches"
+    )
+    assert callable(getattr(Widget, "_set_dirty", None)), "Widget._set_dirty is gone: update PageStack"
+    assert callable(getattr(StylesCache, "clear", None)) and "_styles_cache" in inspect.getsource(Widget.__init__), (
+        "Widget._styles_cache / StylesCache.clear changed: update ui/compat.forget_dirty_lines"
+    )

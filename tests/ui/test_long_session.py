@@ -27,7 +27,7 @@ as many more."""
 
 
 async def test_turns_far_away_give_back_their_widgets_and_tasks_and_interrupts_leave_none(xsus_home, monkeypatch):
-    monkeypatch.setattr(ChatLog, "KEEP_TURNS", 2, raising=False)  # page out sooner than the 10 kept in use
+    monkeypatch.setattr(ChatLog, "KEEP_TURNS", 2, raising=False)  # page out sooner than in use
     stream = DemoStream(0)  # instant replies; interrupted turns stream slowly enough to press Esc
     model = FunctionModel(stream_function=stream, model_name=DEMO_MODEL_NAME)
     app = make_app(xsus_home, dataclasses.replace(build_chat_agent("demo"), model=model))
@@ -48,7 +48,7 @@ async def test_turns_far_away_give_back_their_widgets_and_tasks_and_interrupts_l
             stream.delay = 0.005
             submit("long")
             await wait_for(pilot, lambda: screen.replies[-1] is not finished and screen.replies[-1].text)
-            await pilot.press("escape")
+            screen.action_interrupt()  # Esc
             await wait_idle(pilot)
             stream.delay = 0
             interrupted = screen.replies[-1]
@@ -78,23 +78,33 @@ async def test_turns_far_away_give_back_their_widgets_and_tasks_and_interrupts_l
         assert len(asyncio.all_tasks()) <= tasks + 2
 
         # Scrolling back up renders the early turns again, from the events they kept, at the height the
-        # pages and the stack kept for them.
-        height = screen.chat.virtual_size.height
-        await pilot.press("ctrl+home")
-        await wait_for(pilot, lambda: any(isinstance(reply.parent, HistoryPage) for reply in screen.replies))
-        await wait_for(pilot, lambda: "What the demo can show" in _text_of_pages(screen))
+        # pages and the stack kept for them; and so does every page on the way back down.
         chat = screen.chat
-        while chat.scroll_y < chat.max_scroll_y:  # and back down, rendering every page on the way
-            await wait_for(pilot, lambda: all(page.loaded for page in _pages_on_screen(screen)))
+        height = chat.virtual_size.height
+        y = 0
+        while True:
+            chat.scroll_to(y=y, animate=False, immediate=True)
+            await pilot.pause()  # laid out at the new place, so that regions are current
+            await wait_for(pilot, lambda: _rendered_on_screen(screen))
             assert chat.virtual_size.height == height
-            await pilot.press("pagedown")
-        assert chat.virtual_size.height == height
+            if y == 0:
+                assert "What the demo can show" in _text_of_pages(screen)
+            if y >= chat.max_scroll_y:
+                break
+            y = min(chat.max_scroll_y, y + 2 * chat.size.height)  # each page comes within a screen of the view
 
 
 def _text_of_pages(screen) -> str:
     return " ".join(reply.text for reply in screen.replies if isinstance(reply.parent, HistoryPage))
 
 
-def _pages_on_screen(screen) -> list[HistoryPage]:
+def _rendered_on_screen(screen) -> bool:
+    """No stack and no page still to render in the view."""
     chat = screen.chat
-    return [page for page in chat.query(HistoryPage) if page.turns and page.region.overlaps(chat.content_region)]
+    for child in chat.children:
+        if child.region.overlaps(chat.content_region):
+            if type(child).__name__ == "PageStack" or (
+                isinstance(child, HistoryPage) and child.turns and not child.loaded
+            ):
+                return False
+    return True

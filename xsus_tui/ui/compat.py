@@ -50,3 +50,21 @@ def clear_styles_cache() -> None:
         from textual._styles_cache import StylesCache
 
         StylesCache.get_inner_outer.cache_clear()
+
+
+def clear_region_caches() -> None:
+    """`Region`'s methods cache their results (lru_cache, 1,024 or 4,096 entries each). A chat that keeps
+    growing keeps making new regions, so those fill with tens of thousands of objects that every full
+    collection walks. Emptied at a turn's end, they refill with what a frame needs."""
+    from textual.geometry import Region
+
+    for method in vars(Region).values():
+        if callable(clear := getattr(method, "cache_clear", None)):
+            clear()
+
+
+def forget_dirty_lines(widget: Any) -> None:
+    """Drop the line numbers Textual keeps to repaint `widget` (its StylesCache's dirty set): for a widget
+    that is never painted (a PageStack) that set only grows."""
+    if (cache := getattr(widget, "_styles_cache", None)) is not None:
+        cache.clear()

@@ -45,18 +45,21 @@ DEMO_WELCOME = (
 
 
 def settle_garbage() -> None:
-    """Keep the garbage collector's pauses short and let it free what finished turns gave back.
+    """Keep the garbage collector's pauses short and off the stream, and let it free what finished
+    turns gave back.
 
     The first call (when the chat opens) freezes everything alive then: the modules and the app, which
     live as long as the process, so full collections never walk them again (they took up to 300 ms).
-    Later calls (when a turn ends) run a full collection a moment later, once the turn's end is on
-    screen rather than before it (Esc waits for the end): with far-away turns paged out of
-    the chat (ChatLog.page_out) what the collector walks stays a few screens of widgets, so that costs
-    about the same at turn 300 as at turn 3, and collecting it then means collections seldom start
-    while a reply streams. Nothing else is frozen: frozen objects that become garbage later, like the
-    widgets of a turn paged out, would never be collected.
+    Later calls (when a turn ends) run a full collection COLLECT_AFTER seconds later, once the turn's
+    end is on screen rather than before it (Esc waits for the end), so collections seldom start while
+    a reply streams. Nothing else is frozen: a frozen object that becomes garbage later, like the
+    widgets of a turn paged out, is never collected (this used to freeze after every turn, and so kept
+    every turn). With far-away turns paged out of the chat (ChatLog.page_out), the collection walks a
+    few screens of widgets and the conversation, the same at turn 300 as at turn 30, once two of
+    Textual's caches that keep growing with the chat are emptied (below).
     """
     compat.clear_styles_cache()  # it keeps dead widgets' style caches (Textualize/textual#6665)
+    compat.clear_region_caches()  # they fill with the regions of an ever taller chat
     global _frozen, _collection
     if not _frozen:  # (gc.get_freeze_count() would walk the frozen objects: 13 ms)
         _frozen = True

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from textual.containers import Vertical
+from textual.geometry import Region
 from textual.widget import Widget
 
 from xsus_tui.core.replay import PastTurn
@@ -144,6 +145,12 @@ class PageStack(Widget):
         super().__init__(classes="page-stack")
         self.pages: list[tuple[list[PastTurn], int]] = []
         """Each page's turns and height, top to bottom."""
+
+    def _set_dirty(self, *regions: Region) -> None:
+        super()._set_dirty(*regions)
+        # Textual keeps the lines to repaint as a set of line numbers: for a stack thousands of lines
+        # tall, which is never painted (it is split when it comes near), that set grew with the chat.
+        compat.forget_dirty_lines(self)
 
     def add(self, widget: HistoryPage | PageStack, height: int) -> None:
         """Take in a folded page (or another stack) of `height` lines, below what it holds."""
