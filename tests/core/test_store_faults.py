@@ -137,7 +137,10 @@ def test_a_database_that_fails_quick_check_is_moved_aside(tmp_path: Path) -> Non
     make_db(path)
     db = sqlite3.connect(path)
     db.execute("PRAGMA journal_mode = DELETE")
-    db.executemany("INSERT INTO entries VALUES (?, NULL, 'message', ?)", [(str(i), "x" * 500) for i in range(200)])
+    db.executemany(
+        "INSERT INTO entries (id, parent_id, kind, message) VALUES (?, NULL, 'message', ?)",
+        [(str(i), "x" * 500) for i in range(200)],
+    )
     db.commit()
     db.close()
     data = bytearray(path.read_bytes())
@@ -290,7 +293,7 @@ def test_open_does_not_wait_for_a_writer_in_wal_mode(tmp_path: Path) -> None:
     make_db(path)
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
-    holder.execute("INSERT INTO entries VALUES ('x', NULL, 'message', '{}')")
+    holder.execute("INSERT INTO entries (id, parent_id, kind, message) VALUES ('x', NULL, 'message', '{}')")
     try:
         started = time.monotonic()
         store = SQLiteConversationStore.open(path, busy_timeout=5)

@@ -444,6 +444,52 @@ class ChatSession:
                 return prompt if isinstance(prompt, str) else None
         return None
 
+    def prompt_indexes(self) -> list[int]:
+        """Where each turn's prompt is in `conversation.messages` (turn n is at [n - 1])."""
+        return [
+            index
+            for index, message in enumerate(self.conversation.messages)
+            if isinstance(message, ModelRequest) and any(isinstance(part, UserPromptPart) for part in message.parts)
+        ]
+
+    async def branch_before(self, turn: int) -> None:
+        """Take turn `turn` (1 = the first) and all after it out of the conversation, to send an edited prompt in
+        its place: the new prompt becomes another version of that turn, and the old ones stay stored."""
+        if self.busy:
+            raise RuntimeError("a turn is running")
+        await self._branch_at(self.prompt_indexes()[turn - 1])
+
+    async def show_version(self, tip: str) -> None:
+        """Continue the conversation from the stored entry `tip` (another version of a turn, and what followed it):
+        the chat shows that branch, and it is what the model is sent next. The choice is saved."""
+        if self.busy:
+            raise RuntimeError("a turn is running")
+        store = self.store
+        conversation = self.conversation
+        if store is None or conversation.revision is None:
+            raise StoreError("this conversation is not saved yet", cause="not saved yet")
+        if self.unsaved:
+            await self._save()  # the branch must not leave unsaved messages behind
+            conversation = self.conversation
+        self.conversation = await self._wait_for_store(
+            store.branch(conversation.conversation_id, from_entry=tip, expected_revision=conversation.revision)
+        )
+
+    async def fork_at(self, turn: int) -> Conversation:
+        """A new conversation holding this one up to the end of turn `turn` (1 = the first); this one is unchanged."""
+        if self.store is None or self.conversation.revision is None:
+            raise StoreError("this conversation is not saved yet", cause="not saved yet")
+        prompts = self.prompt_indexes()
+        end = prompts[turn] if turn < len(prompts) else len(self.conversation.messages)
+        return await self._wait_for_store(self.store.fork(self.conversation.conversation_id, at=end))
+
+    def switch_to(self, conversation: Conversation | None) -> None:
+        """Go on with another conversation (None: a new one) in the same session: same agent, same tools."""
+        if self.busy:
+            raise RuntimeError("a turn is running")
+        self.conversation = conversation or Conversation()
+        self.save_error = None
+
     async def _take_back_prompt(self) -> None:
         await self._branch_at(len(self.conversation.messages) - 1)
 

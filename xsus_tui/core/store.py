@@ -14,13 +14,13 @@ next time the database is opened for writing.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import KW_ONLY, dataclass
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
@@ -38,6 +38,7 @@ from pydantic_ai.conversation_store import (
 from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, UserPromptPart
 from pydantic_ai.run import AgentRunResult
 
+from . import index
 from .compat import STORED_MARK
 from .db import (
     BUSY_STEP,
@@ -51,8 +52,9 @@ from .db import (
     primary_code,
     quick_check,
 )
+from .index import ConversationSummary, ConversationTree, SearchHit
 
-__all__ = ["ConversationSummary", "SQLiteConversationStore", "StoreError"]
+__all__ = ["ConversationSummary", "ConversationTree", "SQLiteConversationStore", "SearchHit", "StoreError"]
 
 T = TypeVar("T")
 
@@ -63,8 +65,9 @@ _JSON = pydantic.ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
 _MESSAGE = pydantic.TypeAdapter(ModelMessage, config=_JSON)
 _MESSAGES = pydantic.TypeAdapter(list[ModelMessage], config=_JSON)
 _RECORD = pydantic.TypeAdapter(ConversationRecord)
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = index.SCHEMA_VERSION
 _TABLES = {"entries", "conversations", "partials"}
+"""Schema 1's tables; schema 2 adds its own (`index.create`)."""
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
     id TEXT PRIMARY KEY,
@@ -95,29 +98,12 @@ RECOVERED_METADATA_KEY = "xsus_recovered"
 """Set on a reply that was taken from a checkpoint after xsus stopped mid-reply."""
 
 
-@dataclass(frozen=True)
-class ConversationSummary:
-    """One line of `xsus history list`."""
-
-    _: KW_ONLY
-    conversation_id: str
-    """The conversation's identifier (a UUID7, so it sorts by creation time)."""
-    title: str
-    """The first line of the first prompt."""
-    created_at: datetime
-    """When the conversation was first saved."""
-    updated_at: datetime
-    """When it was last saved."""
-    messages: int
-    """How many messages its current history holds."""
-
-
 def _title_of(entries: Sequence[ConversationEntry]) -> str | None:
     for entry in entries:
         if isinstance(entry.message, ModelRequest):
             for part in entry.message.parts:
                 if isinstance(part, UserPromptPart) and isinstance(part.content, str) and part.content.strip():
-                    return part.content.strip().splitlines()[0][:100]
+                    return index.title_of(part.content)
     return None
 
 
@@ -140,10 +126,19 @@ class SQLiteConversationStore(ConversationStore):
         """Read-only from a folder where SQLite can't keep its `-shm`: the latest saves (in the WAL) may be missing."""
         self.recovered: list[str] = []
         """Conversations that got back a reply cut short when xsus stopped (from its checkpoint), at open."""
+        self.schema = SCHEMA_VERSION
+        """The schema the file is in: 1 for a store read-only that xsus has not indexed yet (no search)."""
+        self.agent_label: str | None = None
+        """What the app runs (an `--agent` target), recorded with each conversation it saves to."""
 
     @classmethod
     def open(
-        cls, path: Path | str, *, busy_timeout: float = BUSY_TIMEOUT, readonly: bool = False
+        cls,
+        path: Path | str,
+        *,
+        busy_timeout: float = BUSY_TIMEOUT,
+        readonly: bool = False,
+        progress: Callable[[int, int], None] | None = None,
     ) -> SQLiteConversationStore:
         """Open (creating if needed) the database at `path`; blocks until it is open.
 
@@ -151,6 +146,9 @@ class SQLiteConversationStore(ConversationStore):
         a fresh one started; `moved_aside` then says where the old file went. Anything else that stops it
         opening (a lock, a full disk, a read-only folder, permissions) raises `StoreError` naming the file and
         the cause, and leaves the file as it was. `readonly` opens an existing database for reading only.
+
+        A database written before schema 2 is indexed for listing and search first (`index.migrate`), telling
+        `progress(done, total)` how many messages are done.
         """
         path = Path(path)
         worker = DbThread()
@@ -158,6 +156,7 @@ class SQLiteConversationStore(ConversationStore):
             if readonly:
                 db, immutable = worker.call(lambda: _connect_readonly(path, busy_timeout))
                 store = cls(path, worker=worker, connection=db, readonly=True)
+                store.schema = worker.call(lambda: db.execute("PRAGMA user_version").fetchone()[0])
                 store.may_be_stale = immutable and path.with_name(path.name + "-wal").exists()
                 return store
             moved_aside = None
@@ -169,11 +168,23 @@ class SQLiteConversationStore(ConversationStore):
             store = cls(path, worker=worker, connection=db)
             store.busy_timeout = busy_timeout
             store.moved_aside = moved_aside
+            store.schema = worker.call(lambda: store._migrate(progress))
             store.recovered = worker.call(store._recover_checkpoints)
+            worker.call(lambda: store._purge_deleted(False))
             return store
         except BaseException:
             worker.stop(0)
             raise
+
+    def _migrate(self, progress: Callable[[int, int], None] | None) -> int:
+        """On the database thread at open: index what a schema-1 store holds (once); the schema it is in now."""
+        db = self._db
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version >= SCHEMA_VERSION:
+            return version
+        index.migrate(db, self._begin, progress)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        return SCHEMA_VERSION
 
     def stop_waiting(self) -> None:
         """Make a write that is waiting for another process's lock give up now (StoreError), rather than at the
@@ -381,6 +392,7 @@ class SQLiteConversationStore(ConversationStore):
                 if db.execute("SELECT 1 FROM entries WHERE id = ?", (record.head_id,)).fetchone() is None:
                     raise ConversationConflict(record.conversation_id)
             db.executemany("INSERT INTO entries (id, parent_id, kind, message) VALUES (?, ?, ?, ?)", rows)
+            index.add_entries(db, record.conversation_id, rows)
             updated = record.updated_at.isoformat()
             title = (row[2] if row else None) or title
             db.execute(
@@ -398,6 +410,7 @@ class SQLiteConversationStore(ConversationStore):
                     _RECORD.dump_json(record).decode(),
                 ),
             )
+            index.refresh(db, record.conversation_id, agent=self.agent_label if rows else None)
             # The turn a checkpoint was kept for is saved now: in the same transaction, so never both or neither.
             db.execute("DELETE FROM partials WHERE conversation_id = ?", (record.conversation_id,))
             db.execute("COMMIT")
@@ -426,8 +439,9 @@ class SQLiteConversationStore(ConversationStore):
             self._give_up.clear()
 
     async def delete_record(self, conversation_id: str, *, expected_revision: str) -> None:
-        # Entries are kept: a fork or a concurrent save may still point into them.
+        # Entries are kept: a fork or a concurrent save may still point into them (`delete_now` purges them).
         def delete() -> int:
+            self._db.execute("DELETE FROM partials WHERE conversation_id = ?", (conversation_id,))
             return self._db.execute(
                 "DELETE FROM conversations WHERE conversation_id = ? AND revision = ?",
                 (conversation_id, expected_revision),
@@ -548,31 +562,255 @@ class SQLiteConversationStore(ConversationStore):
     def summaries(self, *, limit: int | None = None) -> list[ConversationSummary]:
         return self._call(lambda: self._summaries(limit))
 
-    def _summaries(self, limit: int | None) -> list[ConversationSummary]:
+    def _summaries(self, limit: int | None, offset: int = 0, title: str = "") -> list[ConversationSummary]:
+        if self.schema >= 2:
+            return index.list_summaries(self._db, limit=limit, offset=offset, title=title)
+        # A schema-1 file read-only (not indexed yet): count each history's messages.
         sql = (
             "SELECT c.conversation_id, c.title, c.created_at, c.updated_at, json_extract(c.record, '$.head_id')"
-            " FROM conversations c ORDER BY c.updated_at DESC, c.conversation_id DESC"
+            " FROM conversations c ORDER BY c.updated_at DESC, c.conversation_id DESC LIMIT ? OFFSET ?"
         )
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
         out = []
-        for conversation_id, title, created, updated, head in self._db.execute(sql).fetchall():
+        for conversation_id, name, created, updated, head in self._db.execute(
+            sql, (-1 if limit is None else limit, offset)
+        ).fetchall():
             count = self._db.execute(
                 "WITH RECURSIVE chain(id, parent_id) AS (SELECT id, parent_id FROM entries WHERE id = ?"
                 " UNION ALL SELECT e.id, e.parent_id FROM entries e JOIN chain ON e.id = chain.parent_id)"
                 " SELECT count(*) FROM chain",
                 (head,),
             ).fetchone()[0]
-            out.append(
-                ConversationSummary(
-                    conversation_id=conversation_id,
-                    title=title or "(empty)",
-                    created_at=datetime.fromisoformat(created),
-                    updated_at=datetime.fromisoformat(updated),
-                    messages=count,
-                )
-            )
+            if not title or title.casefold() in (name or "").casefold():
+                out.append(index.summary((conversation_id, name, created, updated, count, 0, "", None, None)))
         return out
+
+    async def page(self, *, limit: int = 50, offset: int = 0, title: str = "") -> list[ConversationSummary]:
+        """Conversations newest first, `limit` from `offset`; only those whose title contains `title`."""
+        return await self._run(lambda: self._summaries(limit, offset, title), "read")
+
+    async def summary(self, conversation_id: str) -> ConversationSummary | None:
+        def read() -> Any:
+            return self._db.execute(
+                f"SELECT {index.SUMMARY_COLUMNS} FROM conversations WHERE conversation_id = ?", (conversation_id,)
+            ).fetchone()
+
+        row = await self._run(read, "read")
+        return None if row is None else index.summary(row)
+
+    async def search(self, text: str, *, limit: int = 50, offset: int = 0) -> list[SearchHit]:
+        """The messages that match `text` (FTS5 syntax, or plain words when it isn't), newest first."""
+        if self.schema < 2:
+            raise StoreError(
+                f"the history database {self.path} has no search index yet: start xsus once to build it",
+                cause="no search index yet",
+            )
+        return await self._run(lambda: index.search(self._db, text, limit=limit, offset=offset), "search")
+
+    async def tree(self, conversation_id: str) -> ConversationTree | None:
+        """The conversation's turns with every version of each (see `index.ConversationTree`)."""
+
+        def read() -> ConversationTree | None:
+            record = self._record_row(conversation_id)
+            if record is None:
+                return None
+            tips = [tip for tip in [record.head_id, *reversed(record.branches)] if tip is not None]
+            tree = ConversationTree(index.tree_nodes(self._db, tips), record.head_id)
+            return tree
+
+        return await self._run(read, "read")
+
+    async def texts(self, entry_ids: Sequence[str]) -> dict[str, str]:
+        """The start of what each entry says, on one line (for the tree's lines)."""
+        return await self._run(lambda: index.texts_of(self._db, entry_ids), "read")
+
+    async def rename(self, conversation_id: str, title: str) -> str:
+        """Give a conversation a title of one line; returns it. KeyError if there is no such conversation."""
+        title = " ".join(title.split())[:200]
+        if not title:
+            raise ValueError("a title can't be empty")
+
+        def write() -> int:
+            self._begin()
+            try:
+                count = self._db.execute(
+                    "UPDATE conversations SET title = ? WHERE conversation_id = ?", (title, conversation_id)
+                ).rowcount
+                self._db.execute("COMMIT")
+                return count
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
+        if await self._run(write, "save to") == 0:
+            raise KeyError(conversation_id)
+        return title
+
+    # -- deleting, with an undo while the app runs ---------------------------------------------------
+
+    async def delete_soft(self, conversation_id: str) -> ConversationSummary:
+        """Take a conversation out of every list and search, keeping it until `purge_deleted` (the app calls
+        it at quit) so that `undelete` can bring it back. KeyError if there is no such conversation."""
+        pid, host = os.getpid(), socket.gethostname()
+        now = datetime.now().astimezone().isoformat()
+
+        def write() -> Any:
+            db = self._db
+            self._begin()
+            try:
+                row = db.execute(
+                    "SELECT conversation_id, revision, scope, updated_at, created_at, title, record, turns, messages,"
+                    " preview, model, agent FROM conversations WHERE conversation_id = ?",
+                    (conversation_id,),
+                ).fetchone()
+                if row is None:
+                    raise KeyError(conversation_id)
+                db.execute(
+                    "INSERT OR REPLACE INTO deleted (conversation_id, pid, host, deleted_at, row)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (conversation_id, pid, host, now, json.dumps(row)),
+                )
+                db.execute("DELETE FROM conversations WHERE conversation_id = ?", (conversation_id,))
+                db.execute("DELETE FROM partials WHERE conversation_id = ?", (conversation_id,))
+                db.execute("COMMIT")
+                return row
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+
+        row = await self._run(write, "save to")
+        return index.summary((row[0], row[5], row[4], row[3], row[8], row[7], row[9], row[10], row[11]))
+
+    async def undelete(self, conversation_id: str) -> None:
+        """Bring back a conversation `delete_soft` took out. KeyError if it is not kept (any more)."""
+
+        def write() -> None:
+            db = self._db
+            self._begin()
+            try:
+                kept = db.execute("SELECT row FROM deleted WHERE conversation_id = ?", (conversation_id,)).fetchone()
+                if kept is None:
+                    raise KeyError(conversation_id)
+                db.execute(
+                    "INSERT INTO conversations (conversation_id, revision, scope, updated_at, created_at, title,"
+                    " record, turns, messages, preview, model, agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    json.loads(kept[0]),
+                )
+                db.execute("DELETE FROM deleted WHERE conversation_id = ?", (conversation_id,))
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+
+        await self._run(write, "save to")
+
+    async def delete_now(self, conversation_id: str) -> ConversationSummary:
+        """Delete a conversation and the messages only it holds, for good."""
+        deleted = await self.delete_soft(conversation_id)
+        await self._run(lambda: self._purge(conversation_id), "save to")
+        return deleted
+
+    def purge_deleted(self, *, mine: bool = True) -> None:
+        """Delete for good what `delete_soft` kept (blocking; at quit, or at open for processes that died)."""
+        self._call(lambda: self._purge_deleted(mine), "save to")
+
+    def _purge_deleted(self, mine: bool) -> None:
+        if self.readonly or self.schema < 2:
+            return
+        for conversation_id, pid, host in self._db.execute("SELECT conversation_id, pid, host FROM deleted").fetchall():
+            ours = pid == os.getpid() and host == socket.gethostname()
+            if ours if mine else not _writer_alive(pid, host):
+                try:
+                    self._purge(conversation_id)
+                except sqlite3.Error:  # a full disk, a lock: it stays deleted, and is purged at a later open
+                    continue
+
+    def _purge(self, conversation_id: str) -> None:
+        """Delete a deleted conversation's entries, their search rows, and its `deleted` row, sparing the entries a
+        fork still reaches."""
+        db = self._db
+        self._begin()
+        try:
+            spared: set[str] = set()
+            for (record,) in db.execute(
+                "SELECT record FROM conversations WHERE json_extract(record, '$.forked_from') IS NOT NULL"
+            ).fetchall():
+                data = json.loads(record)
+                for tip in [data.get("head_id"), *(data.get("branches") or [])]:
+                    if tip is not None:
+                        spared.update(entry_id for (entry_id,) in db.execute(index._CHAIN_IDS, (tip,)))
+            rows = db.execute("SELECT rowid, id FROM entries WHERE conversation_id = ?", (conversation_id,)).fetchall()
+            gone = [(rowid,) for rowid, entry_id in rows if entry_id not in spared]
+            db.executemany("DELETE FROM search WHERE rowid = ?", gone)
+            db.executemany("DELETE FROM entries WHERE rowid = ?", gone)
+            db.execute("DELETE FROM deleted WHERE conversation_id = ?", (conversation_id,))
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+    # -- import and the whole tree -----------------------------------------------------------------------
+
+    async def import_messages(self, messages: Sequence[ModelMessage], *, title: str | None = None) -> str:
+        """Store `messages` as a new conversation; returns its id."""
+        conversation = Conversation(messages=list(messages))
+        await self.save(conversation)
+        if title:
+            await self.rename(conversation.conversation_id, title)
+        return conversation.conversation_id
+
+    async def all_entries(self, conversation_id: str) -> tuple[ConversationRecord, list[ConversationEntry]] | None:
+        """The conversation's record and every entry of its tree (its history and the branches it left), each
+        after its parent."""
+
+        def read() -> Any:
+            record = self._record_row(conversation_id)
+            if record is None:
+                return None
+            tips = [tip for tip in [record.head_id, *record.branches] if tip is not None]
+            ids = set(index.tree_nodes(self._db, tips))
+            rows = [
+                row
+                for row in self._db.execute(
+                    "SELECT e.id, e.parent_id, e.kind, e.message FROM entries e WHERE e.id IN"
+                    " (SELECT value FROM json_each(?)) ORDER BY e.rowid",
+                    (json.dumps(sorted(ids)),),
+                ).fetchall()
+            ]
+            return record, rows
+
+        found = await self._run(read, "read")
+        if found is None:
+            return None
+        record, rows = found
+        return record, [_entry(row) for row in rows]
+
+    async def import_tree(self, entries: Sequence[ConversationEntry], head_id: str | None, *, title: str | None) -> str:
+        """Store a whole tree (what `all_entries` gave, from another store) as a new conversation, with new entry
+        ids; its head is `head_id`'s copy and every other leaf a branch it left. Returns its id."""
+        new_ids: dict[str, str] = {}
+        copies = []
+        for entry in entries:  # each after its parent
+            if entry.parent_id is not None and entry.parent_id not in new_ids:
+                raise ValueError(f"entry {entry.id} comes before its parent {entry.parent_id}, or has none")
+            copy = ConversationEntry(parent_id=new_ids.get(entry.parent_id or ""), message=entry.message)
+            copies.append(copy)
+            new_ids[entry.id] = copy.id
+        parents = {entry.parent_id for entry in entries}
+        leaves = [new_ids[entry.id] for entry in entries if entry.id not in parents]
+        head = new_ids.get(head_id) if head_id else (leaves[-1] if leaves else None)
+        record = ConversationRecord(
+            conversation_id=Conversation().conversation_id,
+            head_id=head,
+            branches=[leaf for leaf in leaves if leaf != head],
+        )
+        await self.write_record(record, new_entries=copies, expected_revision=None)
+        if title:
+            await self.rename(record.conversation_id, title)
+        return record.conversation_id
 
     def resolve_id(self, prefix: str) -> str:
         """The full id of the one conversation whose id starts with `prefix`."""
@@ -620,8 +858,10 @@ def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
         db.execute("PRAGMA synchronous = NORMAL")
         if not _TABLES <= tables:  # only write the schema when something is missing: a lock then can't stop a read
             db.executescript(_SCHEMA)
-        if version != SCHEMA_VERSION:
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        if version < SCHEMA_VERSION:
+            index.create(db)
+            if not index.needs_migration(db):  # else SQLiteConversationStore._migrate sets it, once indexed
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         db.execute("SELECT count(*) FROM conversations").fetchone()
         # Damage that the queries above did not touch would show later, mid-chat: check the file now
         # (about 70 ms per 100 MB), before anything is written into it.
@@ -713,11 +953,11 @@ def _writer_alive(pid: int, host: str) -> bool:
 
 def _recovered(messages: list[ModelMessage]) -> list[ModelMessage]:
     """A checkpoint's messages, the last response marked as cut short when xsus stopped."""
-    for index in range(len(messages) - 1, -1, -1):
-        message = messages[index]
+    for position in range(len(messages) - 1, -1, -1):
+        message = messages[position]
         if isinstance(message, ModelResponse):
             metadata = {**(message.metadata or {}), RECOVERED_METADATA_KEY: "xsus stopped before this reply finished"}
-            messages[index] = _replace(message, metadata=metadata)
+            messages[position] = _replace(message, metadata=metadata)
             break
     return messages
 

@@ -1,0 +1,590 @@
+"""What the history database keeps beside pydantic-ai's entries to list, search and branch conversations.
+
+Schema 2 adds, on the database thread (`SQLiteConversationStore` calls these with its connection):
+
+- per entry: the conversation that stored it, its depth in its chain (messages up to it) and its turn
+  (user prompts up to it), so a conversation's message and turn counts are those of its head entry, and
+  a search hit knows its turn without walking its chain;
+- per conversation: `turns`, `messages`, a one-line `preview`, the `model` that answered last and the
+  `agent` the app ran, kept up to date by every write, so a list of 10,000 conversations is one query;
+- `search`: an FTS5 table (trigram tokenizer: substrings, code and punctuation, any script) over what
+  was said in each entry (prompts, replies, thinking, tool calls and results), rowid = the entry's rowid;
+- `deleted`: conversations deleted in a running app, kept until the app quits so the delete can be undone.
+
+A store written by schema 1 is migrated once when it is opened for writing, in batches, with progress.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import KW_ONLY, dataclass, field
+from datetime import datetime
+from typing import Any
+
+SCHEMA_VERSION = 2
+
+INDEXED_CHARS = 64_000
+"""At most this much of one message's text is searchable (a tool result of a whole file is cut there)."""
+PREVIEW_CHARS = 160
+TITLE_CHARS = 60
+MARK_START, MARK_END = "\x02", "\x03"
+"""Around each match in a search snippet."""
+
+SCHEMA_2 = """
+CREATE INDEX IF NOT EXISTS entries_parent ON entries(parent_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5(text, tokenize='trigram');
+CREATE TABLE IF NOT EXISTS deleted (
+    conversation_id TEXT PRIMARY KEY,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    deleted_at TEXT NOT NULL,
+    row TEXT NOT NULL
+);
+"""
+ENTRY_COLUMNS = {"conversation_id": "TEXT", "depth": "INTEGER", "turn": "INTEGER"}
+CONVERSATION_COLUMNS = {
+    "turns": "INTEGER NOT NULL DEFAULT 0",
+    "messages": "INTEGER NOT NULL DEFAULT 0",
+    "preview": "TEXT",
+    "model": "TEXT",
+    "agent": "TEXT",
+}
+
+
+# -- what a message says -------------------------------------------------------------------------------
+
+
+def message_text(data: dict[str, Any]) -> tuple[str, bool]:
+    """The searchable text of one stored message (its JSON, as a dict) and whether it holds a user prompt."""
+    pieces: list[str] = []
+    prompt = False
+    for part in data.get("parts") or ():
+        kind = part.get("part_kind")
+        if kind == "user-prompt":
+            prompt = True
+            pieces.append(_content_text(part.get("content")))
+        elif kind in ("text", "thinking"):
+            pieces.append(str(part.get("content") or ""))
+        elif kind == "tool-call":
+            args = part.get("args")
+            pieces.append(f"{part.get('tool_name', '')} {args if isinstance(args, str) else _json(args)}")
+        elif kind in ("tool-return", "retry-prompt", "builtin-tool-return"):
+            pieces.append(f"{part.get('tool_name') or ''} {_content_text(part.get('content'))}".strip())
+    text = "\n".join(piece for piece in pieces if piece)
+    return text[:INDEXED_CHARS], prompt
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and all(isinstance(item, (str, dict)) for item in content):
+        return " ".join(item if isinstance(item, str) else _item_name(item) for item in content)
+    return _json(content)
+
+
+def _item_name(item: dict[str, Any]) -> str:
+    """A file or URL in a prompt: its name, not its bytes."""
+    return str(item.get("url") or item.get("identifier") or item.get("kind") or "")
+
+
+def _json(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False)[:INDEXED_CHARS]
+    except (TypeError, ValueError):
+        return str(value)[:INDEXED_CHARS]
+
+
+def one_line(text: str, limit: int) -> str:
+    """`text` on one line, at most `limit` characters, cut at a word with an ellipsis."""
+    line = " ".join(text.split())
+    if len(line) <= limit:
+        return line
+    cut = line[: limit - 1]
+    if " " in cut[limit // 2 :]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip() + "…"
+
+
+def title_of(text: str) -> str:
+    """A new conversation's title: its first prompt's first line, shortened."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return one_line(lines[0] if lines else "", TITLE_CHARS)
+
+
+# -- schema 2 ------------------------------------------------------------------------------------------
+
+
+def create(db: sqlite3.Connection) -> None:
+    """Add what schema 2 keeps to a database whose schema-1 tables exist (new or old: see `migrate`)."""
+    _add_columns(db, "entries", ENTRY_COLUMNS)
+    _add_columns(db, "conversations", CONVERSATION_COLUMNS)
+    db.executescript(SCHEMA_2)
+
+
+def _add_columns(db: sqlite3.Connection, table: str, columns: dict[str, str]) -> None:
+    have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+    for name, kind in columns.items():
+        if name not in have:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
+
+def needs_migration(db: sqlite3.Connection) -> bool:
+    """Entries stored before schema 2 that are not indexed yet."""
+    return db.execute("SELECT 1 FROM entries WHERE depth IS NULL LIMIT 1").fetchone() is not None
+
+
+def migrate(db: sqlite3.Connection, begin: Callable[[], None], progress: Callable[[int, int], None] | None) -> None:
+    """Index the entries a schema-1 store holds: depth, turn, owner and search text, in batches of their own
+    transactions (a kill midway leaves the rest for the next open), then each conversation's counts."""
+    total = db.execute("SELECT count(*) FROM entries WHERE depth IS NULL").fetchone()[0]
+    done = 0
+    known: dict[str, tuple[int, int]] = {}
+    owners = _owners(db)
+    while True:
+        rows = db.execute(
+            "SELECT rowid, id, parent_id, message FROM entries WHERE depth IS NULL ORDER BY rowid LIMIT 2000"
+        ).fetchall()
+        if not rows:
+            break
+        begin()
+        try:
+            for rowid, entry_id, parent_id, message in rows:
+                depth, turn = _position(db, known, parent_id)
+                text, prompt = message_text(json.loads(message))
+                turn += prompt
+                known[entry_id] = (depth + 1, turn)
+                db.execute(
+                    "UPDATE entries SET depth = ?, turn = ?, conversation_id = ? WHERE rowid = ?",
+                    (depth + 1, turn, owners.get(entry_id), rowid),
+                )
+                if text and owners.get(entry_id):
+                    db.execute("INSERT OR REPLACE INTO search (rowid, text) VALUES (?, ?)", (rowid, text))
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        done += len(rows)
+        if progress is not None:
+            progress(done, total)
+    begin()
+    try:
+        for (conversation_id,) in db.execute("SELECT conversation_id FROM conversations").fetchall():
+            refresh(db, conversation_id)
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
+def _position(db: sqlite3.Connection, known: dict[str, tuple[int, int]], parent_id: str | None) -> tuple[int, int]:
+    if parent_id is None:
+        return 0, 0
+    if parent_id in known:
+        return known[parent_id]
+    row = db.execute("SELECT depth, turn FROM entries WHERE id = ?", (parent_id,)).fetchone()
+    return (row[0] or 0, row[1] or 0) if row else (0, 0)
+
+
+def _owners(db: sqlite3.Connection) -> dict[str, str]:
+    """Which conversation stored each entry, as far as schema 1 can tell: the oldest conversation whose
+    history or branches reach it (a fork shares its source's entries; the source keeps them)."""
+    owners: dict[str, str] = {}
+    for conversation_id, record in db.execute(
+        "SELECT conversation_id, record FROM conversations ORDER BY created_at, conversation_id"
+    ).fetchall():
+        data = json.loads(record)
+        for tip in [data.get("head_id"), *(data.get("branches") or [])]:
+            if tip is None:
+                continue
+            for (entry_id,) in db.execute(_CHAIN_IDS, (tip,)):
+                if entry_id in owners:
+                    break  # the rest of this chain is someone's already
+                owners[entry_id] = conversation_id
+    return owners
+
+
+_CHAIN_IDS = (
+    "WITH RECURSIVE chain(id, parent_id) AS (SELECT id, parent_id FROM entries WHERE id = ?"
+    " UNION ALL SELECT e.id, e.parent_id FROM entries e JOIN chain ON e.id = chain.parent_id) SELECT id FROM chain"
+)
+
+
+# -- keeping it in step on every write -----------------------------------------------------------------
+
+
+def add_entries(db: sqlite3.Connection, conversation_id: str, rows: Sequence[tuple[str, str | None, str, str]]) -> None:
+    """Index entries just inserted (in order, each after its parent) for `conversation_id`."""
+    known: dict[str, tuple[int, int]] = {}
+    for entry_id, parent_id, _kind, message in rows:
+        depth, turn = _position(db, known, parent_id)
+        text, prompt = message_text(json.loads(message))
+        turn += prompt
+        known[entry_id] = (depth + 1, turn)
+        rowid = db.execute(
+            "UPDATE entries SET depth = ?, turn = ?, conversation_id = ? WHERE id = ? RETURNING rowid",
+            (depth + 1, turn, conversation_id, entry_id),
+        ).fetchone()[0]
+        if text:
+            db.execute("INSERT INTO search (rowid, text) VALUES (?, ?)", (rowid, text))
+
+
+def refresh(db: sqlite3.Connection, conversation_id: str, *, agent: str | None = None) -> None:
+    """Recompute a conversation's counts, preview and model from its head (after a save or a branch)."""
+    row = db.execute(
+        "SELECT json_extract(record, '$.head_id') FROM conversations WHERE conversation_id = ?", (conversation_id,)
+    ).fetchone()
+    if row is None:
+        return
+    turns = messages = 0
+    preview = model = None
+    entry_id = row[0]
+    looked = 0
+    while entry_id is not None and looked < 12 and (preview is None or model is None):
+        entry = db.execute("SELECT parent_id, depth, turn, message FROM entries WHERE id = ?", (entry_id,)).fetchone()
+        if entry is None:
+            break
+        if looked == 0:
+            messages, turns = entry[1] or 0, entry[2] or 0
+        data = json.loads(entry[3])
+        if model is None and data.get("kind") == "response" and data.get("model_name"):
+            model = data["model_name"]
+        if preview is None:
+            text, _ = message_text(data)
+            if text.strip() and data.get("kind") == "response":
+                preview = one_line(text, PREVIEW_CHARS)
+        entry_id = entry[0]
+        looked += 1
+    db.execute(
+        "UPDATE conversations SET turns = ?, messages = ?, preview = ?, model = COALESCE(?, model),"
+        " agent = COALESCE(?, agent) WHERE conversation_id = ?",
+        (turns, messages, preview, model, agent, conversation_id),
+    )
+
+
+# -- listing and searching -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConversationSummary:
+    """One conversation in `xsus history list` and the browser."""
+
+    _: KW_ONLY
+    conversation_id: str
+    """The conversation's identifier (a UUID7, so it sorts by creation time)."""
+    title: str
+    """Its title: the first prompt, shortened, unless renamed."""
+    created_at: datetime
+    updated_at: datetime
+    messages: int
+    """How many messages its current branch holds."""
+    turns: int = 0
+    """How many prompts its current branch holds."""
+    preview: str = ""
+    """The start of its last reply, on one line."""
+    model: str | None = None
+    """The model that answered last."""
+    agent: str | None = None
+    """The agent it was last run with (`--agent`), if any."""
+
+
+SUMMARY_COLUMNS = "conversation_id, title, created_at, updated_at, messages, turns, preview, model, agent"
+
+
+def summary(row: Sequence[Any]) -> ConversationSummary:
+    return ConversationSummary(
+        conversation_id=row[0],
+        title=row[1] or "(empty)",
+        created_at=datetime.fromisoformat(row[2]),
+        updated_at=datetime.fromisoformat(row[3]),
+        messages=row[4] or 0,
+        turns=row[5] or 0,
+        preview=row[6] or "",
+        model=row[7],
+        agent=row[8],
+    )
+
+
+def list_summaries(
+    db: sqlite3.Connection, *, limit: int | None, offset: int = 0, title: str = ""
+) -> list[ConversationSummary]:
+    sql = f"SELECT {SUMMARY_COLUMNS} FROM conversations"
+    params: list[Any] = []
+    if title:
+        sql += " WHERE title LIKE ? ESCAPE '\\'"
+        params.append(f"%{like_escape(title)}%")
+    sql += " ORDER BY updated_at DESC, conversation_id DESC LIMIT ? OFFSET ?"
+    params += [-1 if limit is None else limit, offset]
+    return [summary(row) for row in db.execute(sql, params).fetchall()]
+
+
+def like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One message that matches a search."""
+
+    _: KW_ONLY
+    conversation: ConversationSummary
+    entry_id: str
+    """The matching message's entry: open the conversation there (it may be on another branch)."""
+    turn: int
+    """Its turn (1 = the first prompt) in its branch."""
+    snippet: str
+    """Its text around the match, on one line, each match between MARK_START and MARK_END."""
+    role: str
+    """"you" for a prompt, "reply" for a response, "tool" for a tool result."""
+
+
+_OPERATORS = re.compile(r'["()*^:]|\b(AND|OR|NOT|NEAR)\b')
+
+
+def fts_queries(text: str) -> list[str]:
+    """The FTS5 queries to try for what the user typed, best first. Words (at least 3 characters each, the
+    trigram's size) must all appear, anywhere in the text, as typed (case aside); a query written in FTS5's
+    own syntax (quotes, AND/OR/NOT, NEAR, parentheses) is tried first as written."""
+    queries = []
+    if _OPERATORS.search(text):
+        queries.append(text)
+    if plain := plain_query(text):
+        queries.append(plain)
+    return queries
+
+
+def plain_query(text: str) -> str:
+    """Each word of `text` (3 characters or more) as an FTS5 string: all must appear, as typed."""
+    return " ".join('"' + word.replace('"', '""') + '"' for word in text.split() if len(word) >= 3)
+
+
+def search(db: sqlite3.Connection, text: str, *, limit: int, offset: int = 0) -> list[SearchHit]:
+    """The messages of live conversations that match `text`, newest first. A query FTS5 can't parse (or that finds
+    nothing read as FTS5) is searched as plain words; words shorter than three characters can't be searched."""
+    columns = ", ".join(f"c.{column}" for column in SUMMARY_COLUMNS.split(", "))
+    queries = fts_queries(text)
+    plain = plain_query(text)
+    for query in queries:
+        try:
+            rows = db.execute(
+                f"SELECT snippet(search, 0, '{MARK_START}', '{MARK_END}', '…', 24), e.id, e.turn,"
+                " json_extract(e.message, '$.kind'), instr(e.message, '\"part_kind\":\"user-prompt\"'), "
+                + columns
+                + " FROM search JOIN entries e ON e.rowid = search.rowid"
+                " JOIN conversations c ON c.conversation_id = e.conversation_id"
+                " WHERE search MATCH ? ORDER BY search.rowid DESC LIMIT ? OFFSET ?",
+                (query, limit, offset),
+            ).fetchall()
+        except sqlite3.OperationalError:
+            if query == plain:
+                raise  # the plain words, each quoted: always valid, so this is the database's own trouble
+            continue  # not FTS5 syntax after all: the next way of reading it
+        if not rows:
+            continue  # read as FTS5 it found nothing ("(x)" is the word x, too short): try it as typed
+        return [
+            SearchHit(
+                conversation=summary(row[5:]),
+                entry_id=row[1],
+                turn=row[2] or 0,
+                snippet=" ".join(row[0].split()),
+                role="reply" if row[3] == "response" else "you" if row[4] else "tool",
+            )
+            for row in rows
+        ]
+    return []
+
+
+# -- branches ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Node:
+    """An entry of a conversation's tree: enough to tell turns and their versions apart."""
+
+    id: str
+    parent_id: str | None
+    turn: int
+    order: int
+    """Its rowid: later entries were stored later."""
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version of a turn: a prompt and the reply that began after it (regenerating makes another reply to the
+    same prompt; editing a prompt makes another prompt after the same turn)."""
+
+    prompt_id: str
+    reply_id: str | None
+    """The reply's first message; None when the prompt was never answered."""
+    tip: str
+    """The newest last entry below this version: branching there shows it and what followed it."""
+    turn: int
+
+
+@dataclass
+class ConversationTree:
+    """A conversation's turns with every version stored for each (`ConversationStore.branch` leaves the old
+    history in the store; this finds it again)."""
+
+    nodes: dict[str, Node]
+    head_id: str | None
+    children: dict[str | None, list[Node]] = field(default_factory=dict)
+    texts: dict[str, str] = field(default_factory=dict)
+    """The start of what some entries say (the prompts and first replies), filled in by the store."""
+
+    def __post_init__(self) -> None:
+        for node in sorted(self.nodes.values(), key=lambda node: node.order):
+            self.children.setdefault(node.parent_id, []).append(node)
+        self._tips: dict[str, str] = {}
+
+    def is_prompt(self, node: Node) -> bool:
+        parent = self.nodes.get(node.parent_id) if node.parent_id else None
+        return node.turn > (parent.turn if parent else 0)
+
+    def tip_under(self, entry_id: str) -> str:
+        """The newest leaf at or below `entry_id`."""
+        if entry_id in self._tips:
+            return self._tips[entry_id]
+        best, best_order = entry_id, self.nodes[entry_id].order
+        stack = [entry_id]
+        while stack:
+            node_id = stack.pop()
+            below = self.children.get(node_id, [])
+            if not below and self.nodes[node_id].order > best_order:
+                best, best_order = node_id, self.nodes[node_id].order
+            stack.extend(child.id for child in below)
+        self._tips[entry_id] = best
+        return best
+
+    def versions(self, parent_id: str | None, *, keep: Iterable[str] = ()) -> list[Version]:
+        """The versions of the turn that follows `parent_id` (None: the first turn), oldest first. A prompt that
+        was never answered counts only when it is on the current branch (`keep`)."""
+        keep = set(keep)
+        out = []
+        for prompt in self.children.get(parent_id, []):
+            if not self.is_prompt(prompt):
+                continue
+            replies = [child for child in self.children.get(prompt.id, []) if not self.is_prompt(child)]
+            if not replies:
+                if prompt.id in keep:
+                    out.append(Version(prompt.id, None, prompt.id, prompt.turn))
+                continue
+            out.extend(Version(prompt.id, reply.id, self.tip_under(reply.id), prompt.turn) for reply in replies)
+        return out
+
+    def current_path(self) -> list[str]:
+        """The entries of the current branch, first to head."""
+        path = []
+        entry_id = self.head_id
+        while entry_id is not None and entry_id in self.nodes:
+            path.append(entry_id)
+            entry_id = self.nodes[entry_id].parent_id
+        path.reverse()
+        return path
+
+    def turns(self) -> list[tuple[list[Version], int]]:
+        """For each turn of the current branch: its versions and which of them is shown."""
+        path = self.current_path()
+        on_path = set(path)
+        out = []
+        for index, entry_id in enumerate(path):
+            node = self.nodes[entry_id]
+            if not self.is_prompt(node):
+                continue
+            reply = (
+                path[index + 1] if index + 1 < len(path) and not self.is_prompt(self.nodes[path[index + 1]]) else None
+            )
+            versions = self.versions(node.parent_id, keep=on_path)
+            shown = next(
+                (i for i, v in enumerate(versions) if v.prompt_id == entry_id and v.reply_id == reply), len(versions)
+            )
+            if shown == len(versions):
+                versions.append(Version(entry_id, reply, self.head_id or entry_id, node.turn))
+            out.append((versions, shown))
+        return out
+
+    def lines(self) -> list[TreeLine]:
+        """The whole tree, one line per version of a turn, depth-first, the current branch first at each fork."""
+        on_path = set(self.current_path())
+        out: list[TreeLine] = []
+        # A stack, not recursion: a conversation of thousands of turns is that deep.
+        stack: list[tuple[str | None, int] | TreeLine] = [(None, 0)]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, TreeLine):
+                out.append(item)
+                continue
+            parent_id, indent = item
+            versions = self.versions(parent_id, keep=on_path)
+            current = [v for v in versions if (v.reply_id or v.prompt_id) in on_path]
+            ordered = current + [v for v in versions if v not in current]
+            for version in reversed(ordered):
+                shown = version in current
+                depth = indent + (0 if shown or len(ordered) == 1 else 1)
+                stack.extend((end, depth) for end in reversed(self._turn_ends(version)))
+                stack.append(
+                    TreeLine(
+                        version=version,
+                        indent=depth,
+                        current=shown,
+                        position=versions.index(version) + 1,
+                        of=len(versions),
+                    )
+                )
+        return out
+
+    def _turn_ends(self, version: Version) -> list[str]:
+        """The entries below a version after which the next turn's prompts come (one, unless the turn itself
+        branched midway)."""
+        start = version.reply_id or version.prompt_id
+        ends = []
+        stack = [start]
+        while stack:
+            node_id = stack.pop()
+            below = self.children.get(node_id, [])
+            if any(self.is_prompt(child) for child in below):
+                ends.append(node_id)
+            stack.extend(child.id for child in below if not self.is_prompt(child))
+        return ends
+
+
+@dataclass(frozen=True)
+class TreeLine:
+    version: Version
+    indent: int
+    current: bool
+    """On the branch shown now."""
+    position: int
+    of: int
+    """`position` of `of` versions of this turn."""
+
+
+def tree_nodes(db: sqlite3.Connection, tips: Sequence[str]) -> dict[str, Node]:
+    """The entries the conversation ending at `tips` (its head and the branches it left) is made of."""
+    nodes: dict[str, Node] = {}
+    for tip in tips:
+        for entry_id, parent_id, turn, order in db.execute(
+            "WITH RECURSIVE chain(id, parent_id, turn, o) AS ("
+            " SELECT id, parent_id, turn, rowid FROM entries WHERE id = ?"
+            " UNION ALL SELECT e.id, e.parent_id, e.turn, e.rowid FROM entries e JOIN chain ON e.id = chain.parent_id)"
+            " SELECT id, parent_id, turn, o FROM chain",
+            (tip,),
+        ):
+            if entry_id in nodes:
+                break
+            nodes[entry_id] = Node(entry_id, parent_id, turn or 0, order)
+    return nodes
+
+
+def texts_of(db: sqlite3.Connection, entry_ids: Iterable[str], limit: int = PREVIEW_CHARS) -> dict[str, str]:
+    """The start of what each entry says, on one line."""
+    out = {}
+    for entry_id in entry_ids:
+        row = db.execute("SELECT message FROM entries WHERE id = ?", (entry_id,)).fetchone()
+        if row is not None:
+            out[entry_id] = one_line(message_text(json.loads(row[0]))[0], limit)
+    return out
