@@ -123,6 +123,9 @@ async def test_search_handles_code_other_scripts_and_odd_queries_as_plain_words(
     for query in ["NEAR(", "*", ":", "(", '"', "OR NOT", "col:umn", "^abc"]:
         assert await store.search(query) == [], query  # not there: nothing, and never an error
     assert await store.search("no-such-thing-here") == []
+    assert index.plain_query("in chat 2 of C") == '"in chat 2 of C"'
+    assert index.plain_query("foo bar") == '"foo" "bar"'
+    assert [hit.turn for hit in await store.search("C++ templates")] == [1]
     assert await store.search("ab") == []  # shorter than a trigram: nothing, never an error
     assert await store.search("") == []
     # FTS5 syntax is used when it parses.
@@ -161,11 +164,10 @@ async def test_a_deleted_conversation_is_purged_at_quit_but_entries_a_fork_uses_
     fork.messages += turn("fork only", "fork reply")
     await store.save(fork)
     await store.delete_soft(source)
-    store.close()  # does not purge: only `purge_deleted` at the app's quit, or a later open once we are gone
-    store = SQLiteConversationStore.open(path)  # another process: ours (this pid) is alive, so still kept
-    await store.undelete(source)
-    await store.delete_soft(source)
-    store.purge_deleted()
+    other = SQLiteConversationStore.open(path)  # another store opening meanwhile: we are alive, so it is kept
+    await other.undelete(source)
+    await other.delete_soft(source)
+    other.close()  # closing purges what this process deleted
     with pytest.raises(KeyError):
         await store.undelete(source)
     db = sqlite3.connect(path)

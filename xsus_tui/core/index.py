@@ -358,8 +358,19 @@ def fts_queries(text: str) -> list[str]:
 
 
 def plain_query(text: str) -> str:
-    """Each word of `text` (3 characters or more) as an FTS5 string: all must appear, as typed."""
-    return " ".join('"' + word.replace('"', '""') + '"' for word in text.split() if len(word) >= 3)
+    """Each word of `text` as an FTS5 string: all must appear, as typed. A word shorter than a trigram can't be
+    searched alone, so it goes with its neighbours as one string (`chat 2`, `a cat`)."""
+    groups: list[list[str]] = []
+    short_before = False
+    for word in text.split():
+        short = len(word) < 3
+        if groups and (short or short_before):
+            groups[-1].append(word)
+        else:
+            groups.append([word])
+        short_before = short
+    strings = [" ".join(group) for group in groups]
+    return " ".join('"' + string.replace('"', '""') + '"' for string in strings if len(string) >= 3)
 
 
 def search(db: sqlite3.Connection, text: str, *, limit: int, offset: int = 0) -> list[SearchHit]:

@@ -193,13 +193,15 @@ class SQLiteConversationStore(ConversationStore):
         self._give_up.set()
 
     def close(self, timeout: float | None = None) -> bool:
-        """Finish what is queued and close; False if the database was still busy after `timeout` seconds
-        (its thread is a daemon: it never keeps the process alive)."""
+        """Finish what is queued, purge what this process deleted (`delete_soft`) and close; False if the database
+        was still busy after `timeout` seconds (its thread is a daemon: it never keeps the process alive; what
+        it did not purge is purged at the next open)."""
         db = self._db
         self.stop_waiting()
 
         def close() -> None:
             if not self.readonly:
+                self._purge_deleted(True)  # what this process deleted can't be brought back any more
                 _free_space(db)  # leave no WAL behind
             db.close()
 

@@ -104,6 +104,9 @@ class XsusApp(App[int]):
         """What was in the prompt, never sent, when the user quit (the CLI prints it as it leaves)."""
         self.terminal_gone = False
         """The terminal was closed (SIGHUP): nothing is drawn or printed any more."""
+        self.deleted_conversations: list = []
+        """Conversations deleted in the browser while the app runs, the last one last (Ctrl+Z there brings it
+        back); the store purges them when it closes."""
         self._quitting = False
         self._terminal_fds: list[int] = []
         """Of stdout and stderr, those that were the terminal (replaced by /dev/null when it hangs up)."""
@@ -242,8 +245,10 @@ class XsusApp(App[int]):
         if self._quitting:
             return
         self._quitting = True
-        with contextlib.suppress(Exception):  # whichever screen shows the prompt (start-up or chat)
-            self.unsent = self.screen.prompt.text
+        for screen in reversed(self.screen_stack):  # the start-up or chat screen, under any browser or dialog
+            with contextlib.suppress(Exception):
+                self.unsent = screen.prompt.text
+                break
         if self._loading is not None and self.session is None:
             activity, since = self._loading
             self.abandoned = f"{activity} ({time.monotonic() - since:.0f} s)"

@@ -22,6 +22,7 @@ from textual.worker import Worker
 from xsus_tui.core import events as ev
 from xsus_tui.core.agent_loader import AgentLoadError
 from xsus_tui.core.agents import ModelChoiceError, reload_user_agent, switch_model
+from xsus_tui.core.db import StoreError
 from xsus_tui.core.mcp_servers import McpServers
 from xsus_tui.core.replay import PastTurn, past_turns
 from xsus_tui.core.session import ChatSession
@@ -242,6 +243,8 @@ class ChatScreen(Screen):
         Binding("ctrl+end", "scroll('end')", "Bottom", show=False, priority=True),
         Binding("ctrl+g", "regenerate", "Regenerate the last reply", show=False),
         Binding("ctrl+r", "reload_agent", "Reload the agent file", show=False),
+        Binding("ctrl+o", "browse", "Conversations", show=False),
+        Binding("ctrl+n", "new_conversation", "New conversation", show=False),
     ]
     IDLE_HINT = "PgUp/PgDn scroll · Ctrl+G regenerate · Ctrl+P commands · Ctrl+Q quit"
     BUSY_HINT = "Esc interrupts · PgUp/PgDn scroll · Ctrl+Q quit"
@@ -293,13 +296,27 @@ class ChatScreen(Screen):
         return list(self.chat.query(AssistantReply))
 
     async def on_mount(self) -> None:
-        agent = self.session.chat_agent
         self.title = "xsus"
         self._show_agent()
-        chat = self.chat
         self.session.on_status = self._on_status
         self.session.on_notice = self.show_notice
-        for notice in self.notices:
+        await self._fill_chat(self.notices)
+        chat = self.chat
+        self.prompt.border_subtitle = self.IDLE_HINT
+        self.prompt.focus()
+        if self.draft:
+            self.prompt.text = self.draft
+            self.prompt.move_cursor(self.prompt.document.end)
+        self.set_interval(0.2, self._show_retry)
+        self.watch(chat, "scroll_y", self._near_top, init=False)
+        self.run_worker(self._start_mcp(), group="mcp")
+        settle_garbage()
+
+    async def _fill_chat(self, notices: list[str]) -> None:
+        """Show the session's conversation (its last turns, older ones as the user scrolls up) in the empty chat."""
+        agent = self.session.chat_agent
+        chat = self.chat
+        for notice in notices:
             await chat.mount(Static(Text(notice), classes="notice"))
         late = self._recovery_notices()  # about the last turn: shown under it, where the eye is
         if (unanswered := await self.session.take_back_unanswered()) is not None:
@@ -318,15 +335,6 @@ class ChatScreen(Screen):
         for notice in late:
             await chat.mount(Static(Text(notice), classes="notice"))
         chat.anchor()
-        self.prompt.border_subtitle = self.IDLE_HINT
-        self.prompt.focus()
-        if self.draft:
-            self.prompt.text = self.draft
-            self.prompt.move_cursor(self.prompt.document.end)
-        self.set_interval(0.2, self._show_retry)
-        self.watch(chat, "scroll_y", self._near_top, init=False)
-        self.run_worker(self._start_mcp(), group="mcp")
-        settle_garbage()
 
     async def _start_mcp(self) -> None:
         """Start the MCP servers once for the whole chat; a prompt sent meanwhile waits for them."""
@@ -517,6 +525,88 @@ class ChatScreen(Screen):
             self._loading_older = False
 
         self.call_after_refresh(keep_place)
+
+    # -- other conversations ----------------------------------------------------------------------------
+
+    def action_browse(self) -> None:
+        """The conversation browser (Ctrl+O)."""
+        from .browser import BrowserScreen
+
+        store = self.session.store
+        if store is None or not hasattr(store, "search"):
+            self.notify("There is no history database in this session.", severity="warning")
+            return
+        deleted = getattr(self.app, "deleted_conversations", [])
+        current = self.session.conversation.conversation_id
+
+        async def chosen(choice) -> None:
+            if choice is not None:
+                await self.open_conversation(choice.conversation_id, choice.entry_id)
+
+        self.app.push_screen(BrowserScreen(store, current, deleted), chosen)
+
+    async def action_new_conversation(self) -> None:
+        await self.open_conversation(None)
+
+    async def open_conversation(self, conversation_id: str | None, entry_id: str | None = None) -> bool:
+        """Show another conversation (None: a new one) in this chat, with the same agent and tools; at `entry_id`'s
+        turn (a search hit), on its branch. Whether it was opened."""
+        if self.turn_running:
+            self.notify("A reply is still streaming: press Esc to interrupt it first.", severity="warning")
+            return False
+        session, store = self.session, self.session.store
+        if not await session.flush():
+            self.notify(
+                f"This conversation is not saved yet ({session.save_error}); it stays open so nothing is lost.",
+                severity="error",
+            )
+            return False
+        conversation = None
+        turn = None
+        try:
+            if conversation_id is not None and store is not None:
+                if conversation_id == session.conversation.conversation_id and entry_id is None:
+                    return True
+                conversation = await store.load(conversation_id)
+                if conversation is None:
+                    self.notify("That conversation is not in the history any more.", severity="error")
+                    return False
+            session.switch_to(conversation)
+            if entry_id is not None and store is not None and hasattr(store, "tree"):
+                tree = await store.tree(session.conversation.conversation_id)
+                if tree is not None and entry_id in tree.nodes:
+                    turn = tree.nodes[entry_id].turn
+                    if entry_id not in tree.current_path():
+                        await session.show_version(tree.tip_under(entry_id))
+        except StoreError as error:
+            self.notify(str(error), severity="error")
+            return False
+        await self._show_conversation(turn)
+        return True
+
+    async def _show_conversation(self, turn: int | None = None) -> None:
+        """Show the session's conversation again from scratch (another one, or another branch), at `turn`."""
+        chat = self.chat
+        with self.app.batch_update():
+            await chat.remove_children()
+            self._older, self._older_marker, self._loading_older = [], None, False
+            await self._fill_chat([])
+        if turn:
+            await self.show_turn(turn)
+        self.prompt.focus()
+        settle_garbage()
+
+    async def show_turn(self, turn: int) -> None:
+        """Scroll turn `turn` (1 = the first) of the conversation to the top of the chat."""
+        while self._older and len(self._older) >= turn:
+            await self._show_older_page()
+        shown = list(self.chat.query(UserMessage))
+        position = turn - len(self._older) - 1
+        if 0 <= position < len(shown):
+            target = shown[position]
+            chat = self.chat
+            chat.release_anchor()
+            self.call_after_refresh(lambda: chat.scroll_to_widget(target, top=True, animate=False, immediate=True))
 
     # -- sending ----------------------------------------------------------------------------------------
 

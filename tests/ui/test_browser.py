@@ -1,0 +1,141 @@
+"""The conversation browser (Ctrl+O): list, search, open at a turn, rename, delete with undo, new conversation."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from pydantic_ai.conversation import Conversation
+from pydantic_ai.messages import ModelRequest, ModelResponse, TextPart, UserPromptPart
+from pydantic_ai.models.function import AgentInfo, FunctionModel
+
+from xsus_tui.core.agents import build_chat_agent
+from xsus_tui.core.store import SQLiteConversationStore
+from xsus_tui.ui.screens.browser import BrowserScreen, ConfirmDelete, RenameScreen
+from xsus_tui.ui.widgets.user_message import UserMessage
+
+from .helpers import SIZE, make_app, screen_text, send, wait_for, wait_idle
+
+
+def turn(prompt: str, reply: str) -> list:
+    return [ModelRequest(parts=[UserPromptPart(prompt)]), ModelResponse(parts=[TextPart(reply)], model_name="m")]
+
+
+async def fill(home, conversations: int = 20, turns: int = 3) -> list[str]:
+    home.mkdir(parents=True, exist_ok=True)
+    store = SQLiteConversationStore.open(home / "history.db")
+    ids = []
+    for number in range(conversations):
+        messages = []
+        for index in range(turns):
+            reply = f"Reply {index} of chat {number}."
+            if number == 2 and index == 1:
+                reply = "The capybara is the largest living rodent."
+            messages += turn(f"Question {index} in chat {number}", reply)
+        conversation = Conversation(messages=messages)
+        await store.save(conversation)
+        ids.append(conversation.conversation_id)
+    store.close()
+    return ids
+
+
+def recording_agent(seen: list):
+    async def stream(messages, info: AgentInfo):
+        seen.append(list(messages))
+        yield "noted"
+
+    return dataclasses.replace(build_chat_agent("demo"), model=FunctionModel(stream_function=stream, model_name="t"))
+
+
+def browser(app) -> BrowserScreen:
+    screen = app.screen
+    assert isinstance(screen, BrowserScreen)
+    return screen
+
+
+async def test_find_a_word_from_an_old_reply_open_it_at_that_turn_and_go_on(xsus_home):
+    ids = await fill(xsus_home)
+    seen: list = []
+    app = make_app(xsus_home, recording_agent(seen))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, BrowserScreen) and len(browser(app).rows) == 20)
+        text = screen_text(app)
+        assert "Question 0 in chat 19" in text and "3 turns" in text and "Reply 2 of chat 19." in text
+        await pilot.press(*"capybara")
+        await wait_for(pilot, lambda: len(browser(app).rows) == 1 and browser(app)._query == "capybara")
+        hit = browser(app).rows[0]
+        assert hit.conversation.conversation_id == ids[2] and hit.turn == 2
+        # The word is highlighted in the snippet on screen.
+        prompt = browser(app).options.get_option_at_index(0).prompt
+        assert [prompt.plain[span.start : span.end] for span in prompt.spans if "reverse" in str(span.style)] == [
+            "capybara"
+        ]
+        assert "capybara" in screen_text(app)
+        await pilot.press("enter")
+        chat = app.chat_screen
+        await wait_for(pilot, lambda: chat.session.conversation.conversation_id == ids[2])
+        await wait_for(pilot, lambda: "capybara" in screen_text(app))
+        shown = list(chat.chat.query(UserMessage))
+        assert [message.prompt for message in shown] == [f"Question {i} in chat 2" for i in range(3)]
+        await send(pilot, "and then?")
+        await wait_idle(pilot)
+        sent = [p.content for m in seen[-1] for p in m.parts if isinstance(p, UserPromptPart)]
+        assert sent == ["Question 0 in chat 2", "Question 1 in chat 2", "Question 2 in chat 2", "and then?"]
+
+
+async def test_rename_delete_undo_and_a_new_conversation(xsus_home):
+    ids = await fill(xsus_home, conversations=3, turns=1)
+    app = make_app(xsus_home)
+    store = app.session.store
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, BrowserScreen) and len(browser(app).rows) == 3)
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, RenameScreen) and app.focused.id == "rename")
+        await pilot.press("ctrl+a", "ctrl+k", *"Rodents", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, BrowserScreen) and browser(app).rows[0].title == "Rodents")
+        assert (await store.summary(ids[2])).title == "Rodents"
+        await pilot.press("delete")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDelete))
+        assert "Delete “Rodents”?" in screen_text(app) and "1 turn, 2 messages" in screen_text(app)
+        await pilot.press("escape")  # cancelled: nothing goes
+        await wait_for(pilot, lambda: isinstance(app.screen, BrowserScreen))
+        assert len(browser(app).rows) == 3
+        await pilot.press("delete")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDelete))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, BrowserScreen) and len(browser(app).rows) == 2)
+        assert await store.load(ids[2]) is None and await store.search("chat 2") == []
+        await pilot.press("ctrl+z")
+        await wait_for(pilot, lambda: len(browser(app).rows) == 3)
+        assert (await store.load(ids[2])) is not None
+        await pilot.press("down", "delete")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDelete))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, BrowserScreen) and len(browser(app).rows) == 2)
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: not isinstance(app.screen, BrowserScreen))
+        assert app.chat_screen.session.conversation.messages == []
+        await send(pilot, "hello there")
+        await wait_idle(pilot)
+    # Quitting purged the deleted conversation for good.
+    reopened = SQLiteConversationStore.open(xsus_home / "history.db")
+    try:
+        titles = {row.title for row in reopened.summaries()}
+        assert titles == {"Rodents", "Question 0 in chat 0", "hello there"}
+        assert await reopened.search("chat 1") == []
+    finally:
+        reopened.close()
+
+
+async def test_esc_returns_to_the_chat_with_the_prompt_as_it_was(xsus_home):
+    await fill(xsus_home, conversations=2, turns=1)
+    app = make_app(xsus_home)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(*"half a thought")
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, BrowserScreen))
+        await pilot.press(*"zz", "escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, BrowserScreen))
+        assert app.chat_screen.prompt.text == "half a thought"
+        assert app.chat_screen.prompt.has_focus
