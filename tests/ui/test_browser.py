@@ -139,3 +139,49 @@ async def test_esc_returns_to_the_chat_with_the_prompt_as_it_was(xsus_home):
         await wait_for(pilot, lambda: not isinstance(app.screen, BrowserScreen))
         assert app.chat_screen.prompt.text == "half a thought"
         assert app.chat_screen.prompt.has_focus
+
+
+def counting_agent(seen: list):
+    count = iter(range(1, 1000))
+
+    async def stream(messages, info: AgentInfo):
+        seen.append(list(messages))
+        yield f"attempt {next(count)}"
+
+    return dataclasses.replace(build_chat_agent("demo"), model=FunctionModel(stream_function=stream, model_name="t"))
+
+
+async def test_tree_shows_every_version_and_picking_one_is_saved_and_sent(xsus_home):
+    from xsus_tui.ui.screens.tree import TreeScreen
+
+    seen: list = []
+    app = make_app(xsus_home, counting_agent(seen))
+    async with app.run_test(size=SIZE) as pilot:
+        chat = app.chat_screen
+        await send(pilot, "tell me a joke")
+        await wait_idle(pilot)
+        for attempts in (2, 3):
+            await pilot.press("ctrl+g")
+            await wait_for(pilot, lambda: len(seen) == attempts and f"attempt {attempts}" in screen_text(app))
+            await wait_idle(pilot)
+        assert "attempt 3" in screen_text(app)
+        await send(pilot, "/tree")
+        await wait_for(pilot, lambda: isinstance(app.screen, TreeScreen))
+        text = screen_text(app)
+        assert "‹1/3› tell me a joke  → attempt 1" in text and "‹3/3› tell me a joke  → attempt 3" in text
+        await pilot.press("home", "down", "enter")  # the current version is listed first; then 1 of 3
+        await wait_for(pilot, lambda: not isinstance(app.screen, TreeScreen))
+        await wait_for(pilot, lambda: "attempt 1" in screen_text(app))
+        assert "attempt 3" not in screen_text(app)
+        conversation_id = chat.session.conversation.conversation_id
+    store = SQLiteConversationStore.open(xsus_home / "history.db")
+    conversation = await store.load(conversation_id)
+    store.close()
+    assert conversation.messages[-1].parts[0].content == "attempt 1"
+    app = make_app(xsus_home, counting_agent(seen), conversation=conversation)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "attempt 1" in screen_text(app))
+        await send(pilot, "another")
+        await wait_idle(pilot)
+        replies = [p.content for m in seen[-1] if isinstance(m, ModelResponse) for p in m.parts]
+        assert replies == ["attempt 1"]

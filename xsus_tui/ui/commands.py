@@ -39,6 +39,11 @@ COMMANDS = (
     SlashCommand(name="help", usage="/help", help="the keys and commands (this list)"),
     SlashCommand(name="retry", usage="/retry", help="regenerate the last reply (Ctrl+G)", needs_idle=True),
     SlashCommand(name="model", usage="/model [NAME]", help="show the model, or go on with another", needs_idle=True),
+    SlashCommand(name="history", usage="/history", help="browse and search conversations (Ctrl+O)", needs_idle=True),
+    SlashCommand(name="new", usage="/new", help="start a new conversation (Ctrl+N)", needs_idle=True),
+    SlashCommand(
+        name="tree", usage="/tree", help="every version of every turn; pick one to show its branch", needs_idle=True
+    ),
 )
 BY_NAME = {command.name: command for command in COMMANDS}
 
@@ -48,6 +53,8 @@ KEYS = (
     ("Esc / Ctrl+C", "interrupt the reply (kept and saved); close a panel"),
     ("Ctrl+G", "regenerate the last reply"),
     ("Ctrl+R", "reload the --agent file"),
+    ("Ctrl+O", "conversations: browse, search, open, rename, delete"),
+    ("Ctrl+N", "new conversation"),
     ("PgUp / PgDn, Ctrl+Home / Ctrl+End", "scroll the chat"),
     ("Ctrl+P", "command palette"),
     ("Ctrl+Q", "quit (a streaming reply is saved first)"),

@@ -22,7 +22,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Footer, Input, Label, OptionList, Static
+from textual.widgets import Button, Footer, Header, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from xsus_tui.core.index import MARK_END, MARK_START, ConversationSummary, SearchHit
@@ -126,6 +126,7 @@ class BrowserScreen(Screen[Opened | None]):
         self._query = ""
 
     def compose(self) -> ComposeResult:
+        yield Header()
         yield Input(placeholder="Search conversations: titles and everything said", id="browse-query")
         yield OptionList(id="browse-list")
         yield Static("", id="browse-status")

@@ -545,6 +545,49 @@ class ChatScreen(Screen):
 
         self.app.push_screen(BrowserScreen(store, current, deleted), chosen)
 
+    async def show_tree(self) -> None:
+        """`/tree`: every version of every turn; the one picked is shown, its branch saved as the current one."""
+        from .tree import TreeScreen
+
+        session, store = self.session, self.session.store
+        if store is None or not hasattr(store, "tree") or session.conversation.revision is None:
+            self.show_notice("This conversation has no turns saved yet, so no tree.")
+            return
+        try:
+            tree = await store.tree(session.conversation.conversation_id)
+            if tree is None:
+                self.show_notice("This conversation has no turns saved yet, so no tree.")
+                return
+            lines = tree.lines()
+            ids = [entry for line in lines for entry in (line.version.prompt_id, line.version.reply_id) if entry]
+            texts = await store.texts(ids)
+        except StoreError as error:
+            self.notify(str(error), severity="error")
+            return
+
+        async def picked(line) -> None:
+            if line is None:
+                return
+            if line.current:
+                await self.show_turn(line.version.turn)
+                return
+            await self.show_version(line.version.tip, line.version.turn)
+
+        self.app.push_screen(TreeScreen(tree, texts), picked)
+
+    async def show_version(self, tip: str, turn: int | None = None) -> bool:
+        """Show the branch that ends at `tip` (another version of a turn) and save it as the current one."""
+        if self.turn_running:
+            self.notify("A reply is still streaming: press Esc to interrupt it first.", severity="warning")
+            return False
+        try:
+            await self.session.show_version(tip)
+        except StoreError as error:
+            self.notify(str(error), severity="error")
+            return False
+        await self._show_conversation(turn)
+        return True
+
     async def action_new_conversation(self) -> None:
         await self.open_conversation(None)
 
@@ -644,6 +687,12 @@ class ChatScreen(Screen):
             self.action_regenerate()
         elif command.name == "model":
             self.switch_model(argument)
+        elif command.name == "history":
+            self.action_browse()
+        elif command.name == "new":
+            self.run_worker(self.open_conversation(None), group="open")
+        elif command.name == "tree":
+            self.run_worker(self.show_tree(), group="open")
 
     def action_regenerate(self) -> None:
         """Run the last prompt again; the replaced reply stays in the store as an earlier branch."""
