@@ -162,7 +162,7 @@ async def test_tree_shows_every_version_and_picking_one_is_saved_and_sent(xsus_h
         await wait_idle(pilot)
         for attempts in (2, 3):
             await pilot.press("ctrl+g")
-            await wait_for(pilot, lambda: len(seen) == attempts and f"attempt {attempts}" in screen_text(app))
+            await wait_for(pilot, lambda n=attempts: len(seen) == n and f"attempt {n}" in screen_text(app))
             await wait_idle(pilot)
         assert "attempt 3" in screen_text(app)
         await send(pilot, "/tree")
