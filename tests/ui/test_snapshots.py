@@ -88,3 +88,21 @@ def test_interrupted_reply(snap_compare, xsus_home):
         await settle(pilot)
 
     assert snap_compare(make_app(xsus_home, chat_agent(stream)), terminal_size=SIZE, run_before=run_before)
+
+
+def test_conversation_browser_searching(snap_compare, xsus_home, monkeypatch):
+    from xsus_tui.ui.screens import browser
+
+    from .test_browser import fill
+
+    monkeypatch.setattr(browser, "when", lambda moment: "Nov 28")  # the saves' times differ run to run
+    asyncio.run(fill(xsus_home, conversations=6, turns=3))
+
+    async def run_before(pilot):
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, browser.BrowserScreen))
+        await pilot.press(*"rodent")
+        await wait_for(pilot, lambda: pilot.app.screen._query == "rodent" and len(pilot.app.screen.rows) == 1)
+        await pilot.pause()
+
+    assert snap_compare(make_app(xsus_home), terminal_size=SIZE, run_before=run_before)
