@@ -63,6 +63,18 @@ def prompt_text(part: UserPromptPart) -> str:
     return " ".join(item for item in part.content if isinstance(item, str))
 
 
+def user_prompts(messages: list[ModelMessage]) -> list[str]:
+    """The prompts the user sent in this conversation, oldest first (prompt recall, newest first, reads it
+    backwards)."""
+    return [
+        prompt_text(part)
+        for message in messages
+        if isinstance(message, ModelRequest)
+        for part in message.parts
+        if isinstance(part, UserPromptPart)
+    ]
+
+
 ToolResults = dict[int, ToolReturnPart | RetryPromptPart]
 """Each tool call's result, keyed by `id()` of the call's ToolCallPart."""
 

@@ -39,6 +39,7 @@ COMMANDS = (
     SlashCommand(name="help", usage="/help", help="the keys and commands (this list)"),
     SlashCommand(name="retry", usage="/retry", help="regenerate the last reply (Ctrl+G)", needs_idle=True),
     SlashCommand(name="model", usage="/model [NAME]", help="show the model, or go on with another", needs_idle=True),
+    SlashCommand(name="copy", usage="/copy", help="copy the last reply's markdown, or one of its code blocks"),
 )
 BY_NAME = {command.name: command for command in COMMANDS}
 
@@ -46,6 +47,8 @@ KEYS = (
     ("Enter", "send the prompt"),
     ("Ctrl+J (or Shift+Enter)", "new line in the prompt"),
     ("Esc / Ctrl+C", "interrupt the reply (kept and saved); close a panel"),
+    ("Up / Down (empty prompt)", "recall the prompts sent before"),
+    ("Ctrl+Up", "select a turn: Up/Down move, c copies the reply, Esc back"),
     ("Ctrl+G", "regenerate the last reply"),
     ("Ctrl+R", "reload the --agent file"),
     ("PgUp / PgDn, Ctrl+Home / Ctrl+End", "scroll the chat"),
@@ -80,6 +83,12 @@ def parse(text: str) -> Parsed | None:
 def unescape(text: str) -> str:
     """`//text` is sent as `/text`."""
     return text[1:] if text.startswith("//") else text
+
+
+def escape(prompt: str) -> str:
+    """How to type `prompt` (as sent to the model) so that it is sent as it is: `unescape`'s inverse."""
+    stripped = prompt.strip()
+    return f"/{prompt}" if stripped.startswith("//") or parse(stripped) is not None else prompt
 
 
 def unknown(name: str) -> str:

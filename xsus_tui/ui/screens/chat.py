@@ -14,7 +14,6 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.errors import NoWidget
 from textual.geometry import Region
-from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Header, Static
 from textual.worker import Worker
@@ -23,7 +22,7 @@ from xsus_tui.core import events as ev
 from xsus_tui.core.agent_loader import AgentLoadError
 from xsus_tui.core.agents import ModelChoiceError, reload_user_agent, switch_model
 from xsus_tui.core.mcp_servers import McpServers
-from xsus_tui.core.replay import PastTurn, past_turns
+from xsus_tui.core.replay import PastTurn, past_turns, user_prompts
 from xsus_tui.core.session import ChatSession
 
 from .. import commands, compat
@@ -34,6 +33,7 @@ from ..widgets.reply import AssistantReply
 from ..widgets.status import StatusLine
 from ..widgets.tool_panel import ApprovalBar
 from ..widgets.user_message import UserMessage
+from .selection import SelectedTurn, TurnSelectionScreen
 
 HISTORY_PAGE = 10
 """Stored turns shown when a conversation opens; scrolling to the top shows this many more each time."""
@@ -90,6 +90,16 @@ class ChatLog(VerticalScroll, can_focus=False):
         super().__init__(**kwargs)
         self._refold_scheduled = False
         self._folded_width = 0
+        self.selected: SelectedTurn | None = None
+        """The turn selected with Ctrl+Up (see selection.py): kept as widgets, never folded or paged out, and
+        the chat takes the focus meanwhile."""
+        self._opening = 0
+        """Pages being taken out of a stack and rendered for the selection: no refold meanwhile."""
+
+    def allow_focus(self) -> bool:
+        """Focusable only while a turn is selected (the keys then go to the selection); else typing always
+        goes to the prompt."""
+        return self.selected is not None
 
     def on_mount(self) -> None:
         self.watch(self, "scroll_y", self.schedule_refold, init=False)
@@ -101,7 +111,13 @@ class ChatLog(VerticalScroll, can_focus=False):
 
     def _refold(self) -> None:
         self._refold_scheduled = False
-        far = refold(self)
+        if self._opening:
+            return  # rescheduled once the pages are open
+        kept: set[Widget] = set()
+        if self.selected is not None:
+            kept.update(self.selected)
+            kept.add(self.selected.user.parent)  # type: ignore[arg-type]  # (its page, when it is in one)
+        far = refold(self, kept)
         self.page_out(far)
         self.stack_pages(far)
 
@@ -119,7 +135,8 @@ class ChatLog(VerticalScroll, can_focus=False):
         replies = [child for child in children if isinstance(child, AssistantReply)]
         if len(replies) <= self.KEEP_TURNS:
             return
-        kept = set(replies[-self.KEEP_TURNS :])
+        kept: set[Widget] = set(replies[-self.KEEP_TURNS :])
+        kept.update(self.selected or ())
         focused = self.screen.focused
         runs: list[list[tuple[UserMessage, AssistantReply]]] = []
         index, previous = 0, -2
@@ -215,6 +232,44 @@ class ChatLog(VerticalScroll, can_focus=False):
         if gone:
             self.remove_children(gone)
 
+    # -- turns, for the selection ------------------------------------------------------------------------
+
+    def turn_slots(self) -> list[UserMessage | HistoryPage | PageStack]:
+        """The turns from the top, each as its UserMessage when it is a widget; a page or a stack of pages
+        not rendered stands for its turns (`open_slot` renders it)."""
+        slots: list[UserMessage | HistoryPage | PageStack] = []
+        for child in self.children:
+            if not child.display:
+                continue  # on its way out (paged out, or stacked)
+            if isinstance(child, UserMessage):
+                slots.append(child)
+            elif isinstance(child, HistoryPage):
+                if child.loaded:
+                    slots += [widget for widget in child.children if isinstance(widget, UserMessage)]
+                elif child.turns:
+                    slots.append(child)
+            elif isinstance(child, PageStack) and child.pages:
+                slots.append(child)
+        return slots
+
+    async def open_slot(self, slot: HistoryPage | PageStack, *, last: bool) -> list[UserMessage]:
+        """Render the turns of a page not rendered, or of a stack's `last` (else first) page, and return
+        their UserMessages. The heights are carried exactly, so the view does not move."""
+        self._opening += 1
+        try:
+            if isinstance(slot, PageStack):
+                parts = slot.split_at(len(slot.pages) - 1 if last else 0)
+                with self.app.batch_update():
+                    await self.mount_all(parts, before=slot)
+                    slot.display = False
+                await slot.remove()
+                slot = next(part for part in parts if isinstance(part, HistoryPage))
+            await slot.open()
+        finally:
+            self._opening -= 1
+        self.schedule_refold()
+        return [widget for widget in slot.children if isinstance(widget, UserMessage)]
+
     def on_resize(self) -> None:
         if self.size.width != self._folded_width:
             self._folded_width = self.size.width
@@ -227,14 +282,16 @@ class ChatLog(VerticalScroll, can_focus=False):
         return self.is_anchored and not compat.anchor_released(self)
 
 
-class ChatScreen(Screen):
-    """One conversation."""
+class ChatScreen(TurnSelectionScreen):
+    """One conversation. Turn selection (Ctrl+Up) and copying come from TurnSelectionScreen (selection.py)."""
 
     COMMANDS = {commands.SlashCommands}
 
     BINDINGS = [
         Binding("escape", "interrupt", "Interrupt", priority=True),
-        Binding("ctrl+c", "interrupt", "Interrupt", show=False, priority=True),
+        Binding("ctrl+c", "interrupt(True)", "Interrupt", show=False, priority=True),
+        # Priority: handled as it arrives, so the keys typed right after it already go to the selection.
+        Binding("ctrl+up", "select_turn", "Select a turn", show=False, priority=True),
         # The prompt keeps the focus; these keys scroll the chat from there.
         Binding("pageup", "scroll('page_up')", "Scroll up", show=False, priority=True),
         Binding("pagedown", "scroll('page_down')", "Scroll down", show=False, priority=True),
@@ -243,7 +300,7 @@ class ChatScreen(Screen):
         Binding("ctrl+g", "regenerate", "Regenerate the last reply", show=False),
         Binding("ctrl+r", "reload_agent", "Reload the agent file", show=False),
     ]
-    IDLE_HINT = "PgUp/PgDn scroll · Ctrl+G regenerate · Ctrl+P commands · Ctrl+Q quit"
+    IDLE_HINT = "Ctrl+↑ select a turn · PgUp/PgDn scroll · Ctrl+G regenerate · Ctrl+P commands · Ctrl+Q quit"
     BUSY_HINT = "Esc interrupts · PgUp/PgDn scroll · Ctrl+Q quit"
 
     def __init__(
@@ -277,8 +334,8 @@ class ChatScreen(Screen):
         yield StatusLine(self.session.chat_agent.label, id="status")
 
     @property
-    def chat(self) -> VerticalScroll:
-        return self.query_one("#chat", VerticalScroll)
+    def chat(self) -> ChatLog:
+        return self.query_one("#chat", ChatLog)
 
     @property
     def prompt(self) -> PromptInput:
@@ -318,8 +375,9 @@ class ChatScreen(Screen):
         for notice in late:
             await chat.mount(Static(Text(notice), classes="notice"))
         chat.anchor()
-        self.prompt.border_subtitle = self.IDLE_HINT
+        self.show_hint(busy=False)
         self.prompt.focus()
+        self.prompt.recall_source = self.recallable_prompts
         if self.draft:
             self.prompt.text = self.draft
             self.prompt.move_cursor(self.prompt.document.end)
@@ -543,6 +601,16 @@ class ChatScreen(Screen):
         self.prompt.clear()
         self.turn_worker = self.run_turn(commands.unescape(text))
 
+    def recallable_prompts(self) -> list[str]:
+        """The prompts of this conversation (stored ones too), oldest first, as they would be typed again (a
+        prompt that reads as a command gets back its `//`); a prompt sent twice in a row is recalled once."""
+        prompts: list[str] = []
+        for prompt in user_prompts(self.session.conversation.messages):
+            typed = commands.escape(prompt)
+            if not prompts or prompts[-1] != typed:
+                prompts.append(typed)
+        return prompts
+
     def run_command(self, command: commands.SlashCommand, argument: str) -> None:
         """Carry out a slash command (typed, or picked in the command palette)."""
         if command.needs_idle and self.turn_running:
@@ -554,10 +622,17 @@ class ChatScreen(Screen):
             self.action_regenerate()
         elif command.name == "model":
             self.switch_model(argument)
+        elif command.name == "copy":
+            replies = self.replies
+            if replies:
+                self.copy_reply(replies[-1])
+            else:
+                self.notify("There is no reply to copy yet.")
 
     def action_regenerate(self) -> None:
         """Run the last prompt again; the replaced reply stays in the store as an earlier branch."""
         if not self.turn_running:
+            self.end_selection()  # the last turn is about to go
             self.turn_worker = self.run_turn(None)
 
     @work(exclusive=True, group="turn", exit_on_error=False)
@@ -589,7 +664,7 @@ class ChatScreen(Screen):
         await chat.mount_all([UserMessage(prompt), reply])
         chat.anchor()
         status.state, status.stats = "streaming", None
-        self.prompt.border_subtitle = self.BUSY_HINT
+        self.show_hint(busy=True)
         ending: ev.TurnEvent | None = None
         try:
             async with contextlib.aclosing(self.session.run_turn(prompt)) as events:
@@ -611,7 +686,7 @@ class ChatScreen(Screen):
     def _show_ending(self, ending: ev.TurnEvent | None, prompt: str, reply: AssistantReply) -> None:
         status = self.status
         status.note, self._retry = "", None
-        self.prompt.border_subtitle = self.IDLE_HINT
+        self.show_hint(busy=False)
         self.chat.schedule_refold()
         settle_garbage()
         if isinstance(ending, ev.TurnFinished):
@@ -645,13 +720,20 @@ class ChatScreen(Screen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "interrupt":
-            # An open panel (Keys) closes first; None: not shown, and the key goes to other bindings.
-            return self.turn_running or bool(self.query("HelpPanel")) or None
+            # An open panel (Keys) closes first, then a selection (Esc only); None: not shown, and the key
+            # goes to other bindings (Esc with nothing running and nothing open does nothing here).
+            at_once = bool(parameters and parameters[0])
+            return self.turn_running or bool(self.query("HelpPanel")) or (self.selecting and not at_once) or None
         return True
 
-    def action_interrupt(self) -> None:
+    def action_interrupt(self, at_once: bool = False) -> None:
+        """Esc: close an open panel, else end a turn selection (back to the prompt), else interrupt the reply
+        streaming. Ctrl+C (`at_once`) interrupts a streaming reply even while a turn is selected."""
         if panels := self.query("HelpPanel"):
             panels.remove()
+            return
+        if self.selecting and not at_once:
+            self.end_selection()
             return
         if self.turn_running:  # also before the stream starts (the prompt's save waiting on a lock, say)
             self.interrupt_requested_at = time.perf_counter()
