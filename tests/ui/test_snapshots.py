@@ -88,3 +88,19 @@ def test_interrupted_reply(snap_compare, xsus_home):
         await settle(pilot)
 
     assert snap_compare(make_app(xsus_home, chat_agent(stream)), terminal_size=SIZE, run_before=run_before)
+
+
+def test_selected_turn(snap_compare, xsus_home):
+    async def stream(messages, info):
+        yield "A short answer with **bold** text and `code`.\n\n- one point\n- another point"
+
+    async def run_before(pilot):
+        for prompt in ("first question", "second question"):
+            await send(pilot, prompt)
+            await settle(pilot)
+        await pilot.press(*"a draft")
+        await pilot.press("ctrl+up", "up")  # the first turn, highlighted; the prompt keeps its draft
+        assert pilot.app.chat_screen.selected_turn().user.prompt == "first question"
+        await pilot.pause()
+
+    assert snap_compare(make_app(xsus_home, chat_agent(stream)), terminal_size=SIZE, run_before=run_before)
