@@ -90,6 +90,10 @@ async def test_ctrl_up_selects_the_last_turn_and_up_down_move_it_back_to_the_pro
         assert selected_prompt(screen) is None and not screen.query(".-selected")
         assert app.focused is screen.prompt and screen.prompt.text == "a draft"
         assert screen.prompt.border_subtitle == screen.IDLE_HINT
+        await pilot.click(screen.query(UserMessage)[1])  # a click on a prompt selects its turn
+        assert selected_prompt(screen) == "two" and app.focused is screen.chat
+        await pilot.click(screen.prompt)  # and one on the prompt goes back to it
+        assert selected_prompt(screen) is None and app.focused is screen.prompt and screen.prompt.text == "a draft"
 
 
 async def test_esc_and_typing_go_back_to_the_prompt_with_its_text(xsus_home):

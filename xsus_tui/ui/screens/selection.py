@@ -9,6 +9,7 @@ prompt keeps its text (and its cursor) for when the selection ends. The keys:
                      turn goes back to the prompt
     c                copy the reply (a picker first when it has two or more code blocks; see copying.py)
     Esc / Enter      back to the prompt; a printable key goes back to the prompt and is typed there
+    a click          on a prompt in the chat selects its turn
     SELECTION_KEYS   more keys (edit, fork, branches...): a key -> SelectionKey(hint, method) entry and a
                      method taking the SelectedTurn; the hint line lists them while selecting
 
@@ -244,6 +245,13 @@ class TurnSelectionScreen(Screen):
             event.prevent_default()
             self.end_selection()
             self.prompt.insert(event.character)  # where the prompt's cursor was: typing goes on there
+
+    def on_click(self, event: events.Click) -> None:
+        """A click on a prompt in the chat selects its turn (a click in a reply is left to text selection)."""
+        if isinstance(event.widget, UserMessage) and event.widget.display:
+            if not self.selecting:
+                self._follow_after_selection = self.chat.following
+            self.select(event.widget)
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         """Something else took the focus (Tab, a click on the prompt or a panel): the selection ends."""
