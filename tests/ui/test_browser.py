@@ -185,3 +185,86 @@ async def test_tree_shows_every_version_and_picking_one_is_saved_and_sent(xsus_h
         await wait_idle(pilot)
         replies = [p.content for m in seen[-1] if isinstance(m, ModelResponse) for p in m.parts]
         assert replies == ["attempt 1"]
+
+
+async def test_versions_switch_with_left_and_right_and_the_choice_is_kept(xsus_home):
+    seen: list = []
+    app = make_app(xsus_home, counting_agent(seen))
+    async with app.run_test(size=SIZE) as pilot:
+        chat = app.chat_screen
+        await send(pilot, "tell me a joke")
+        await wait_idle(pilot)
+        for attempts in (2, 3):
+            await pilot.press("ctrl+g")
+            await wait_for(pilot, lambda n=attempts: len(seen) == n and f"attempt {n}" in screen_text(app))
+            await wait_idle(pilot)
+        await wait_for(pilot, lambda: "‹3/3› tell me a joke" in screen_text(app))
+        await pilot.press("ctrl+up", "left")
+        await wait_for(pilot, lambda: "‹2/3› tell me a joke" in screen_text(app) and "attempt 2" in screen_text(app))
+        assert chat.selected_turn() is not None  # still selected: Left again goes on
+        await pilot.press("left")
+        await wait_for(pilot, lambda: "‹1/3› tell me a joke" in screen_text(app) and "attempt 1" in screen_text(app))
+        await pilot.press("left")  # no version before the first: stays
+        await pilot.press("right")
+        await wait_for(pilot, lambda: "‹2/3›" in screen_text(app))
+        await pilot.press("left", "escape")
+        await wait_for(pilot, lambda: "‹1/3›" in screen_text(app) and chat.prompt.has_focus)
+        conversation = chat.session.conversation
+    app = make_app(xsus_home, counting_agent(seen), conversation=conversation)  # as `xsus -c` would
+    store = app.session.store
+    app.session.conversation = await store.load(conversation.conversation_id)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "‹1/3› tell me a joke" in screen_text(app) and "attempt 1" in screen_text(app))
+        await send(pilot, "another")
+        await wait_idle(pilot)
+        assert [p.content for m in seen[-1] if isinstance(m, ModelResponse) for p in m.parts] == ["attempt 1"]
+
+
+async def test_edit_an_earlier_prompt_makes_a_new_version_and_the_old_branch_stays(xsus_home):
+    seen: list = []
+    app = make_app(xsus_home, counting_agent(seen))
+    async with app.run_test(size=SIZE) as pilot:
+        chat = app.chat_screen
+        for prompt in ("first", "second", "third"):
+            await send(pilot, prompt)
+            await wait_idle(pilot)
+        await pilot.press(*"a draft")
+        await pilot.press("ctrl+up", "up", "e")  # the second turn's prompt into the input
+        await wait_for(pilot, lambda: chat.prompt.text == "second" and chat.editing == 2)
+        await pilot.press("escape")  # cancelled: the draft is back
+        await wait_for(pilot, lambda: chat.prompt.text == "a draft" and chat.editing is None)
+        await pilot.press("ctrl+up", "up", "e")
+        await wait_for(pilot, lambda: chat.editing == 2)
+        await pilot.press(*" again", "enter")
+        await wait_for(pilot, lambda: len(seen) == 4)
+        await wait_idle(pilot)
+        await wait_for(pilot, lambda: "‹2/2› second again" in screen_text(app))
+        text = screen_text(app)
+        assert "third" not in text and "attempt 4" in text
+        assert [p.content for m in seen[-1] for p in m.parts if isinstance(p, UserPromptPart)] == [
+            "first",
+            "second again",
+        ]
+        await pilot.press("ctrl+up", "left")
+        await wait_for(pilot, lambda: "‹1/2› second" in screen_text(app) and "third" in screen_text(app))
+        assert "attempt 3" in screen_text(app)
+
+
+async def test_fork_at_a_turn_opens_a_new_conversation_and_leaves_this_one(xsus_home):
+    seen: list = []
+    app = make_app(xsus_home, counting_agent(seen))
+    async with app.run_test(size=SIZE) as pilot:
+        chat = app.chat_screen
+        for prompt in ("first", "second", "third"):
+            await send(pilot, prompt)
+            await wait_idle(pilot)
+        original = chat.session.conversation.conversation_id
+        await pilot.press("ctrl+up", "up", "f")
+        await wait_for(pilot, lambda: chat.session.conversation.conversation_id != original)
+        await wait_for(pilot, lambda: "second" in screen_text(app) and "third" not in screen_text(app))
+        await send(pilot, "forked on")
+        await wait_idle(pilot)
+        sent = [p.content for m in seen[-1] for p in m.parts if isinstance(p, UserPromptPart)]
+        assert sent == ["first", "second", "forked on"]
+        store = chat.session.store
+        assert len((await store.load(original)).messages) == 6

@@ -106,3 +106,41 @@ def test_conversation_browser_searching(snap_compare, xsus_home, monkeypatch):
         await pilot.pause()
 
     assert snap_compare(make_app(xsus_home), terminal_size=SIZE, run_before=run_before)
+
+
+def test_selected_turn(snap_compare, xsus_home):
+    async def stream(messages, info):
+        yield "A short answer with **bold** text and `code`.\n\n- one point\n- another point"
+
+    async def run_before(pilot):
+        for prompt in ("first question", "second question"):
+            await send(pilot, prompt)
+            await settle(pilot)
+        await pilot.press(*"a draft")
+        await pilot.press("ctrl+up", "up")  # the first turn, highlighted; the prompt keeps its draft
+        assert pilot.app.chat_screen.selected_turn().user.prompt == "first question"
+        await pilot.pause()
+
+    assert snap_compare(make_app(xsus_home, chat_agent(stream)), terminal_size=SIZE, run_before=run_before)
+
+
+def test_turn_with_versions(snap_compare, xsus_home):
+    replies = iter(["The first answer.", "A second, different answer.", "A third answer."])
+
+    async def stream(messages, info):
+        yield next(replies)
+
+    async def run_before(pilot):
+        await send(pilot, "answer me")
+        await settle(pilot)
+        for _ in range(2):
+            await pilot.press("ctrl+g")
+            await settle(pilot)
+        await pilot.press("ctrl+up", "left")  # the second of three versions, selected
+        screen = pilot.app.chat_screen
+        await wait_for(
+            pilot, lambda: screen.selected_turn() is not None and screen.selected_turn().user.versions == (2, 3)
+        )
+        await settle(pilot)
+
+    assert snap_compare(make_app(xsus_home, chat_agent(stream)), terminal_size=SIZE, run_before=run_before)

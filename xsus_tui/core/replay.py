@@ -55,12 +55,28 @@ class PastTurn:
     """Whether the reply was cut short (interrupted, or broken off by an error)."""
     error: str | None = None
     """The error that broke the reply off, when it failed."""
+    number: int | None = None
+    """Its turn in the conversation (1 = the first prompt); None for one not in it (a prompt that was not sent)."""
+    versions: tuple[int, int] | None = None
+    """Which version of its turn this is, of how many (`‹2/3›`), when there are more than one."""
 
 
 def prompt_text(part: UserPromptPart) -> str:
     if isinstance(part.content, str):
         return part.content
     return " ".join(item for item in part.content if isinstance(item, str))
+
+
+def user_prompts(messages: list[ModelMessage]) -> list[str]:
+    """The prompts the user sent in this conversation, oldest first (prompt recall, newest first, reads it
+    backwards)."""
+    return [
+        prompt_text(part)
+        for message in messages
+        if isinstance(message, ModelRequest)
+        for part in message.parts
+        if isinstance(part, UserPromptPart)
+    ]
 
 
 ToolResults = dict[int, ToolReturnPart | RetryPromptPart]
@@ -94,11 +110,14 @@ def past_turns(messages: list[ModelMessage], output_tools: frozenset[str] = froz
     results = pair_tool_results(messages)
     last_response: dict[int, ModelResponse] = {}  # by turn number
     turns: list[PastTurn] = []
+    number = 0
     for message in messages:
         if isinstance(message, ModelRequest):
+            if any(isinstance(part, UserPromptPart) for part in message.parts):
+                number += 1
             for part in message.parts:
                 if isinstance(part, UserPromptPart):
-                    turns.append(PastTurn(prompt=prompt_text(part)))
+                    turns.append(PastTurn(prompt=prompt_text(part), number=number))
         elif isinstance(message, ModelResponse):
             if not turns:
                 turns.append(PastTurn(prompt=""))

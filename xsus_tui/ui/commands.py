@@ -44,6 +44,7 @@ COMMANDS = (
     SlashCommand(
         name="tree", usage="/tree", help="every version of every turn; pick one to show its branch", needs_idle=True
     ),
+    SlashCommand(name="copy", usage="/copy", help="copy the last reply's markdown, or one of its code blocks"),
 )
 BY_NAME = {command.name: command for command in COMMANDS}
 
@@ -51,6 +52,8 @@ KEYS = (
     ("Enter", "send the prompt"),
     ("Ctrl+J (or Shift+Enter)", "new line in the prompt"),
     ("Esc / Ctrl+C", "interrupt the reply (kept and saved); close a panel"),
+    ("Up / Down (empty prompt)", "recall the prompts sent before"),
+    ("Ctrl+Up", "select a turn: Up/Down move, c copies the reply, Esc back"),
     ("Ctrl+G", "regenerate the last reply"),
     ("Ctrl+R", "reload the --agent file"),
     ("Ctrl+O", "conversations: browse, search, open, rename, delete"),
@@ -87,6 +90,12 @@ def parse(text: str) -> Parsed | None:
 def unescape(text: str) -> str:
     """`//text` is sent as `/text`."""
     return text[1:] if text.startswith("//") else text
+
+
+def escape(prompt: str) -> str:
+    """How to type `prompt` (as sent to the model) so that it is sent as it is: `unescape`'s inverse."""
+    stripped = prompt.strip()
+    return f"/{prompt}" if stripped.startswith("//") or parse(stripped) is not None else prompt
 
 
 def unknown(name: str) -> str:

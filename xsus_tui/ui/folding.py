@@ -10,6 +10,8 @@ resize unfolds everything first.
 
 from __future__ import annotations
 
+from collections.abc import Container
+
 from textual.errors import NoWidget
 from textual.geometry import Region
 from textual.widget import Widget
@@ -47,8 +49,9 @@ def near_band(container: Widget) -> Region | None:
     return viewport.grow((viewport.height * MARGIN_SCREENS, 0, viewport.height * MARGIN_SCREENS, 0))
 
 
-def refold(container: Widget) -> dict[Widget, Region]:
-    """Fold the children of `container` that are far from its viewport, unfold those that are near.
+def refold(container: Widget, keep: Container[Widget] = ()) -> dict[Widget, Region]:
+    """Fold the children of `container` that are far from its viewport, unfold those that are near;
+    those in `keep` are never folded (the page of a selected turn must keep its widgets).
 
     Returns the children that are far away, with their regions on the screen."""
     far: dict[Widget, Region] = {}
@@ -65,7 +68,7 @@ def refold(container: Widget) -> dict[Widget, Region]:
         folded = is_folded(widget)
         if not near:
             far[widget] = region
-            if not folded and getattr(widget, "foldable", False):
+            if not folded and getattr(widget, "foldable", False) and widget not in keep:
                 fold(widget)
             continue
         if folded:

@@ -14,7 +14,6 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.errors import NoWidget
 from textual.geometry import Region
-from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Header, Static
 from textual.worker import Worker
@@ -23,8 +22,9 @@ from xsus_tui.core import events as ev
 from xsus_tui.core.agent_loader import AgentLoadError
 from xsus_tui.core.agents import ModelChoiceError, reload_user_agent, switch_model
 from xsus_tui.core.db import StoreError
+from xsus_tui.core.index import Version
 from xsus_tui.core.mcp_servers import McpServers
-from xsus_tui.core.replay import PastTurn, past_turns
+from xsus_tui.core.replay import PastTurn, past_turns, user_prompts
 from xsus_tui.core.session import ChatSession
 
 from .. import commands, compat
@@ -35,6 +35,7 @@ from ..widgets.reply import AssistantReply
 from ..widgets.status import StatusLine
 from ..widgets.tool_panel import ApprovalBar
 from ..widgets.user_message import UserMessage
+from .selection import SelectedTurn, SelectionKey, TurnSelectionScreen
 
 HISTORY_PAGE = 10
 """Stored turns shown when a conversation opens; scrolling to the top shows this many more each time."""
@@ -91,6 +92,16 @@ class ChatLog(VerticalScroll, can_focus=False):
         super().__init__(**kwargs)
         self._refold_scheduled = False
         self._folded_width = 0
+        self.selected: SelectedTurn | None = None
+        """The turn selected with Ctrl+Up (see selection.py): kept as widgets, never folded or paged out, and
+        the chat takes the focus meanwhile."""
+        self._opening = 0
+        """Pages being taken out of a stack and rendered for the selection: no refold meanwhile."""
+
+    def allow_focus(self) -> bool:
+        """Focusable only while a turn is selected (the keys then go to the selection); else typing always
+        goes to the prompt."""
+        return self.selected is not None
 
     def on_mount(self) -> None:
         self.watch(self, "scroll_y", self.schedule_refold, init=False)
@@ -102,7 +113,13 @@ class ChatLog(VerticalScroll, can_focus=False):
 
     def _refold(self) -> None:
         self._refold_scheduled = False
-        far = refold(self)
+        if self._opening:
+            return  # rescheduled once the pages are open
+        kept: set[Widget] = set()
+        if self.selected is not None:
+            kept.update(self.selected)
+            kept.add(self.selected.user.parent)  # type: ignore[arg-type]  # (its page, when it is in one)
+        far = refold(self, kept)
         self.page_out(far)
         self.stack_pages(far)
 
@@ -120,7 +137,8 @@ class ChatLog(VerticalScroll, can_focus=False):
         replies = [child for child in children if isinstance(child, AssistantReply)]
         if len(replies) <= self.KEEP_TURNS:
             return
-        kept = set(replies[-self.KEEP_TURNS :])
+        kept: set[Widget] = set(replies[-self.KEEP_TURNS :])
+        kept.update(self.selected or ())
         focused = self.screen.focused
         runs: list[list[tuple[UserMessage, AssistantReply]]] = []
         index, previous = 0, -2
@@ -158,7 +176,10 @@ class ChatLog(VerticalScroll, can_focus=False):
                     taken, run = run[:room], run[room:]
                     last = taken[-1][1]
                     bottom = far[last].bottom + last.styles.margin.bottom
-                    turns = [PastTurn(prompt=user.prompt, events=reply.events) for user, reply in taken]
+                    turns = [
+                        PastTurn(prompt=user.prompt, events=reply.events, number=user.number, versions=user.versions)
+                        for user, reply in taken
+                    ]
                     if page is not None:
                         page.add(turns, bottom - far[page].bottom)
                     else:
@@ -216,6 +237,44 @@ class ChatLog(VerticalScroll, can_focus=False):
         if gone:
             self.remove_children(gone)
 
+    # -- turns, for the selection ------------------------------------------------------------------------
+
+    def turn_slots(self) -> list[UserMessage | HistoryPage | PageStack]:
+        """The turns from the top, each as its UserMessage when it is a widget; a page or a stack of pages
+        not rendered stands for its turns (`open_slot` renders it)."""
+        slots: list[UserMessage | HistoryPage | PageStack] = []
+        for child in self.children:
+            if not child.display:
+                continue  # on its way out (paged out, or stacked)
+            if isinstance(child, UserMessage):
+                slots.append(child)
+            elif isinstance(child, HistoryPage):
+                if child.loaded:
+                    slots += [widget for widget in child.children if isinstance(widget, UserMessage)]
+                elif child.turns:
+                    slots.append(child)
+            elif isinstance(child, PageStack) and child.pages:
+                slots.append(child)
+        return slots
+
+    async def open_slot(self, slot: HistoryPage | PageStack, *, last: bool) -> list[UserMessage]:
+        """Render the turns of a page not rendered, or of a stack's `last` (else first) page, and return
+        their UserMessages. The heights are carried exactly, so the view does not move."""
+        self._opening += 1
+        try:
+            if isinstance(slot, PageStack):
+                parts = slot.split_at(len(slot.pages) - 1 if last else 0)
+                with self.app.batch_update():
+                    await self.mount_all(parts, before=slot)
+                    slot.display = False
+                await slot.remove()
+                slot = next(part for part in parts if isinstance(part, HistoryPage))
+            await slot.open()
+        finally:
+            self._opening -= 1
+        self.schedule_refold()
+        return [widget for widget in slot.children if isinstance(widget, UserMessage)]
+
     def on_resize(self) -> None:
         if self.size.width != self._folded_width:
             self._folded_width = self.size.width
@@ -228,14 +287,16 @@ class ChatLog(VerticalScroll, can_focus=False):
         return self.is_anchored and not compat.anchor_released(self)
 
 
-class ChatScreen(Screen):
-    """One conversation."""
+class ChatScreen(TurnSelectionScreen):
+    """One conversation. Turn selection (Ctrl+Up) and copying come from TurnSelectionScreen (selection.py)."""
 
     COMMANDS = {commands.SlashCommands}
 
     BINDINGS = [
         Binding("escape", "interrupt", "Interrupt", priority=True),
-        Binding("ctrl+c", "interrupt", "Interrupt", show=False, priority=True),
+        Binding("ctrl+c", "interrupt(True)", "Interrupt", show=False, priority=True),
+        # Priority: handled as it arrives, so the keys typed right after it already go to the selection.
+        Binding("ctrl+up", "select_turn", "Select a turn", show=False, priority=True),
         # The prompt keeps the focus; these keys scroll the chat from there.
         Binding("pageup", "scroll('page_up')", "Scroll up", show=False, priority=True),
         Binding("pagedown", "scroll('page_down')", "Scroll down", show=False, priority=True),
@@ -246,7 +307,14 @@ class ChatScreen(Screen):
         Binding("ctrl+o", "browse", "Conversations", show=False),
         Binding("ctrl+n", "new_conversation", "New conversation", show=False),
     ]
-    IDLE_HINT = "PgUp/PgDn scroll · Ctrl+G regenerate · Ctrl+P commands · Ctrl+Q quit"
+    SELECTION_KEYS = {
+        **TurnSelectionScreen.SELECTION_KEYS,
+        "e": SelectionKey("e edit", "edit_turn"),
+        "f": SelectionKey("f fork", "fork_turn"),
+        "left": SelectionKey("←→ versions", "previous_version"),
+        "right": SelectionKey(None, "next_version"),
+    }
+    IDLE_HINT = "Ctrl+↑ select a turn · PgUp/PgDn scroll · Ctrl+G regenerate · Ctrl+P commands · Ctrl+Q quit"
     BUSY_HINT = "Esc interrupts · PgUp/PgDn scroll · Ctrl+Q quit"
 
     def __init__(
@@ -261,6 +329,8 @@ class ChatScreen(Screen):
         self._tools_ready = asyncio.Event()
         self.notices = notices or []
         self.turn_worker: Worker | None = None
+        self.versions: dict[int, tuple[list[Version], int]] = {}
+        """Per turn of the conversation shown: its versions and which one is shown (`refresh_versions`)."""
         self.interrupt_requested_at: float | None = None
         """perf_counter time of the last Esc, to measure how fast the turn stops."""
         self._retry: tuple[ev.Retrying, float] | None = None
@@ -280,8 +350,8 @@ class ChatScreen(Screen):
         yield StatusLine(self.session.chat_agent.label, id="status")
 
     @property
-    def chat(self) -> VerticalScroll:
-        return self.query_one("#chat", VerticalScroll)
+    def chat(self) -> ChatLog:
+        return self.query_one("#chat", ChatLog)
 
     @property
     def prompt(self) -> PromptInput:
@@ -302,8 +372,9 @@ class ChatScreen(Screen):
         self.session.on_notice = self.show_notice
         await self._fill_chat(self.notices)
         chat = self.chat
-        self.prompt.border_subtitle = self.IDLE_HINT
+        self.show_hint(busy=False)
         self.prompt.focus()
+        self.prompt.recall_source = self.recallable_prompts
         if self.draft:
             self.prompt.text = self.draft
             self.prompt.move_cursor(self.prompt.document.end)
@@ -335,6 +406,7 @@ class ChatScreen(Screen):
         for notice in late:
             await chat.mount(Static(Text(notice), classes="notice"))
         chat.anchor()
+        self.run_worker(self.refresh_versions(), group="versions", exclusive=True)
 
     async def _start_mcp(self) -> None:
         """Start the MCP servers once for the whole chat; a prompt sent meanwhile waits for them."""
@@ -588,6 +660,94 @@ class ChatScreen(Screen):
         await self._show_conversation(turn)
         return True
 
+    # -- versions of a turn: see, switch, edit, fork ---------------------------------------------------------
+
+    async def refresh_versions(self) -> None:
+        """Mark each turn that has more than one version with `‹n/m›` (the prompts on screen, and the turns
+        kept in pages for when they render)."""
+        store, conversation = self.session.store, self.session.conversation
+        if store is None or not hasattr(store, "tree") or conversation.revision is None:
+            self.versions = {}
+            return
+        try:
+            tree = await store.tree(conversation.conversation_id)
+        except StoreError:
+            return
+        if tree is None or conversation is not self.session.conversation:
+            return
+        self.versions = {number: turn for number, turn in enumerate(tree.turns(), start=1)}
+        marks = {number: (shown + 1, len(versions)) for number, (versions, shown) in self.versions.items()}
+        for user in self.chat.query(UserMessage):
+            if user.number is not None:
+                user.show_versions(marks.get(user.number) if marks.get(user.number, (1, 1))[1] > 1 else None)
+        for turn in self._older + [t for page in self.chat.query(HistoryPage) for t in page.turns]:
+            if turn.number is not None:
+                mark = marks.get(turn.number)
+                turn.versions = mark if mark is not None and mark[1] > 1 else None
+
+    async def previous_version(self, turn: SelectedTurn) -> None:
+        await self._step_version(turn, -1)
+
+    async def next_version(self, turn: SelectedTurn) -> None:
+        await self._step_version(turn, +1)
+
+    async def _step_version(self, turn: SelectedTurn, step: int) -> None:
+        """←/→ on a selected turn: show its previous / next version, and what followed it; stays selected."""
+        number = turn.user.number
+        if number is None or self.turn_running:
+            self.app.bell()
+            return
+        versions, shown = self.versions.get(number, ([], 0))
+        target = shown + step
+        if len(versions) < 2 or not 0 <= target < len(versions):
+            self.app.bell()
+            return
+        await self.show_version(versions[target].tip, number)
+
+    editing: int | None = None
+    """The turn whose prompt is being edited (`e`): sending makes another version of that turn."""
+    _draft_before_edit = ""
+
+    def edit_turn(self, turn: SelectedTurn) -> None:
+        """`e`: the selected prompt into the input; Enter sends it as another version of that turn (nothing is
+        overwritten: the old versions stay, ←→ on the turn shows them), Esc cancels."""
+        number = turn.user.number
+        if number is None:
+            self.notify("That prompt was never sent: it can't be edited as a turn.")
+            return
+        if self.turn_running:
+            self.notify("A reply is still streaming: press Esc to interrupt it first.", severity="warning")
+            return
+        if self.editing is None:
+            self._draft_before_edit = self.prompt.text
+        self.editing = number
+        self.end_selection()
+        self.prompt.text = turn.user.prompt
+        self.prompt.move_cursor(self.prompt.document.end)
+        self.prompt.border_title = f"Editing turn {number}: Enter sends it as a new version · Esc cancels"
+
+    def stop_editing(self, *, restore: bool) -> None:
+        self.editing = None
+        self.prompt.border_title = None
+        if restore:
+            self.prompt.text = self._draft_before_edit
+            self.prompt.move_cursor(self.prompt.document.end)
+        self._draft_before_edit = ""
+
+    async def fork_turn(self, turn: SelectedTurn) -> None:
+        """`f`: a new conversation with this one's turns up to the selected one; the chat opens it."""
+        number = turn.user.number
+        if number is None or self.turn_running:
+            self.app.bell()
+            return
+        try:
+            fork = await self.session.fork_at(number)
+        except StoreError as error:
+            self.notify(str(error), severity="error")
+            return
+        if await self.open_conversation(fork.conversation_id):
+            self.notify(f"Forked: a new conversation with the first {number} turn{'s' if number > 1 else ''}.")
+
     async def action_new_conversation(self) -> None:
         await self.open_conversation(None)
 
@@ -630,26 +790,28 @@ class ChatScreen(Screen):
     async def _show_conversation(self, turn: int | None = None) -> None:
         """Show the session's conversation again from scratch (another one, or another branch), at `turn`."""
         chat = self.chat
+        self.end_selection(to_prompt=False)
+        if self.editing is not None:
+            self.stop_editing(restore=True)
         with self.app.batch_update():
             await chat.remove_children()
             self._older, self._older_marker, self._loading_older = [], None, False
             await self._fill_chat([])
         if turn:
             await self.show_turn(turn)
-        self.prompt.focus()
+        else:
+            self.prompt.focus()
         settle_garbage()
 
     async def show_turn(self, turn: int) -> None:
         """Scroll turn `turn` (1 = the first) of the conversation to the top of the chat."""
         while self._older and len(self._older) >= turn:
             await self._show_older_page()
-        shown = list(self.chat.query(UserMessage))
-        position = turn - len(self._older) - 1
-        if 0 <= position < len(shown):
-            target = shown[position]
-            chat = self.chat
-            chat.release_anchor()
-            self.call_after_refresh(lambda: chat.scroll_to_widget(target, top=True, animate=False, immediate=True))
+        target = next((user for user in self.chat.query(UserMessage) if user.number == turn), None)
+        if target is not None:
+            self._follow_after_selection = False
+            self.chat.release_anchor()
+            self.select(target)  # highlighted and in view; Esc goes back to the prompt
 
     # -- sending ----------------------------------------------------------------------------------------
 
@@ -676,6 +838,16 @@ class ChatScreen(Screen):
         self.prompt.clear()
         self.turn_worker = self.run_turn(commands.unescape(text))
 
+    def recallable_prompts(self) -> list[str]:
+        """The prompts of this conversation (stored ones too), oldest first, as they would be typed again (a
+        prompt that reads as a command gets back its `//`); a prompt sent twice in a row is recalled once."""
+        prompts: list[str] = []
+        for prompt in user_prompts(self.session.conversation.messages):
+            typed = commands.escape(prompt)
+            if not prompts or prompts[-1] != typed:
+                prompts.append(typed)
+        return prompts
+
     def run_command(self, command: commands.SlashCommand, argument: str) -> None:
         """Carry out a slash command (typed, or picked in the command palette)."""
         if command.needs_idle and self.turn_running:
@@ -693,10 +865,17 @@ class ChatScreen(Screen):
             self.run_worker(self.open_conversation(None), group="open")
         elif command.name == "tree":
             self.run_worker(self.show_tree(), group="open")
+        elif command.name == "copy":
+            replies = self.replies
+            if replies:
+                self.copy_reply(replies[-1])
+            else:
+                self.notify("There is no reply to copy yet.")
 
     def action_regenerate(self) -> None:
         """Run the last prompt again; the replaced reply stays in the store as an earlier branch."""
         if not self.turn_running:
+            self.end_selection()  # the last turn is about to go
             self.turn_worker = self.run_turn(None)
 
     @work(exclusive=True, group="turn", exit_on_error=False)
@@ -724,11 +903,22 @@ class ChatScreen(Screen):
                 if isinstance(widget, UserMessage) and isinstance(page := widget.parent, HistoryPage):
                     page.turns.pop()  # or it would come back when the page renders again
                 await widget.remove()
+        elif (editing := self.editing) is not None:
+            self.stop_editing(restore=False)
+            try:
+                await self.session.branch_before(editing)  # the new prompt is another version of that turn
+            except StoreError as error:
+                self._give_back(prompt)
+                self.notify(str(error), severity="error")
+                return
+            await self._show_conversation()
+            chat = self.chat
         reply = AssistantReply()
-        await chat.mount_all([UserMessage(prompt), reply])
+        user = UserMessage(prompt, number=len(self.session.prompt_indexes()) + 1)
+        await chat.mount_all([user, reply])
         chat.anchor()
         status.state, status.stats = "streaming", None
-        self.prompt.border_subtitle = self.BUSY_HINT
+        self.show_hint(busy=True)
         ending: ev.TurnEvent | None = None
         try:
             async with contextlib.aclosing(self.session.run_turn(prompt)) as events:
@@ -745,12 +935,15 @@ class ChatScreen(Screen):
         except Exception as error:  # the store failing, say: never lose the prompt
             ending = ev.TurnFailed(error=f"{type(error).__name__}: {error}")
             await reply.apply(ending)
+        if getattr(ending, "unsent", False):
+            user.number = None  # not in the conversation
         self._show_ending(ending, prompt, reply)
+        self.run_worker(self.refresh_versions(), group="versions", exclusive=True)
 
     def _show_ending(self, ending: ev.TurnEvent | None, prompt: str, reply: AssistantReply) -> None:
         status = self.status
         status.note, self._retry = "", None
-        self.prompt.border_subtitle = self.IDLE_HINT
+        self.show_hint(busy=False)
         self.chat.schedule_refold()
         settle_garbage()
         if isinstance(ending, ev.TurnFinished):
@@ -784,13 +977,29 @@ class ChatScreen(Screen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "interrupt":
-            # An open panel (Keys) closes first; None: not shown, and the key goes to other bindings.
-            return self.turn_running or bool(self.query("HelpPanel")) or None
+            # An open panel (Keys) closes first, then a selection (Esc only); None: not shown, and the key
+            # goes to other bindings (Esc with nothing running and nothing open does nothing here).
+            at_once = bool(parameters and parameters[0])
+            return (
+                self.turn_running
+                or bool(self.query("HelpPanel"))
+                or (self.selecting and not at_once)
+                or self.editing is not None
+                or None
+            )
         return True
 
-    def action_interrupt(self) -> None:
+    def action_interrupt(self, at_once: bool = False) -> None:
+        """Esc: close an open panel, else end a turn selection (back to the prompt), else interrupt the reply
+        streaming. Ctrl+C (`at_once`) interrupts a streaming reply even while a turn is selected."""
         if panels := self.query("HelpPanel"):
             panels.remove()
+            return
+        if self.selecting and not at_once:
+            self.end_selection()
+            return
+        if self.editing is not None and not self.turn_running:
+            self.stop_editing(restore=True)
             return
         if self.turn_running:  # also before the stream starts (the prompt's save waiting on a lock, say)
             self.interrupt_requested_at = time.perf_counter()

@@ -89,7 +89,7 @@ class HistoryPage(Vertical):
             widgets, replies = [], []
             for turn in self.turns:
                 reply = AssistantReply()
-                widgets += [UserMessage(turn.prompt), reply]
+                widgets += [UserMessage(turn.prompt, number=turn.number, versions=turn.versions), reply]
                 replies.append((reply, turn.events))
             with self.app.batch_update():
                 await self.mount_all(widgets)
@@ -109,6 +109,15 @@ class HistoryPage(Vertical):
 
             self.call_after_refresh(keep_place)
 
+    async def open(self) -> None:
+        """Render the page now, unfolded (a turn selected in it): unlike `unfold_back`, done when this returns."""
+        self.remove_class(FOLDED)
+        if self.loaded:
+            return
+        if self.children:  # folded a moment ago: its unload is still to come
+            await self.remove_children()
+        await self.load()
+
     def fold_away(self) -> None:
         """Folded (its height fixed, see folding.fold): drop the widgets too."""
         if not self.loaded or self._loading:
@@ -117,6 +126,8 @@ class HistoryPage(Vertical):
         self.call_later(self._unload)
 
     async def _unload(self) -> None:
+        if self.loaded:  # rendered again meanwhile (`open`)
+            return
         await self.remove_children()
         # Textual caches the last arrangements and displayed children of a container; left alone,
         # those would keep the removed widgets alive until the page next changes.
@@ -159,6 +170,11 @@ class PageStack(Widget):
         else:
             self.pages.append((widget.turns, height))
         self.styles.height = sum(height for _, height in self.pages)
+
+    def split_at(self, index: int) -> list[Widget]:
+        """`split` with only the page at `index` (from the top) taken out."""
+        order = iter(range(len(self.pages)))
+        return self.split(0, lambda y, height: next(order) == index)
 
     def split(self, top: int, near: Callable[[int, int], bool]) -> list[Widget]:
         """What replaces this stack when part of it is near the view: the pages for which

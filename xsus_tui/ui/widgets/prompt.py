@@ -1,8 +1,10 @@
-"""The prompt input: Enter sends, Shift+Enter or Ctrl+J inserts a newline."""
+"""The prompt input: Enter sends, Shift+Enter or Ctrl+J inserts a newline, Up and Down in an empty prompt
+recall the prompts sent before."""
 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import ClassVar
@@ -36,6 +38,47 @@ class PromptInput(TextArea):
             **kwargs,
         )
         self.cursor_blink = self.BLINK
+        self.recall_source: Callable[[], list[str]] | None = None
+        """The prompts that Up recalls, oldest first (the screen gives this conversation's)."""
+        self._recalled: list[str] = []
+        self._recall_index = -1
+        """Which of `_recalled` (counted from the newest, 0) the prompt shows; -1: none."""
+
+    # -- recall ---------------------------------------------------------------------------------------
+
+    @property
+    def recalling(self) -> bool:
+        """The prompt shows a recalled prompt, not edited since."""
+        recalled = self._recalled
+        return 0 <= self._recall_index < len(recalled) and self.text == recalled[-1 - self._recall_index]
+
+    def action_cursor_up(self, select: bool = False) -> None:
+        """Up in an empty prompt recalls the last prompt sent, and from a recalled one the one before (like a
+        shell); anywhere else it moves the cursor."""
+        if not select and self.recall_source is not None and (self.recalling or not self.text):
+            if not self.recalling:
+                self._recalled = [prompt for prompt in self.recall_source() if prompt.strip()]
+                self._recall_index = -1
+            if self._recall_index + 1 < len(self._recalled):
+                self._show_recalled(self._recall_index + 1)
+            return
+        super().action_cursor_up(select)
+
+    def action_cursor_down(self, select: bool = False) -> None:
+        """Down from a recalled prompt goes forward again, and past the newest back to an empty prompt."""
+        if not select and self.recalling:
+            if self._recall_index > 0:
+                self._show_recalled(self._recall_index - 1)
+            else:
+                self._recall_index = -1
+                self.clear()
+            return
+        super().action_cursor_down(select)
+
+    def _show_recalled(self, index: int) -> None:
+        self._recall_index = index
+        self.text = self._recalled[-1 - index]
+        self.move_cursor(self.document.end)
 
     async def _on_key(self, event: events.Key) -> None:
         if event.key == "enter":

@@ -9,6 +9,23 @@ from xsus_tui.core.sanitize import inert
 
 
 class UserMessage(Static):
-    def __init__(self, prompt: str) -> None:
-        super().__init__(Text(inert(prompt)), classes="user-message")
+    def __init__(self, prompt: str, *, number: int | None = None, versions: tuple[int, int] | None = None) -> None:
+        super().__init__(_shown(prompt, versions), classes="user-message")
         self.prompt = prompt
+        self.number = number
+        """Its turn in the conversation (1 = the first prompt); None when it is not in it (not sent)."""
+        self.versions = versions
+        """Which version of its turn is shown, of how many, when there is more than one (`‹2/3›`)."""
+
+    def show_versions(self, versions: tuple[int, int] | None) -> None:
+        if versions != self.versions:
+            self.versions = versions
+            self.update(_shown(self.prompt, versions))
+
+
+def _shown(prompt: str, versions: tuple[int, int] | None) -> Text:
+    text = Text()
+    if versions is not None:
+        text.append(f"‹{versions[0]}/{versions[1]}› ", style="bold")
+    text.append(inert(prompt))
+    return text
