@@ -268,3 +268,33 @@ async def test_fork_at_a_turn_opens_a_new_conversation_and_leaves_this_one(xsus_
         assert sent == ["first", "second", "forked on"]
         store = chat.session.store
         assert len((await store.load(original)).messages) == 6
+
+
+async def test_deleting_the_open_conversation_leaves_a_new_one_and_ctrl_n_works_from_the_tree(xsus_home):
+    from xsus_tui.ui.screens.tree import TreeScreen
+
+    seen: list = []
+    app = make_app(xsus_home, counting_agent(seen))
+    async with app.run_test(size=SIZE) as pilot:
+        chat = app.chat_screen
+        await send(pilot, "doomed")
+        await wait_idle(pilot)
+        doomed = chat.session.conversation.conversation_id
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, BrowserScreen) and len(browser(app).rows) == 1)
+        await pilot.press("delete")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDelete))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, BrowserScreen) and not browser(app).rows)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: chat.session.conversation.conversation_id != doomed)
+        await wait_for(pilot, lambda: "was deleted; this is a new one" in screen_text(app))
+        await send(pilot, "fresh")
+        await wait_idle(pilot)
+        assert [p.content for m in seen[-1] for p in m.parts if isinstance(p, UserPromptPart)] == ["fresh"]
+        fresh = chat.session.conversation.conversation_id
+        await send(pilot, "/tree")
+        await wait_for(pilot, lambda: isinstance(app.screen, TreeScreen))
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: app.screen is chat and chat.session.conversation.conversation_id != fresh)
+        assert chat.session.conversation.messages == []

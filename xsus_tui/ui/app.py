@@ -63,7 +63,10 @@ class XsusApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "xsus"
     ENABLE_COMMAND_PALETTE = True
-    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True, show=False)]
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
+        Binding("ctrl+n", "new_conversation", "New conversation", show=False),
+    ]
 
     def __init__(
         self,
@@ -226,6 +229,15 @@ class XsusApp(App[int]):
         if action == "command_palette" and isinstance(self.screen, StartupScreen):
             return False
         return super().check_action(action, parameters)
+
+    async def action_new_conversation(self) -> None:
+        """Ctrl+N from anywhere: back to the chat (closing what is on top of it), with a new conversation."""
+        chat_module = sys.modules.get(CHAT_SCREEN_MODULE)
+        if chat_module is None or not any(isinstance(s, chat_module.ChatScreen) for s in self.screen_stack):
+            return  # still starting
+        while not isinstance(self.screen, chat_module.ChatScreen):
+            await self.pop_screen()
+        await self.screen.open_conversation(None)
 
     @property
     def chat_screen(self) -> ChatScreen:

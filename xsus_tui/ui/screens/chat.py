@@ -305,7 +305,6 @@ class ChatScreen(TurnSelectionScreen):
         Binding("ctrl+g", "regenerate", "Regenerate the last reply", show=False),
         Binding("ctrl+r", "reload_agent", "Reload the agent file", show=False),
         Binding("ctrl+o", "browse", "Conversations", show=False),
-        Binding("ctrl+n", "new_conversation", "New conversation", show=False),
     ]
     SELECTION_KEYS = {
         **TurnSelectionScreen.SELECTION_KEYS,
@@ -614,6 +613,9 @@ class ChatScreen(TurnSelectionScreen):
         async def chosen(choice) -> None:
             if choice is not None:
                 await self.open_conversation(choice.conversation_id, choice.entry_id)
+            elif self.session.conversation.revision is not None and await self._open_one_was_deleted():
+                await self.open_conversation(None)
+                self.show_notice("The conversation that was open here was deleted; this is a new one.")
 
         self.app.push_screen(BrowserScreen(store, current, deleted), chosen)
 
@@ -747,6 +749,13 @@ class ChatScreen(TurnSelectionScreen):
             return
         if await self.open_conversation(fork.conversation_id):
             self.notify(f"Forked: a new conversation with the first {number} turn{'s' if number > 1 else ''}.")
+
+    async def _open_one_was_deleted(self) -> bool:
+        store = self.session.store
+        try:
+            return await store.summary(self.session.conversation.conversation_id) is None  # type: ignore[union-attr]
+        except StoreError:
+            return False
 
     async def action_new_conversation(self) -> None:
         await self.open_conversation(None)
