@@ -802,10 +802,14 @@ class ChatScreen(TurnSelectionScreen):
         self.end_selection(to_prompt=False)
         if self.editing is not None:
             self.stop_editing(restore=True)
+        self.draft = ""
         with self.app.batch_update():
             await chat.remove_children()
             self._older, self._older_marker, self._loading_older = [], None, False
             await self._fill_chat([])
+        if self.draft and not self.prompt.text.strip():  # its last prompt got no answer: back in the input
+            self.prompt.text = self.draft
+            self.prompt.move_cursor(self.prompt.document.end)
         if turn:
             await self.show_turn(turn)
         else:
