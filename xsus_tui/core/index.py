@@ -448,9 +448,15 @@ class ConversationTree:
     """The start of what some entries say (the prompts and first replies), filled in by the store."""
 
     def __post_init__(self) -> None:
-        for node in sorted(self.nodes.values(), key=lambda node: node.order):
+        ordered = sorted(self.nodes.values(), key=lambda node: node.order)
+        for node in ordered:
             self.children.setdefault(node.parent_id, []).append(node)
-        self._tips: dict[str, str] = {}
+        # The newest leaf below each entry, in one pass from the newest entry back (a child is stored after its
+        # parent, so it comes first here).
+        self._tips: dict[str, Node] = {}
+        for node in reversed(ordered):
+            below = [self._tips[child.id] for child in self.children.get(node.id, ())]
+            self._tips[node.id] = max(below, key=lambda leaf: leaf.order) if below else node
 
     def is_prompt(self, node: Node) -> bool:
         parent = self.nodes.get(node.parent_id) if node.parent_id else None
@@ -458,23 +464,12 @@ class ConversationTree:
 
     def tip_under(self, entry_id: str) -> str:
         """The newest leaf at or below `entry_id`."""
-        if entry_id in self._tips:
-            return self._tips[entry_id]
-        best, best_order = entry_id, self.nodes[entry_id].order
-        stack = [entry_id]
-        while stack:
-            node_id = stack.pop()
-            below = self.children.get(node_id, [])
-            if not below and self.nodes[node_id].order > best_order:
-                best, best_order = node_id, self.nodes[node_id].order
-            stack.extend(child.id for child in below)
-        self._tips[entry_id] = best
-        return best
+        return self._tips[entry_id].id
 
     def versions(self, parent_id: str | None, *, keep: Iterable[str] = ()) -> list[Version]:
         """The versions of the turn that follows `parent_id` (None: the first turn), oldest first. A prompt that
         was never answered counts only when it is on the current branch (`keep`)."""
-        keep = set(keep)
+        keep = keep if isinstance(keep, set | frozenset) else set(keep)
         out = []
         for prompt in self.children.get(parent_id, []):
             if not self.is_prompt(prompt):
