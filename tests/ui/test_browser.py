@@ -77,10 +77,13 @@ async def test_find_a_word_from_an_old_reply_open_it_at_that_turn_and_go_on(xsus
         await wait_for(pilot, lambda: "capybara" in screen_text(app))
         shown = list(chat.chat.query(UserMessage))
         assert [message.prompt for message in shown] == [f"Question {i} in chat 2" for i in range(3)]
-        await send(pilot, "and then?")
+        marked = [user.prompt for user in chat.chat.query(UserMessage) if user.has_class("-found")]
+        assert marked == ["Question 1 in chat 2"] and chat.selected_turn() is None and chat.prompt.has_focus
+        await send(pilot, "find more, else copy")  # f, e, c are typed, not taken as keys of a selected turn
         await wait_idle(pilot)
+        assert chat.session.conversation.conversation_id == ids[2]
         sent = [p.content for m in seen[-1] for p in m.parts if isinstance(p, UserPromptPart)]
-        assert sent == ["Question 0 in chat 2", "Question 1 in chat 2", "Question 2 in chat 2", "and then?"]
+        assert sent == ["Question 0 in chat 2", "Question 1 in chat 2", "Question 2 in chat 2", "find more, else copy"]
 
 
 async def test_rename_delete_undo_and_a_new_conversation(xsus_home):

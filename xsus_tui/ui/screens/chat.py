@@ -37,6 +37,8 @@ from ..widgets.tool_panel import ApprovalBar
 from ..widgets.user_message import UserMessage
 from .selection import SelectedTurn, SelectionKey, TurnSelectionScreen
 
+FOUND_MARK = 3.0
+"""Seconds a turn opened from a search or the tree stays marked."""
 HISTORY_PAGE = 10
 """Stored turns shown when a conversation opens; scrolling to the top shows this many more each time."""
 START_HINT = "Enter sends, Ctrl+J adds a line, Esc interrupts a reply, Ctrl+Q quits."
@@ -382,7 +384,7 @@ class ChatScreen(TurnSelectionScreen):
         self.run_worker(self._start_mcp(), group="mcp")
         settle_garbage()
 
-    async def _fill_chat(self, notices: list[str]) -> None:
+    async def _fill_chat(self, notices: list[str], *, resumed: bool = True) -> None:
         """Show the session's conversation (its last turns, older ones as the user scrolls up) in the empty chat."""
         agent = self.session.chat_agent
         chat = self.chat
@@ -397,7 +399,8 @@ class ChatScreen(TurnSelectionScreen):
         turns = await self._replay()
         if self.session.conversation.messages:
             earlier = f"{turns} earlier turn" + ("" if turns == 1 else "s")
-            await chat.mount(Static(Text(f"Resumed conversation · {earlier}"), classes="notice"))
+            if resumed:
+                await chat.mount(Static(Text(f"Resumed conversation · {earlier}"), classes="notice"))
         elif agent.is_demo:
             await chat.mount(Static(Text(DEMO_WELCOME), classes="notice -demo"))
         else:
@@ -643,13 +646,13 @@ class ChatScreen(TurnSelectionScreen):
             if line is None:
                 return
             if line.current:
-                await self.show_turn(line.version.turn)
+                await self.show_turn(line.version.turn, select=False)
                 return
             await self.show_version(line.version.tip, line.version.turn)
 
         self.app.push_screen(TreeScreen(tree, texts), picked)
 
-    async def show_version(self, tip: str, turn: int | None = None) -> bool:
+    async def show_version(self, tip: str, turn: int | None = None, *, select: bool = False) -> bool:
         """Show the branch that ends at `tip` (another version of a turn) and save it as the current one."""
         if self.turn_running:
             self.notify("A reply is still streaming: press Esc to interrupt it first.", severity="warning")
@@ -659,7 +662,7 @@ class ChatScreen(TurnSelectionScreen):
         except StoreError as error:
             self.notify(str(error), severity="error")
             return False
-        await self._show_conversation(turn)
+        await self._show_conversation(turn, select=select, resumed=False)
         return True
 
     # -- versions of a turn: see, switch, edit, fork ---------------------------------------------------------
@@ -704,7 +707,7 @@ class ChatScreen(TurnSelectionScreen):
         if len(versions) < 2 or not 0 <= target < len(versions):
             self.app.bell()
             return
-        await self.show_version(versions[target].tip, number)
+        await self.show_version(versions[target].tip, number, select=True)
 
     editing: int | None = None
     """The turn whose prompt is being edited (`e`): sending makes another version of that turn."""
@@ -796,7 +799,7 @@ class ChatScreen(TurnSelectionScreen):
         await self._show_conversation(turn)
         return True
 
-    async def _show_conversation(self, turn: int | None = None) -> None:
+    async def _show_conversation(self, turn: int | None = None, *, select: bool = False, resumed: bool = True) -> None:
         """Show the session's conversation again from scratch (another one, or another branch), at `turn`."""
         chat = self.chat
         self.end_selection(to_prompt=False)
@@ -806,25 +809,44 @@ class ChatScreen(TurnSelectionScreen):
         with self.app.batch_update():
             await chat.remove_children()
             self._older, self._older_marker, self._loading_older = [], None, False
-            await self._fill_chat([])
+            await self._fill_chat([], resumed=resumed)
         if self.draft and not self.prompt.text.strip():  # its last prompt got no answer: back in the input
             self.prompt.text = self.draft
             self.prompt.move_cursor(self.prompt.document.end)
-        if turn:
-            await self.show_turn(turn)
-        else:
+        status = self.status
+        status.state, status.stats, status.note = "idle", None, ""  # the figures were the other conversation's
+        if not select:
             self.prompt.focus()
+        if turn:
+            await self.show_turn(turn, select=select)
         settle_garbage()
 
-    async def show_turn(self, turn: int) -> None:
-        """Scroll turn `turn` (1 = the first) of the conversation to the top of the chat."""
+    async def show_turn(self, turn: int, *, select: bool = True) -> None:
+        """Bring turn `turn` (1 = the first) of the conversation into view: selected (the keys then act on it), or
+        only marked for a moment while typing stays in the prompt (`select=False`, as for a search hit)."""
         while self._older and len(self._older) >= turn:
             await self._show_older_page()
         target = next((user for user in self.chat.query(UserMessage) if user.number == turn), None)
-        if target is not None:
+        if target is None:
+            return
+        chat = self.chat
+        chat.release_anchor()
+        if select:
             self._follow_after_selection = False
-            self.chat.release_anchor()
             self.select(target)  # highlighted and in view; Esc goes back to the prompt
+            return
+        siblings = list(target.parent.children) if target.parent is not None else []
+        index = siblings.index(target)
+        marked = [target, *siblings[index + 1 : index + 2]]
+        for widget in marked:
+            widget.add_class("-found")
+
+        def unmark() -> None:
+            for widget in marked:
+                widget.remove_class("-found")
+
+        self.set_timer(FOUND_MARK, unmark)
+        chat.call_after_refresh(lambda: chat.scroll_to_widget(target, top=True, animate=False, immediate=True))
 
     # -- sending ----------------------------------------------------------------------------------------
 
