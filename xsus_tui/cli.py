@@ -576,6 +576,9 @@ def _print_table(
                 del widths[header]
     else:
         console.width = max(console.width, sum(widths.values()) + 2 * (len(widths) - 1))
+    if wrap is None:  # one line a row: laid out here, as Rich's Table takes about a millisecond a row
+        _print_lines(console, headers, rows, widths, right=right, dim=dim)
+        return
     table = Table(box=None, pad_edge=False)
     for header, width in widths.items():
         table.add_column(
@@ -595,6 +598,41 @@ def _print_table(
     with console.capture() as captured:
         console.print(table)
     sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+
+
+def _print_lines(console, headers: list[str], rows: list[list], widths: dict[str, int], *, right, dim) -> None:
+    """The table `_print_table` would print with Rich, without a wrapping column: each cell cut with an ellipsis
+    or padded to its column's width (in terminal cells), two spaces between columns."""
+    from rich.cells import cell_len, set_cell_size
+    from rich.text import Text
+
+    keep = [(i, header, widths[header]) for i, header in enumerate(headers) if header in widths]
+    last = len(keep) - 1
+
+    def cell(text: str, width: int, header: str, end: bool) -> str:
+        size = cell_len(text)
+        if size > width:
+            return set_cell_size(text, width - 1) + "…"
+        if header in right:
+            return " " * (width - size) + text
+        return text if end else text + " " * (width - size)
+
+    def line(values: list[str]) -> list[str]:
+        return [cell(values[i], width, header, n == last) for n, (i, header, width) in enumerate(keep)]
+
+    head = line(headers)
+    body = [line([_plain(value) for value in row]) for row in rows]
+    if not console.is_terminal:
+        sys.stdout.write("".join("  ".join(cells).rstrip() + "\n" for cells in [head, *body]))
+        return
+    dim_at = {n for n, (_, header, _) in enumerate(keep) if header in dim}
+    out = Text()
+    out.append("  ".join(head).rstrip() + "\n", style="bold")
+    for cells in body:
+        for n, value in enumerate(cells):
+            out.append(("  " if n else "") + value, style="dim" if n in dim_at else "")
+        out.append("\n")
+    console.print(out, no_wrap=True, overflow="ignore", crop=False, end="")
 
 
 def _plain(cell) -> str:
