@@ -559,3 +559,48 @@ def test_progress_of_one_activity_keeps_counting_its_seconds():
         "indexing history for search · 2,000 of 9,000 messages", "indexing history for search · 4,000 of 9,000 messages"
     )
     assert not same_activity("loading agent app.py:support", "indexing history for search · 1 of 2 messages")
+
+
+async def test_the_start_up_screen_counts_the_indexing_and_opens_the_chat_after_it(xsus_home, monkeypatch):
+    """The progress comes from the database thread: shown on the app's loop, in the app's context (a timer started
+    from another context fails at its first tick), and the seconds go on counting from one update to the next."""
+    from xsus_tui.config import Settings
+    from xsus_tui.core import index
+    from xsus_tui.ui.app import XsusApp
+    from xsus_tui.ui.screens.chat import ChatScreen
+
+    from .ui.helpers import SIZE, screen_text, wait_for
+
+    await asyncio.to_thread(seed, xsus_home, *[turn(f"old {n}", "reply") for n in range(2100)])  # three batches
+    to_schema_1(xsus_home / "history.db")
+    migrate = index.migrate
+
+    def slow(db, begin, progress):
+        import time
+
+        def slowly(done, total):
+            time.sleep(0.6)  # more than the status line's timer period and the progress throttle
+            progress(done, total)
+
+        return migrate(db, begin, slowly)
+
+    monkeypatch.setattr(index, "migrate", slow)
+    loader = cli._ChatLoader(cli.build_parser().parse_args(["-c", "--model", "demo"]), Settings())
+    app = XsusApp(loader=loader)
+    loader.on_progress = app.show_progress
+    seen: list[str] = []
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+
+            def opened() -> bool:
+                seen.extend(line for line in screen_text(app).splitlines() if "indexing history" in line)
+                return isinstance(app.screen, ChatScreen)
+
+            await wait_for(pilot, opened, within=20)
+            await pilot.pause(0.5)
+            assert app.return_code is None  # no error in the app
+            assert "old 2099" in screen_text(app)
+    finally:
+        loader.close()
+    assert any("indexing history for search · 2,000 of 4,200 messages" in line for line in seen), seen
+    assert any(re.search(r"4,000 of 4,200 messages · [1-9] s", line) for line in seen), seen

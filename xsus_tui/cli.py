@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import contextvars
 import json
 import os
 import re
@@ -334,8 +335,15 @@ class _ChatLoader:
         self._progress(None)
         # Off the event loop: opening checks the file and may wait out another process's lock. A store written
         # before schema 2 is indexed once first: its progress is shown a few times a second.
-        loop = asyncio.get_running_loop()
-        progress = _Throttled(lambda text: loop.call_soon_threadsafe(self._progress, text))
+        # It is told on the database thread: shown on this loop, in this task's context (Textual's active app is
+        # a context variable, and a timer the status line starts outside it fails at its first tick).
+        loop, context = asyncio.get_running_loop(), contextvars.copy_context()
+
+        def show(text: str) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the user quit while it was indexing
+                loop.call_soon_threadsafe(self._progress, text, context=context)
+
+        progress = _Throttled(show)
         store = self.store = await in_daemon_thread(lambda: _open_store(progress=progress), name="store-open")
         self._progress(None)
         notices: list[str] = []
