@@ -444,6 +444,8 @@ def test_an_export_from_a_read_only_home_imports_elsewhere(xsus_home, tmp_path):
         exported = xsus("history", "export", conversation_id[:13], "-f", "json", "--all-branches", "-o", str(out))
         assert exported.returncode == 0, exported.stderr
         assert "cannot open the history database" in one_line_error(xsus("history", "import", str(out)))
+        assert xsus("history", "search", "pelicans", "--json").returncode == 0
+        assert "○ 2 ‹1/4›" in xsus("history", "tree", conversation_id).stdout
     other = tmp_path / "other-home"
     imported = xsus("history", "import", str(out), env={"XSUS_HOME": str(other)})
     assert imported.returncode == 0, imported.stderr
