@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "store": ("g. store save cost", [], ["--quick"]),
     "long_session": ("h. long live session", [], ["--quick"]),
     "crash": ("i. what kill -9 mid-reply loses", [], ["--runs", "1"]),
+    "conversations": ("j. a large history: list, search, open, save, migrate", [], ["--quick"]),
 }
 
 

@@ -88,3 +88,13 @@ def test_the_runner_runs_the_benchmarks_it_is_given_and_collects_their_figures(t
 def test_crash_benchmark_runs(tmp_path):
     table, figures = run_benchmark("crash", tmp_path / "crash.json", "--runs", "1")
     assert figures["runs"] == 1 and "lost" in table
+
+
+def test_conversations_benchmark_lists_searches_and_migrates_a_generated_history(tmp_path):
+    table, figures = run_benchmark("conversations", tmp_path / "c.json", "--quick", "--cache", str(tmp_path / "cache"))
+    assert figures["conversations"] == 200 and figures["messages"] > 2000
+    assert figures["migration_s"] > 0 and figures["migration_progress_calls"] > 0
+    assert figures["page"]["median_ms"] > 0 and figures["open"]["median_ms"] > 0
+    assert all(row["hits"] > 0 for row in figures["search"].values()), figures["search"]
+    assert figures["cli_list"]["bytes"] > 0 and figures["save_ratio"] > 0 and figures["sizes"]["search_share"] > 0
+    assert "store.search()" in table and "migration from schema 1" in table

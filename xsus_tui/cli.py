@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import contextvars
 import json
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -75,11 +77,19 @@ def build_parser() -> argparse.ArgumentParser:
     config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     config_commands.add_parser("path", help="print the config file's path (and where history is kept)")
     config_commands.add_parser("show", help="print the effective settings, as TOML")
-    history = commands.add_parser("history", help="list and export stored conversations")
+    history = commands.add_parser("history", help="list, search, export, import and delete stored conversations")
     history_commands = history.add_subparsers(dest="history_command", metavar="ACTION", required=True)
     listing = history_commands.add_parser("list", help="list conversations, newest first")
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    listing.add_argument("-n", "--limit", type=int, default=None, help="show at most this many")
+    listing.add_argument("-n", "--limit", type=_count, default=None, help="show at most this many")
+    search = history_commands.add_parser("search", help="find messages in every conversation, newest first")
+    search.add_argument(
+        "query", help="words that must all appear (3 characters or more each: parts of words and code match too)"
+    )
+    search.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    search.add_argument("-n", "--limit", type=_count, default=20, help="show at most this many (default 20)")
+    tree = history_commands.add_parser("tree", help="every version of each turn of a conversation (● = current)")
+    tree.add_argument("id", help="conversation id (or a unique prefix of it)")
     export = history_commands.add_parser("export", help="export one conversation")
     which = export.add_mutually_exclusive_group(required=True)
     which.add_argument("id", nargs="?", help="conversation id (or a unique prefix of it)")
@@ -91,9 +101,35 @@ def build_parser() -> argparse.ArgumentParser:
         default="md",
         help="md: a readable transcript; json: pydantic-ai's message list (ModelMessagesTypeAdapter)",
     )
+    export.add_argument(
+        "--all-branches",
+        action="store_true",
+        help="every version of every turn too: json, a tree `xsus history import` takes; md, a section for each",
+    )
     export.add_argument("-o", "--output", type=Path, help="write to this file (created private, 0600)")
     export.add_argument("--force", action="store_true", help="replace the --output file if it exists")
+    importing = history_commands.add_parser(
+        "import", help="store a JSON export (a message list, or --all-branches) as a new conversation"
+    )
+    importing.add_argument("file", help="the JSON file, or - to read it from stdin")
+    importing.add_argument("--title", help="the new conversation's title (default: its first prompt)")
+    delete = history_commands.add_parser("delete", help="delete a conversation for good (asks first)")
+    delete.add_argument("id", help="conversation id (or a unique prefix of it)")
+    delete.add_argument("-y", "--yes", action="store_true", help="don't ask (needed without a terminal)")
+    rename = history_commands.add_parser("rename", help="give a conversation a title")
+    rename.add_argument("id", help="conversation id (or a unique prefix of it)")
+    rename.add_argument("title", nargs="+", help="the new title (one line)")
     return parser
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
 
 
 def _seconds(text: str) -> float:
@@ -112,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "history":
-            return asyncio.run(_history(args))
+            return _history(args)
         if args.command == "config":
             return _config(args)
         code = _run_tui(args)
@@ -121,10 +157,21 @@ def main(argv: list[str] | None = None) -> int:
         code = 2
     except KeyboardInterrupt:
         code = 130
+    except BrokenPipeError:  # `xsus history list | head`: the reader has all it wanted
+        _quiet_stdout()
+        return 141
     # The chat has ended and everything is saved: a thread that never returns (a sync tool blocked
     # forever, an --agent import still running) must not keep the process alive.
     exit_despite_threads(code)
     return code
+
+
+def _quiet_stdout() -> None:
+    """Send what is left of stdout nowhere: the pipe is closed, and flushing at exit would fail again."""
+    with contextlib.suppress(OSError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
 
 
 def _config(args: argparse.Namespace) -> int:
@@ -149,9 +196,10 @@ READ_TIMEOUT = 2.0
 """Seconds a reading command waits for another process's lock before it says so."""
 
 
-def _open_store(*, reading: bool = False):
+def _open_store(*, reading: bool = False, progress: Callable[[int, int], None] | None = None):
     """The history store. `reading` commands open it read-only: they create, move and write nothing, so they
-    work on a read-only home and never change what they read."""
+    work on a read-only home and never change what they read. Opened for writing, a database written before
+    schema 2 is indexed first, telling `progress(done, total)`."""
     from .core.store import SQLiteConversationStore, StoreError
 
     db = paths.history_db()
@@ -159,17 +207,11 @@ def _open_store(*, reading: bool = False):
         if reading:
             store = SQLiteConversationStore.open(db, readonly=True, busy_timeout=READ_TIMEOUT)
             if store.may_be_stale:
-                print(
-                    f"xsus: {db.parent} is read-only and the database's WAL can't be read there: "
-                    "the latest turns may be missing",
-                    file=sys.stderr,
-                )
+                _warn_stale(db)
             return store
-        return SQLiteConversationStore.open(db)
+        return SQLiteConversationStore.open(db, progress=progress)
     except StoreError as error:
-        if type(error).__name__ == "CorruptDatabase":
-            raise CliError(f"{error}; the chat moves it aside (never deletes it) when it next starts") from error
-        raise CliError(str(error)) from error
+        raise _store_cli_error(error) from error
 
 
 def _run_tui(args: argparse.Namespace) -> int:
@@ -291,8 +333,19 @@ class _ChatLoader:
             self._progress(f"loading agent {parse_target(target).short}")
         chat_agent = await in_daemon_thread(self._agent, target, name="agent-loader")
         self._progress(None)
-        # Off the event loop: opening checks the file and may wait out another process's lock.
-        store = self.store = await in_daemon_thread(_open_store, name="store-open")
+        # Off the event loop: opening checks the file and may wait out another process's lock. A store written
+        # before schema 2 is indexed once first: its progress is shown a few times a second.
+        # It is told on the database thread: shown on this loop, in this task's context (Textual's active app is
+        # a context variable, and a timer the status line starts outside it fails at its first tick).
+        loop, context = asyncio.get_running_loop(), contextvars.copy_context()
+
+        def show(text: str) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the user quit while it was indexing
+                loop.call_soon_threadsafe(self._progress, text, context=context)
+
+        progress = _Throttled(show)
+        store = self.store = await in_daemon_thread(lambda: _open_store(progress=progress), name="store-open")
+        self._progress(None)
         notices: list[str] = []
         if store.moved_aside is not None:
             notices.append(
@@ -374,27 +427,79 @@ async def _find_conversation(store, args: argparse.Namespace, notices: list[str]
     return None
 
 
-async def _history(args: argparse.Namespace) -> int:
+def _history(args: argparse.Namespace) -> int:
+    command = args.history_command
+    if command == "import":
+        return _import(args)
+    if command in ("delete", "rename"):
+        return _change(args)
     if not paths.history_db().exists():  # reading creates nothing
-        if args.history_command == "list":
+        if command in ("list", "search"):
             return _no_conversations(args.json)
-        raise CliError("there are no conversations to export yet")
-    from .core.store import StoreError
+        raise CliError(f"there are no conversations to {'export' if command == 'export' else 'show'} yet")
+    from .core.db import StoreError
 
-    store = _open_store(reading=True)
     try:
-        if args.history_command == "list":
-            _print_list(store, as_json=args.json, limit=args.limit)
+        if command == "export":
+            return asyncio.run(_export(args))
+        reader = _open_reader()
+        try:
+            if command == "list":
+                _print_list(reader, as_json=args.json, limit=args.limit)
+            elif command == "search":
+                _print_search(reader, args.query, as_json=args.json, limit=args.limit)
+            else:
+                _print_tree(reader, args.id)
             return 0
-        return await _export(store, args)
+        finally:
+            reader.close()
     except StoreError as error:  # a damaged row, say: one line, not a traceback
         raise CliError(str(error)) from error
-    finally:
-        store.close()
 
 
-def _print_list(store, *, as_json: bool, limit: int | None) -> None:
-    rows = store.summaries(limit=limit)
+def _open_reader():
+    """The history database read-only, without pydantic-ai (list, search and tree answer in a tenth of the time)."""
+    from .core.db import StoreError
+    from .core.reader import HistoryReader
+
+    db = paths.history_db()
+    try:
+        reader = HistoryReader.open(db, busy_timeout=READ_TIMEOUT)
+    except StoreError as error:
+        raise _store_cli_error(error) from error
+    if reader.may_be_stale:
+        _warn_stale(db)
+    return reader
+
+
+def _store_cli_error(error: Exception) -> CliError:
+    if type(error).__name__ == "CorruptDatabase":
+        return CliError(f"{error}; the chat moves it aside (never deletes it) when it next starts")
+    return CliError(str(error))
+
+
+def _warn_stale(db: Path) -> None:
+    print(
+        f"xsus: {db.parent} is read-only and the database's WAL can't be read there: the latest turns may be missing",
+        file=sys.stderr,
+    )
+
+
+def _resolve(store, prefix: str) -> str:
+    try:
+        return store.resolve_id(prefix)
+    except KeyError as error:
+        raise CliError(error.args[0]) from error
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def _print_list(reader, *, as_json: bool, limit: int | None) -> None:
+    rows = reader.summaries(limit=limit)
     if as_json:
         data = [
             {
@@ -402,7 +507,11 @@ def _print_list(store, *, as_json: bool, limit: int | None) -> None:
                 "title": row.title,
                 "created_at": row.created_at.isoformat(),
                 "updated_at": row.updated_at.isoformat(),
+                "turns": row.turns,
                 "messages": row.messages,
+                "model": row.model,
+                "agent": row.agent,
+                "preview": row.preview,
             }
             for row in rows
         ]
@@ -411,19 +520,131 @@ def _print_list(store, *, as_json: bool, limit: int | None) -> None:
     if not rows:
         _no_conversations(False)
         return
-    from rich.console import Console
-    from rich.table import Table
-
     from .core.sanitize import inert
 
+    # The first 13 characters of a UUID7 are its creation time in ms: unique enough to type back.
+    cells = [
+        [
+            row.conversation_id[:13],
+            row.updated_at.astimezone().strftime("%Y-%m-%d %H:%M"),
+            str(row.turns),
+            inert(row.agent or row.model or ""),
+            inert(row.title),
+            inert(row.preview),
+        ]
+        for row in rows
+    ]
+    _print_table(
+        ["id", "updated", "turns", "agent/model", "title", "preview"],
+        cells,
+        right={"turns"},
+        caps={"agent/model": 24},
+        squeeze=(("preview", 16), ("title", 16), ("agent/model", 8), ("title", 8)),
+        drop=("preview", "agent/model", "turns"),
+        dim={"preview"},
+    )
+
+
+def _print_table(
+    headers: list[str],
+    rows: list[list],
+    *,
+    right: set[str] = frozenset(),
+    caps: dict[str, int] | None = None,
+    squeeze: tuple[tuple[str, int], ...] = (),
+    drop: tuple[str, ...] = (),
+    dim: set[str] = frozenset(),
+    wrap: str | None = None,
+) -> None:
+    """A table of one line a row (`wrap`: that column wraps instead). On a terminal it fits the width: the `squeeze`
+    columns, in turn, are cut (with an ellipsis, or wrapped) down to their minimum width, then the `drop` columns
+    are left out, in turn. Piped, every cell is whole."""
+    from rich.cells import cell_len
+    from rich.table import Table
+    from rich.text import Text
+
+    console = _console()
+    caps = caps or {}
+    natural = [
+        min(caps.get(header, 10**6), max([cell_len(header), *(cell_len(_plain(row[i])) for row in rows)]))
+        for i, header in enumerate(headers)
+    ]
+    widths = dict(zip(headers, natural, strict=True))
+    if console.is_terminal:
+        room = console.width
+
+        def total() -> int:
+            return sum(widths.values()) + 2 * (len(widths) - 1)
+
+        for header, smallest in squeeze:  # each gives way down to its minimum, in turn
+            if (over := total() - room) > 0 and header in widths:
+                widths[header] = max(min(smallest, widths[header]), widths[header] - over)
+        for header in drop:  # then whole columns, in turn
+            if total() > room:
+                del widths[header]
+    else:
+        console.width = max(console.width, sum(widths.values()) + 2 * (len(widths) - 1))
+    if wrap is None:  # one line a row: laid out here, as Rich's Table takes about a millisecond a row
+        _print_lines(console, headers, rows, widths, right=right, dim=dim)
+        return
     table = Table(box=None, pad_edge=False)
-    for column in ("id", "updated", "messages", "title"):
-        table.add_column(column, no_wrap=column != "title", justify="right" if column == "messages" else "left")
+    for header, width in widths.items():
+        table.add_column(
+            header,
+            width=width,
+            no_wrap=header != wrap,
+            overflow="fold" if header == wrap else "ellipsis",
+            justify="right" if header in right else "left",
+            style="dim" if header in dim else None,
+        )
+    keep = [i for i, header in enumerate(headers) if header in widths]
     for row in rows:
-        updated = row.updated_at.astimezone().strftime("%Y-%m-%d %H:%M")
-        # The first 13 characters of a UUID7 are its creation time in ms: unique enough to type back.
-        table.add_row(row.conversation_id[:13], updated, str(row.messages), inert(row.title))
-    Console(highlight=False).print(table)
+        table.add_row(*(row[i] if isinstance(row[i], Text) else Text(row[i]) for i in keep))
+    if console.is_terminal:
+        console.print(table)
+        return
+    with console.capture() as captured:
+        console.print(table)
+    sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+
+
+def _print_lines(console, headers: list[str], rows: list[list], widths: dict[str, int], *, right, dim) -> None:
+    """The table `_print_table` would print with Rich, without a wrapping column: each cell cut with an ellipsis
+    or padded to its column's width (in terminal cells), two spaces between columns."""
+    from rich.cells import cell_len, set_cell_size
+    from rich.text import Text
+
+    keep = [(i, header, widths[header]) for i, header in enumerate(headers) if header in widths]
+    last = len(keep) - 1
+
+    def cell(text: str, width: int, header: str, end: bool) -> str:
+        size = cell_len(text)
+        if size > width:
+            return set_cell_size(text, width - 1) + "…"
+        if header in right:
+            return " " * (width - size) + text
+        return text if end else text + " " * (width - size)
+
+    def line(values: list[str]) -> list[str]:
+        return [cell(values[i], width, header, n == last) for n, (i, header, width) in enumerate(keep)]
+
+    head = line(headers)
+    body = [line([_plain(value) for value in row]) for row in rows]
+    if not console.is_terminal:
+        sys.stdout.write("".join("  ".join(cells).rstrip() + "\n" for cells in [head, *body]))
+        return
+    dim_at = {n for n, (_, header, _) in enumerate(keep) if header in dim}
+    out = Text()
+    out.append("  ".join(head).rstrip() + "\n", style="bold")
+    for cells in body:
+        for n, value in enumerate(cells):
+            out.append(("  " if n else "") + value, style="dim" if n in dim_at else "")
+        out.append("\n")
+    console.print(out, no_wrap=True, overflow="ignore", crop=False, end="")
+
+
+def _plain(cell) -> str:
+    return cell if isinstance(cell, str) else cell.plain
 
 
 def _no_conversations(as_json: bool) -> int:
@@ -431,32 +652,359 @@ def _no_conversations(as_json: bool) -> int:
     return 0
 
 
-async def _export(store, args: argparse.Namespace) -> int:
+def marked_spans(snippet: str) -> tuple[str, list[tuple[int, int]]]:
+    """A search snippet without its match marks (index.MARK_START/MARK_END), and where the marked spans are in it
+    (start, end), adjacent spans joined."""
+    from .core.index import MARK_END, MARK_START
+
+    plain: list[str] = []
+    spans: list[tuple[int, int]] = []
+    at, start = 0, None
+    for piece in re.split(f"([{MARK_START}{MARK_END}])", snippet):
+        if piece == MARK_START:
+            start = at if start is None else start
+        elif piece == MARK_END:
+            if start is not None and at > start:
+                if spans and spans[-1][1] == start:
+                    spans[-1] = (spans[-1][0], at)
+                else:
+                    spans.append((start, at))
+            start = None
+        elif piece:
+            plain.append(piece)
+            at += len(piece)
+    if start is not None and at > start:  # a mark left open: up to the end
+        spans.append((start, at))
+    return "".join(plain), spans
+
+
+def _print_search(reader, query: str, *, as_json: bool, limit: int) -> None:
+    from .core.index import fts_queries
+
+    hits = reader.search(query, limit=limit)
+    if as_json:
+        data = []
+        for hit in hits:
+            plain, spans = marked_spans(hit.snippet)
+            data.append(
+                {
+                    "conversation_id": hit.conversation.conversation_id,
+                    "title": hit.conversation.title,
+                    "turn": hit.turn,
+                    "role": hit.role,
+                    "entry_id": hit.entry_id,
+                    "snippet": plain,
+                    "matches": [list(span) for span in spans],
+                }
+            )
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    if not hits:
+        if not fts_queries(query):
+            print(f"Nothing to search for in {query!r}: each word needs at least 3 characters.")
+        else:
+            print(f"No messages match {query!r}.")
+        return
+    from rich.text import Text
+
+    from .core.sanitize import inert
+
+    rows = []
+    for hit in hits:
+        plain, spans = marked_spans(hit.snippet)
+        snippet = Text()
+        at = 0
+        for start, end in spans:
+            snippet.append(inert(plain[at:start]))
+            snippet.append(inert(plain[start:end]), style="bold reverse")
+            at = end
+        snippet.append(inert(plain[at:]))
+        rows.append(
+            [hit.conversation.conversation_id[:13], str(hit.turn), hit.role, inert(hit.conversation.title), snippet]
+        )
+    _print_table(
+        ["id", "turn", "role", "title", "snippet"],
+        rows,
+        right={"turn"},
+        caps={"title": 32},
+        squeeze=(("snippet", 24), ("title", 8), ("snippet", 12)),
+        drop=("title",),
+        wrap="snippet",
+    )
+
+
+def _print_tree(reader, prefix: str) -> None:
+    from rich.text import Text
+
+    from .core.sanitize import inert
+
+    if reader.schema < 2:
+        from .core.db import no_search_index
+
+        raise CliError(str(no_search_index(reader.path)).replace("search index", "index of turns"))
+    conversation_id = _resolve(reader, prefix)
+    tree = reader.tree(conversation_id)
+    if tree is None:
+        raise CliError(f"conversation {conversation_id[:13]} disappeared while reading it")
+    lines = tree.lines()
+    texts = reader.texts(
+        [line.version.prompt_id for line in lines] + [line.version.reply_id for line in lines if line.version.reply_id]
+    )
+    console = _console()
+    if console.is_terminal and (summary := reader.summary(conversation_id)) is not None:
+        header = Text(conversation_id[:13], style="dim") + Text(f"  {inert(summary.title)}", style="bold")
+        console.print(header, no_wrap=True, overflow="ellipsis")
+    width = console.width if console.is_terminal else None
+    for line in lines:
+        version = line.version
+        head = "  " * line.indent + ("● " if line.current else "○ ") + str(version.turn)
+        if line.of > 1:
+            head += f" ‹{line.position}/{line.of}›"
+        prompt = inert(texts.get(version.prompt_id, "")) or "(empty prompt)"
+        reply = inert(texts.get(version.reply_id, "")) if version.reply_id else "(no reply)"
+        if width is not None:  # both ends visible: the prompt takes at most about half of what is left
+            room = max(12, (width - len(head) - 5) // 2)
+            if len(prompt) > room:
+                prompt = prompt[: room - 1].rstrip() + "…"
+        text = Text(head + "  ", style="bold" if line.current else "dim")
+        text.append(prompt)
+        text.append(" → ", style="dim")
+        text.append(reply or "…", style="" if line.current else "dim")
+        if width is None:
+            print(text.plain)
+        else:
+            console.print(text, no_wrap=True, overflow="ellipsis")
+
+
+async def _export(args: argparse.Namespace) -> int:
     from .core.export import to_json, to_markdown
 
-    if args.latest:
-        conversation_id = store.latest_id()
-        if conversation_id is None:
-            raise CliError("there are no conversations to export yet")
-    else:
-        try:
-            conversation_id = store.resolve_id(args.id)
-        except KeyError as error:
-            raise CliError(error.args[0]) from error
-    conversation = await store.load(conversation_id)
-    if conversation is None:
-        raise CliError(f"conversation {conversation_id} disappeared while exporting")
-    title = next((s.title for s in store.summaries() if s.conversation_id == conversation_id), "Conversation")
-    if args.format == "json":
-        text = to_json(conversation.messages)
-    else:
-        text = to_markdown(conversation.messages, title=title, conversation_id=conversation_id)
+    store = _open_store(reading=True)
+    try:
+        if args.latest:
+            conversation_id = store.latest_id()
+            if conversation_id is None:
+                raise CliError("there are no conversations to export yet")
+        else:
+            conversation_id = _resolve(store, args.id)
+        conversation = await store.load(conversation_id)
+        if conversation is None:
+            raise CliError(f"conversation {conversation_id} disappeared while exporting")
+        if store.schema >= 2:
+            summary = await store.summary(conversation_id)
+            title = summary.title if summary is not None else "Conversation"
+        else:
+            title = next((s.title for s in store.summaries() if s.conversation_id == conversation_id), "Conversation")
+        if args.all_branches:
+            text = await _export_all_branches(store, conversation, title, args.format)
+        elif args.format == "json":
+            text = to_json(conversation.messages)
+        else:
+            text = to_markdown(conversation.messages, title=title, conversation_id=conversation_id)
+    finally:
+        store.close()
     if args.output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return 0
     _write_private(args.output, text, force=args.force)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
+
+
+async def _export_all_branches(store, conversation, title: str, form: str) -> str:
+    """Every version of every turn: the tree document (json) or a section for each other version (md)."""
+    from pydantic_ai.conversation_store import ConversationEntry
+
+    from .core.export import to_markdown_all_branches, to_tree_json
+
+    conversation_id = conversation.conversation_id
+    if store.schema < 2:
+        from .core.db import no_search_index
+
+        raise CliError(str(no_search_index(store.path)).replace("search index", "index of turns"))
+    found = await store.all_entries(conversation_id)
+    if found is None:
+        raise CliError(f"conversation {conversation_id} disappeared while exporting")
+    record, entries = found
+    head_id = record.head_id
+    # Read-only, a reply a crashed process left in its checkpoint is part of the conversation (as `load` has it).
+    for message in await store.pending_reply(conversation_id, record.revision):
+        entries.append(entry := ConversationEntry(parent_id=head_id, message=message))
+        head_id = entry.id
+    if form == "json":
+        return to_tree_json(entries, conversation_id=conversation_id, title=title, head_id=head_id)
+    from .core.index import ConversationTree, Node
+
+    turn_of: dict[str, int] = {}
+    nodes = {}
+    for order, entry in enumerate(entries):  # each after its parent
+        prompt = entry.message.kind == "request" and any(p.part_kind == "user-prompt" for p in entry.message.parts)
+        turn_of[entry.id] = turn_of.get(entry.parent_id or "", 0) + prompt
+        nodes[entry.id] = Node(entry.id, entry.parent_id, turn_of[entry.id], order)
+    tree = ConversationTree(nodes, head_id)
+    return to_markdown_all_branches(
+        conversation.messages,
+        tree,
+        {entry.id: entry.message for entry in entries},
+        title=title,
+        conversation_id=conversation_id,
+    )
+
+
+# -- commands that write -----------------------------------------------------------------------------------
+
+
+def _read_source(name: str) -> str:
+    """The text of FILE, or of stdin for `-`; a CliError of one line if it can't be read."""
+    if name == "-":
+        data = sys.stdin.buffer.read()
+        label = "stdin"
+    else:
+        try:
+            data = Path(name).read_bytes()
+        except OSError as error:
+            raise CliError(f"cannot read {name}: {(error.strerror or str(error)).lower()}") from None
+        label = name
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise CliError(f"{label} is not a JSON export (it is not UTF-8 text)") from None
+
+
+def _import(args: argparse.Namespace) -> int:
+    from .core.export import NotImportable, read_import
+
+    label = "stdin" if args.file == "-" else args.file
+    title = None
+    if args.title is not None:
+        title = " ".join(args.title.split())
+        if not title:
+            raise CliError("a title can't be empty")
+    text = _read_source(args.file)
+    try:
+        imported = read_import(text)  # all of it checked before anything is stored
+    except NotImportable as error:
+        raise CliError(f"{label}: {error}; nothing was imported") from None
+    store = _open_writer()
+    try:
+        if imported.entries:
+            conversation_id = asyncio.run(
+                store.import_tree(imported.entries, imported.head_id, title=title or imported.title)
+            )
+        else:
+            conversation_id = asyncio.run(store.import_messages(imported.messages, title=title))
+    except _store_error() as error:
+        raise CliError(str(error)) from error
+    finally:
+        store.close()
+    print(conversation_id)
+    return 0
+
+
+def _change(args: argparse.Namespace) -> int:
+    """`delete` and `rename`: they open the store for writing (an old store is indexed first)."""
+    if not paths.history_db().exists():
+        raise CliError(f"no conversation with id {args.id!r} (there are no conversations yet)")
+    store = _open_writer()
+    try:
+        conversation_id = _resolve(store, args.id)
+        if args.history_command == "rename":
+            try:
+                title = asyncio.run(store.rename(conversation_id, " ".join(args.title)))
+            except ValueError as error:
+                raise CliError(str(error)) from error
+            print(f"Renamed {conversation_id[:13]} to {title!r}.")
+            return 0
+        return _delete(store, conversation_id, ask=not args.yes)
+    except _store_error() as error:
+        raise CliError(str(error)) from error
+    except KeyError as error:
+        raise CliError(f"no conversation with id {args.id!r}") from error
+    finally:
+        store.close()
+
+
+def _delete(store, conversation_id: str, *, ask: bool) -> int:
+    from .core.sanitize import inert
+
+    summary = asyncio.run(store.summary(conversation_id))
+    if summary is None:
+        raise KeyError(conversation_id)
+    title = inert(summary.title)
+    if ask:
+        if not sys.stdin.isatty():
+            raise CliError(f"stdin is not a terminal to ask on: add --yes to delete {conversation_id[:13]} for good")
+        updated = summary.updated_at.astimezone().strftime("%Y-%m-%d %H:%M")
+        turns = f"{summary.turns} turn{'s' * (summary.turns != 1)}"
+        # Asked outside any event loop: asyncio.run turns the first Ctrl+C into a cancellation a blocking read
+        # would never see.
+        print(f'Delete "{title}" ({turns}, updated {updated})? [y/N] ', end="", file=sys.stderr, flush=True)
+        try:
+            answer = sys.stdin.readline()
+        except KeyboardInterrupt:
+            print("\nNot deleted.", file=sys.stderr)
+            return 130
+        if not answer:
+            print(file=sys.stderr)
+        if answer.strip().lower() not in ("y", "yes"):
+            print("Not deleted.", file=sys.stderr)
+            return 1
+    asyncio.run(store.delete_now(conversation_id))
+    print(f'Deleted "{title}" ({conversation_id[:13]}).')
+    return 0
+
+
+def _store_error() -> type[Exception]:
+    from .core.db import StoreError
+
+    return StoreError
+
+
+def _open_writer():
+    """The store opened for writing, as the chat opens it: a database written before schema 2 is indexed first
+    (with its progress on stderr when that is a terminal), and a corrupt one moved aside (said on stderr)."""
+    progress = _terminal_progress() if sys.stderr.isatty() else None
+    try:
+        store = _open_store(progress=progress)
+    finally:
+        if progress is not None:
+            progress.finish()
+    if store.moved_aside is not None:
+        print(
+            f"xsus: the history database was unreadable; it was moved to {store.moved_aside} and a new one started",
+            file=sys.stderr,
+        )
+    return store
+
+
+class _Throttled:
+    """`progress(done, total)` for `SQLiteConversationStore.open`, passed on as one line of text at most
+    `interval` seconds apart (it is called on the database thread, after each batch of messages)."""
+
+    def __init__(self, show: Callable[[str], None], interval: float = 0.25) -> None:
+        self.show = show
+        self.interval = interval
+        self.last = 0.0
+        self.shown = False
+
+    def __call__(self, done: int, total: int) -> None:
+        import time
+
+        now = time.monotonic()
+        if now - self.last < self.interval:
+            return
+        self.last = now
+        self.shown = True
+        self.show(f"indexing history for search · {done:,} of {total:,} messages")
+
+
+class _terminal_progress(_Throttled):  # noqa: N801 - used as a function
+    def __init__(self) -> None:
+        super().__init__(lambda text: print(f"\rxsus: {text}", end="", file=sys.stderr, flush=True))
+
+    def finish(self) -> None:
+        if self.shown:
+            print(file=sys.stderr)
 
 
 def _write_private(path: Path, text: str, *, force: bool) -> None:

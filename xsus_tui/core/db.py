@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from ..paths import ensure_private_dir
 
@@ -170,3 +171,43 @@ def create_private(path: Path) -> bool:
         return False
     os.close(fd)
     return True
+
+
+def connect_readonly(path: Path, busy_timeout: float) -> tuple[sqlite3.Connection, bool]:
+    """On the database thread: open an existing database for reading only, also in a folder xsus can't write.
+
+    Returns the connection and whether it reads the file as immutable: a WAL database needs its `-shm` file,
+    and where that can't be created (a read-only folder) the file is read as it is, without the `-wal`'s
+    latest transactions.
+    """
+    if not path.exists():
+        raise StoreError(f"there is no history database at {path} yet", cause="it does not exist")
+    uri = f"file:{quote(str(path))}"
+    try:
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=busy_timeout, check_same_thread=False)
+        db.execute("SELECT count(*) FROM conversations").fetchone()
+        return db, False
+    except sqlite3.Error as error:
+        if primary_code(error) not in ("SQLITE_CANTOPEN", "SQLITE_READONLY"):
+            raise open_error(path, error) from error
+    try:
+        db = sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False)
+        db.execute("SELECT count(*) FROM conversations").fetchone()
+        return db, True
+    except sqlite3.Error as error:
+        raise open_error(path, error) from error
+
+
+def open_error(path: Path, error: sqlite3.Error, *, check: bool = True) -> StoreError:
+    if check and is_corruption(error) and not quick_check(path):
+        return CorruptDatabase(f"{path} is not a usable SQLite database ({error})")
+    cause = cause_of(error)
+    return StoreError(f"cannot open the history database {path}: {cause}", cause=cause)
+
+
+def no_search_index(path: Path) -> StoreError:
+    """Searching a schema-1 database opened read-only (xsus has not indexed it yet)."""
+    return StoreError(
+        f"the history database {path} has no search index yet: start xsus once to build it",
+        cause="no search index yet",
+    )

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
+import pydantic
+from pydantic_ai.conversation_store import ConversationEntry
 from pydantic_ai.messages import (
     ModelMessage,
     ModelMessagesTypeAdapter,
@@ -17,6 +22,7 @@ from pydantic_ai.messages import (
 )
 
 from .events import ERROR_METADATA_KEY
+from .index import ConversationTree, TreeLine, Version
 from .replay import pair_tool_results, prompt_text
 from .sanitize import inert
 from .translate import result_or_error
@@ -39,8 +45,15 @@ def to_markdown(messages: list[ModelMessage], *, title: str, conversation_id: st
 
     Turns are separated by rules and labelled in bold, so the headings inside replies keep their levels.
     """
-    results = pair_tool_results(messages)
-    out = [f"# {title}", "", f"Conversation `{conversation_id}`", ""]
+    out = [f"# {title}", "", f"Conversation `{conversation_id}`", "", *_transcript(messages)]
+    # A transcript is read in a terminal: model and tool text must not carry live control sequences.
+    return inert("\n".join(out).rstrip()) + "\n"
+
+
+def _transcript(messages: Sequence[ModelMessage]) -> list[str]:
+    """The markdown lines of `messages`."""
+    results = pair_tool_results(list(messages))
+    out: list[str] = []
     for message in messages:
         if isinstance(message, ModelRequest):
             for part in message.parts:
@@ -70,5 +83,178 @@ def to_markdown(messages: list[ModelMessage], *, title: str, conversation_id: st
                 out += [f"*(reply failed: {error})*", ""]
             elif getattr(message, "state", None) == "interrupted":
                 out += ["*(reply interrupted)*", ""]
-    # A transcript is read in a terminal: model and tool text must not carry live control sequences.
+    return out
+
+
+# -- every branch: the tree document, and markdown with each other version ------------------------------
+
+TREE_FORMAT = "xsus-conversation-tree"
+TREE_VERSION = 1
+
+
+def to_tree_json(
+    entries: Sequence[ConversationEntry], *, conversation_id: str, title: str | None, head_id: str | None
+) -> str:
+    """A conversation with every version of its turns: each entry (after its parent) with its pydantic-ai message.
+    `xsus history import` (`read_import`) makes it a conversation again, with the same tree."""
+    messages = json.loads(ModelMessagesTypeAdapter.dump_json([entry.message for entry in entries]))
+    document = {
+        "format": TREE_FORMAT,
+        "version": TREE_VERSION,
+        "conversation_id": conversation_id,
+        "title": title,
+        "head_id": head_id,
+        "entries": [
+            {"id": entry.id, "parent_id": entry.parent_id, "message": message}
+            for entry, message in zip(entries, messages, strict=True)
+        ],
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def to_markdown_all_branches(
+    current: list[ModelMessage],
+    tree: ConversationTree,
+    messages: dict[str, ModelMessage],
+    *,
+    title: str,
+    conversation_id: str,
+) -> str:
+    """`to_markdown` of the current branch, then each other version of a turn as its own section ("## Turn 2,
+    version 1 of 3"), in the tree's order; a turn that only exists after another version says which.
+    `messages` holds every entry's message by entry id."""
+    out = [f"# {title}", "", f"Conversation `{conversation_id}`", "", *_transcript(current)]
+    lines = [line for line in tree.lines() if not line.current]
+    if lines:
+        out += ["---", "", "# Other versions", ""]
+    for line in lines:
+        version = line.version
+        heading = f"## Turn {version.turn}, version {line.position} of {line.of}"
+        if (after := _version_before(tree, version)) is not None and not after.current:
+            heading += f" (after turn {after.version.turn}, version {after.position} of {after.of})"
+        section = _transcript([messages[entry_id] for entry_id in _turn_entries(tree, version)])
+        out += [heading, "", *(section[2:] if section[:2] == ["---", ""] else section)]
     return inert("\n".join(out).rstrip()) + "\n"
+
+
+def _turn_entries(tree: ConversationTree, version: Version) -> list[str]:
+    """The entries of one version of a turn: its prompt, then its reply up to the next turn's prompt."""
+    path = []
+    entry_id: str | None = version.tip
+    while entry_id is not None and entry_id != version.prompt_id:
+        path.append(entry_id)
+        entry_id = tree.nodes[entry_id].parent_id
+    path.append(version.prompt_id)
+    path.reverse()
+    turn = [path[0]]
+    for entry_id in path[1:]:
+        if tree.is_prompt(tree.nodes[entry_id]):
+            break
+        turn.append(entry_id)
+    return turn
+
+
+def _version_before(tree: ConversationTree, version: Version) -> TreeLine | None:
+    """The line of the version of the previous turn that `version` follows."""
+    above = []
+    entry_id = tree.nodes[version.prompt_id].parent_id
+    while entry_id is not None and not tree.is_prompt(tree.nodes[entry_id]):
+        above.append(entry_id)
+        entry_id = tree.nodes[entry_id].parent_id
+    if entry_id is None:
+        return None
+    for line in tree.lines():
+        if line.version.prompt_id == entry_id and (line.version.reply_id is None or line.version.reply_id in above):
+            return line
+    return None
+
+
+# -- reading back what was exported -------------------------------------------------------------------
+
+
+class NotImportable(ValueError):
+    """A file that is not something `xsus history import` takes; the message is one line."""
+
+
+@dataclass
+class Imported:
+    """What an import file holds: a message list (`entries` empty) or a whole tree."""
+
+    messages: list[ModelMessage] = field(default_factory=list)
+    entries: list[ConversationEntry] = field(default_factory=list)
+    head_id: str | None = None
+    title: str | None = None
+
+
+def read_import(text: str) -> Imported:
+    """A pydantic-ai JSON message list (`export --format json`) or an xsus conversation tree (`--all-branches`);
+    `NotImportable` for anything else."""
+    if not text.strip():
+        raise NotImportable("an empty file")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise NotImportable(f"not JSON ({error.msg} at line {error.lineno}, column {error.colno})") from None
+    except RecursionError:
+        raise NotImportable("not JSON that can be read (nested too deeply)") from None
+    if isinstance(data, list):
+        if not data:
+            raise NotImportable("an empty message list")
+        return Imported(messages=_messages(text, "message list"))
+    if isinstance(data, dict) and data.get("format") == TREE_FORMAT:
+        return _tree(data)
+    raise NotImportable(
+        "neither a pydantic-ai message list (xsus history export --format json) nor an xsus conversation tree"
+        " (--all-branches)"
+    )
+
+
+def _messages(text: str, what: str, unit: str = "message") -> list[ModelMessage]:
+    try:
+        return ModelMessagesTypeAdapter.validate_json(text)
+    except pydantic.ValidationError as error:
+        first = error.errors()[0]
+        loc = list(first["loc"])
+        number = loc[0] if loc and isinstance(loc[0], int) else None
+        where = f"{unit} {(number or 0) + 1}"
+        detail = ".".join(str(part) for part in loc[2:]) if number is not None else ""
+        more = f" (and {error.error_count() - 1} more problems)" if error.error_count() > 1 else ""
+        problem = first["msg"] if len(first["msg"]) <= 100 else first["msg"][:99].rstrip() + "…"
+        raise NotImportable(
+            f"not a pydantic-ai {what}: {where}{f' at {detail}' if detail else ''}: {problem}{more}"
+        ) from None
+
+
+def _tree(data: dict[str, Any]) -> Imported:
+    version = data.get("version")
+    if version != TREE_VERSION:
+        raise NotImportable(
+            f"an xsus conversation tree of version {version!r} (from a newer xsus?);"
+            f" this one reads version {TREE_VERSION}"
+        )
+    entries = data.get("entries")
+    if not isinstance(entries, list) or not entries:
+        raise NotImportable("an xsus conversation tree without entries")
+    seen: set[str] = set()
+    for number, entry in enumerate(entries, 1):
+        if not isinstance(entry, dict) or not isinstance(entry.get("id"), str) or "message" not in entry:
+            raise NotImportable(f"an xsus conversation tree whose entry {number} has no id or no message")
+        parent = entry.get("parent_id")
+        if parent is not None and parent not in seen:
+            raise NotImportable(f"an xsus conversation tree whose entry {number} comes before its parent")
+        if entry["id"] in seen:
+            raise NotImportable(f"an xsus conversation tree with entry id {entry['id']!r} twice")
+        seen.add(entry["id"])
+    head_id = data.get("head_id")
+    if head_id is not None and head_id not in seen:
+        raise NotImportable("an xsus conversation tree whose head_id is none of its entries")
+    title = data.get("title")
+    messages = _messages(json.dumps([entry["message"] for entry in entries]), "conversation tree", "entry")
+    return Imported(
+        entries=[
+            ConversationEntry(id=entry["id"], parent_id=entry.get("parent_id"), message=message)
+            for entry, message in zip(entries, messages, strict=True)
+        ],
+        head_id=head_id,
+        title=title if isinstance(title, str) and title.strip() else None,
+    )

@@ -322,6 +322,44 @@ def list_summaries(
     return [summary(row) for row in db.execute(sql, params).fetchall()]
 
 
+def summaries(
+    db: sqlite3.Connection, schema: int, *, limit: int | None, offset: int = 0, title: str = ""
+) -> list[ConversationSummary]:
+    """Conversations newest first; from a schema-1 file read-only (not indexed yet), each history's messages counted."""
+    if schema >= 2:
+        return list_summaries(db, limit=limit, offset=offset, title=title)
+    sql = (
+        "SELECT c.conversation_id, c.title, c.created_at, c.updated_at, json_extract(c.record, '$.head_id')"
+        " FROM conversations c ORDER BY c.updated_at DESC, c.conversation_id DESC LIMIT ? OFFSET ?"
+    )
+    out = []
+    for conversation_id, name, created, updated, head in db.execute(
+        sql, (-1 if limit is None else limit, offset)
+    ).fetchall():
+        count = db.execute(
+            "WITH RECURSIVE chain(id, parent_id) AS (SELECT id, parent_id FROM entries WHERE id = ?"
+            " UNION ALL SELECT e.id, e.parent_id FROM entries e JOIN chain ON e.id = chain.parent_id)"
+            " SELECT count(*) FROM chain",
+            (head,),
+        ).fetchone()[0]
+        if not title or title.casefold() in (name or "").casefold():
+            out.append(summary((conversation_id, name, created, updated, count, 0, "", None, None)))
+    return out
+
+
+def resolve_id(db: sqlite3.Connection, prefix: str) -> str:
+    """The full id of the one conversation whose id starts with `prefix`; KeyError (with a message) otherwise."""
+    rows = db.execute(
+        "SELECT conversation_id FROM conversations WHERE conversation_id LIKE ? ESCAPE '\\' LIMIT 2",
+        (like_escape(prefix) + "%",),
+    ).fetchall()
+    if not rows:
+        raise KeyError(f"no conversation with id {prefix!r}")
+    if len(rows) > 1:
+        raise KeyError(f"{prefix!r} matches more than one conversation; give more of the id")
+    return rows[0][0]
+
+
 def like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -584,6 +622,17 @@ def tree_nodes(db: sqlite3.Connection, tips: Sequence[str]) -> dict[str, Node]:
                 break
             nodes[entry_id] = Node(entry_id, parent_id, turn or 0, order)
     return nodes
+
+
+def tree(db: sqlite3.Connection, conversation_id: str) -> ConversationTree | None:
+    """The conversation's turns with every version of each; None if there is no such conversation."""
+    row = db.execute("SELECT record FROM conversations WHERE conversation_id = ?", (conversation_id,)).fetchone()
+    if row is None:
+        return None
+    record = json.loads(row[0])
+    head_id = record.get("head_id")
+    tips = [tip for tip in [head_id, *reversed(record.get("branches") or [])] if tip is not None]
+    return ConversationTree(tree_nodes(db, tips), head_id)
 
 
 def texts_of(db: sqlite3.Connection, entry_ids: Iterable[str], limit: int = PREVIEW_CHARS) -> dict[str, str]:

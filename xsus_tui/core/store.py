@@ -25,7 +25,6 @@ from datetime import datetime
 from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import pydantic
 from pydantic_ai.conversation import Conversation
@@ -47,10 +46,11 @@ from .db import (
     DbThread,
     StoreError,
     cause_of,
+    connect_readonly,
     create_private,
-    is_corruption,
+    no_search_index,
+    open_error,
     primary_code,
-    quick_check,
 )
 from .index import ConversationSummary, ConversationTree, SearchHit
 
@@ -154,7 +154,7 @@ class SQLiteConversationStore(ConversationStore):
         worker = DbThread()
         try:
             if readonly:
-                db, immutable = worker.call(lambda: _connect_readonly(path, busy_timeout))
+                db, immutable = worker.call(lambda: connect_readonly(path, busy_timeout))
                 store = cls(path, worker=worker, connection=db, readonly=True)
                 store.schema = worker.call(lambda: db.execute("PRAGMA user_version").fetchone()[0])
                 store.may_be_stale = immutable and path.with_name(path.name + "-wal").exists()
@@ -565,26 +565,7 @@ class SQLiteConversationStore(ConversationStore):
         return self._call(lambda: self._summaries(limit))
 
     def _summaries(self, limit: int | None, offset: int = 0, title: str = "") -> list[ConversationSummary]:
-        if self.schema >= 2:
-            return index.list_summaries(self._db, limit=limit, offset=offset, title=title)
-        # A schema-1 file read-only (not indexed yet): count each history's messages.
-        sql = (
-            "SELECT c.conversation_id, c.title, c.created_at, c.updated_at, json_extract(c.record, '$.head_id')"
-            " FROM conversations c ORDER BY c.updated_at DESC, c.conversation_id DESC LIMIT ? OFFSET ?"
-        )
-        out = []
-        for conversation_id, name, created, updated, head in self._db.execute(
-            sql, (-1 if limit is None else limit, offset)
-        ).fetchall():
-            count = self._db.execute(
-                "WITH RECURSIVE chain(id, parent_id) AS (SELECT id, parent_id FROM entries WHERE id = ?"
-                " UNION ALL SELECT e.id, e.parent_id FROM entries e JOIN chain ON e.id = chain.parent_id)"
-                " SELECT count(*) FROM chain",
-                (head,),
-            ).fetchone()[0]
-            if not title or title.casefold() in (name or "").casefold():
-                out.append(index.summary((conversation_id, name, created, updated, count, 0, "", None, None)))
-        return out
+        return index.summaries(self._db, self.schema, limit=limit, offset=offset, title=title)
 
     async def page(self, *, limit: int = 50, offset: int = 0, title: str = "") -> list[ConversationSummary]:
         """Conversations newest first, `limit` from `offset`; only those whose title contains `title`."""
@@ -602,24 +583,12 @@ class SQLiteConversationStore(ConversationStore):
     async def search(self, text: str, *, limit: int = 50, offset: int = 0) -> list[SearchHit]:
         """The messages that match `text` (FTS5 syntax, or plain words when it isn't), newest first."""
         if self.schema < 2:
-            raise StoreError(
-                f"the history database {self.path} has no search index yet: start xsus once to build it",
-                cause="no search index yet",
-            )
+            raise no_search_index(self.path)
         return await self._run(lambda: index.search(self._db, text, limit=limit, offset=offset), "search")
 
     async def tree(self, conversation_id: str) -> ConversationTree | None:
         """The conversation's turns with every version of each (see `index.ConversationTree`)."""
-
-        def read() -> ConversationTree | None:
-            record = self._record_row(conversation_id)
-            if record is None:
-                return None
-            tips = [tip for tip in [record.head_id, *reversed(record.branches)] if tip is not None]
-            tree = ConversationTree(index.tree_nodes(self._db, tips), record.head_id)
-            return tree
-
-        return await self._run(read, "read")
+        return await self._run(lambda: index.tree(self._db, conversation_id), "read")
 
     async def texts(self, entry_ids: Sequence[str]) -> dict[str, str]:
         """The start of what each entry says, on one line (for the tree's lines)."""
@@ -816,17 +785,7 @@ class SQLiteConversationStore(ConversationStore):
 
     def resolve_id(self, prefix: str) -> str:
         """The full id of the one conversation whose id starts with `prefix`."""
-        rows = self._call(
-            lambda: self._db.execute(
-                "SELECT conversation_id FROM conversations WHERE conversation_id LIKE ? ESCAPE '\\' LIMIT 2",
-                (prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",),
-            ).fetchall()
-        )
-        if not rows:
-            raise KeyError(f"no conversation with id {prefix!r}")
-        if len(rows) > 1:
-            raise KeyError(f"{prefix!r} matches more than one conversation; give more of the id")
-        return rows[0][0]
+        return self._call(lambda: index.resolve_id(self._db, prefix))
 
 
 # -- opening ------------------------------------------------------------------------------------------
@@ -848,7 +807,7 @@ def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     try:
         db = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout, check_same_thread=False)
     except sqlite3.Error as error:
-        raise _open_error(path, error) from error
+        raise open_error(path, error) from error
     try:
         db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")  # opening waits the whole timeout
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -873,43 +832,11 @@ def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
         db.execute(f"PRAGMA busy_timeout = {int(BUSY_STEP * 1000)}")  # then writes wait in steps (`_begin`)
     except sqlite3.Error as error:
         db.close()
-        raise _open_error(path, error) from error
+        raise open_error(path, error) from error
     except BaseException:
         db.close()
         raise
     return db
-
-
-def _connect_readonly(path: Path, busy_timeout: float) -> tuple[sqlite3.Connection, bool]:
-    """On the database thread: open an existing database for reading only, also in a folder xsus can't write.
-
-    Returns the connection and whether it reads the file as immutable: a WAL database needs its `-shm` file,
-    and where that can't be created (a read-only folder) the file is read as it is, without the `-wal`'s
-    latest transactions.
-    """
-    if not path.exists():
-        raise StoreError(f"there is no history database at {path} yet", cause="it does not exist")
-    uri = f"file:{quote(str(path))}"
-    try:
-        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=busy_timeout, check_same_thread=False)
-        db.execute("SELECT count(*) FROM conversations").fetchone()
-        return db, False
-    except sqlite3.Error as error:
-        if primary_code(error) not in ("SQLITE_CANTOPEN", "SQLITE_READONLY"):
-            raise _open_error(path, error) from error
-    try:
-        db = sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False)
-        db.execute("SELECT count(*) FROM conversations").fetchone()
-        return db, True
-    except sqlite3.Error as error:
-        raise _open_error(path, error) from error
-
-
-def _open_error(path: Path, error: sqlite3.Error, *, check: bool = True) -> StoreError:
-    if check and is_corruption(error) and not quick_check(path):
-        return CorruptDatabase(f"{path} is not a usable SQLite database ({error})")
-    cause = cause_of(error)
-    return StoreError(f"cannot open the history database {path}: {cause}", cause=cause)
 
 
 def _move_aside(path: Path) -> Path:

@@ -30,7 +30,7 @@ from textual.app import App
 from textual.binding import Binding
 
 from ..process import in_daemon_thread
-from .screens.startup import StartupScreen
+from .screens.startup import StartupScreen, same_activity
 
 if TYPE_CHECKING:
     from textual.driver import Driver
@@ -161,8 +161,14 @@ class XsusApp(App[int]):
 
     def show_progress(self, activity: str | None) -> None:
         """For the loader: say what is loading (`loading agent app.py:support`) on the start-up screen,
-        with the seconds it takes; None when it is done."""
-        self._loading = (activity, time.monotonic()) if activity else None
+        with the seconds it takes; None when it is done. Progress of the same activity (`indexing history
+        for search · 12,000 of 200,000 messages`: the same words before ` · `) keeps counting its seconds."""
+        if not activity:
+            self._loading = None
+        elif self._loading is None or not same_activity(self._loading[0], activity):
+            self._loading = (activity, time.monotonic())
+        else:
+            self._loading = (activity, self._loading[1])
         for screen in self.screen_stack:
             if isinstance(screen, StartupScreen):
                 screen.show_activity(activity)

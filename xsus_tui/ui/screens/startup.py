@@ -23,6 +23,11 @@ from textual.widgets import Header, Static
 from ..widgets.prompt import PromptInput
 
 
+def same_activity(before: str, now: str) -> bool:
+    """Whether `now` is progress of the activity `before` (the same words before ` · `): its seconds go on."""
+    return before.split(" · ", 1)[0] == now.split(" · ", 1)[0]
+
+
 class EmptyChat(VerticalScroll, can_focus=False):
     """Where the conversation will be (styled as the chat screen's `#chat`)."""
 
@@ -96,7 +101,9 @@ class StartupScreen(Screen):
     def show_activity(self, activity: str | None) -> None:
         """Say what is loading (None: the chat in general), and count the seconds it takes."""
         status = self.query_one(StartupStatus)
-        status.activity, status.since = activity or "", time.monotonic()
+        if not (activity and status.activity and same_activity(status.activity, activity)):
+            status.since = time.monotonic()
+        status.activity = activity or ""
         status.refresh()
         if self._ticking is None and activity:
             self._ticking = self.set_interval(0.25, status.refresh)
