@@ -330,3 +330,28 @@ async def test_a_schema_1_store_is_indexed_once_with_progress(tmp_path):
     seen.clear()
     SQLiteConversationStore.open(path, progress=lambda done, total: seen.append((done, total))).close()
     assert seen == []  # once
+
+
+async def test_previews_show_reply_text_not_thinking_nor_markup_and_forks_get_titles(store):
+    conversation = Conversation(
+        messages=[
+            ModelRequest(parts=[UserPromptPart("What is new?\nsecond line")]),
+            ModelResponse(parts=[ThinkingPart("the user wants news"), TextPart("# Hello\n\nSome **bold** `code`")]),
+            *turn("and more", "fine"),
+        ]
+    )
+    await store.save(conversation)
+    branched = await store.branch(conversation.conversation_id, at=2, expected_revision=conversation.revision)
+    assert (await store.summary(branched.conversation_id)).preview == "Hello Some bold code"
+    fork = await store.fork(conversation.conversation_id, at=2)
+    summary = await store.summary(fork.conversation_id)
+    assert summary.title == "What is new?" and summary.turns == 1
+
+
+async def test_a_forks_turns_are_found_under_it_once_the_original_is_purged(store):
+    source = await saved(store, ("the quokka question", "a marsupial"), ("more", "fine"))
+    fork = await store.fork(source, at=2)
+    await store.delete_now(source)
+    hits = await store.search("quokka")
+    assert [hit.conversation.conversation_id for hit in hits] == [fork.conversation_id]
+    assert hits[0].said_at is not None

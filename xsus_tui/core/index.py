@@ -253,10 +253,9 @@ def refresh(db: sqlite3.Connection, conversation_id: str, *, agent: str | None =
         data = json.loads(entry[3])
         if model is None and data.get("kind") == "response" and data.get("model_name"):
             model = data["model_name"]
-        if preview is None:
-            text, _ = message_text(data)
-            if text.strip() and data.get("kind") == "response":
-                preview = one_line(text, PREVIEW_CHARS)
+        if preview is None and data.get("kind") == "response":
+            if text := reply_text(data).strip():
+                preview = one_line(plain_markdown(text), PREVIEW_CHARS)
         entry_id = entry[0]
         looked += 1
     db.execute(
@@ -264,6 +263,49 @@ def refresh(db: sqlite3.Connection, conversation_id: str, *, agent: str | None =
         " agent = COALESCE(?, agent) WHERE conversation_id = ?",
         (turns, messages, preview, model, agent, conversation_id),
     )
+    if turns:  # a fork (it stored no prompt of its own) is titled by the first prompt of its history
+        db.execute(
+            "UPDATE conversations SET title = ? WHERE conversation_id = ? AND title IS NULL",
+            (_first_prompt(db, row[0]), conversation_id),
+        )
+
+
+def _moment(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _first_prompt(db: sqlite3.Connection, head_id: str) -> str | None:
+    found = db.execute(
+        "WITH RECURSIVE chain(id, parent_id, turn, depth) AS ("
+        " SELECT id, parent_id, turn, depth FROM entries WHERE id = ?"
+        " UNION ALL SELECT e.id, e.parent_id, e.turn, e.depth FROM entries e JOIN chain ON e.id = chain.parent_id)"
+        " SELECT message FROM entries WHERE id = (SELECT id FROM chain WHERE turn = 1 ORDER BY depth LIMIT 1)",
+        (head_id,),
+    ).fetchall()
+    for (message,) in found:
+        for part in json.loads(message).get("parts") or ():
+            if part.get("part_kind") == "user-prompt" and isinstance(part.get("content"), str):
+                return title_of(part["content"]) or None
+    return None
+
+
+def reply_text(data: dict[str, Any]) -> str:
+    """What a response says to the user: its text parts (not its thinking, nor its tool calls)."""
+    parts = data.get("parts") or ()
+    return "\n".join(str(part.get("content") or "") for part in parts if part.get("part_kind") == "text")
+
+
+_MARKUP = re.compile(r"(^|\s)(#{1,6}|>|[-*+]|\d+[.)])\s+|\*\*|__|`+|~~|!?\[([^\]]*)\]\([^)]*\)")
+
+
+def plain_markdown(text: str) -> str:
+    """Markdown's marks taken out, for a one-line preview: `# Title` -> `Title`, `[text](url)` -> `text`."""
+    return _MARKUP.sub(lambda match: (match.group(1) or "") + (match.group(3) or ""), text)
 
 
 # -- listing and searching -----------------------------------------------------------------------------
@@ -378,6 +420,8 @@ class SearchHit:
     """Its text around the match, on one line, each match between MARK_START and MARK_END."""
     role: str
     """"you" for a prompt, "reply" for a response, "tool" for a tool result."""
+    said_at: datetime | None = None
+    """When the message was sent or received (its timestamp), if it has one."""
 
 
 _OPERATORS = re.compile(r'["()*^:]|\b(AND|OR|NOT|NEAR)\b')
@@ -420,8 +464,9 @@ def search(db: sqlite3.Connection, text: str, *, limit: int, offset: int = 0) ->
     for query in queries:
         try:
             rows = db.execute(
-                f"SELECT snippet(search, 0, '{MARK_START}', '{MARK_END}', '…', 24), e.id, e.turn,"
+                f"SELECT snippet(search, 0, '{MARK_START}', '{MARK_END}', '…', 48), e.id, e.turn,"
                 " json_extract(e.message, '$.kind'), instr(e.message, '\"part_kind\":\"user-prompt\"'), "
+                " COALESCE(json_extract(e.message, '$.timestamp'), json_extract(e.message, '$.parts[0].timestamp')), "
                 + columns
                 + " FROM search JOIN entries e ON e.rowid = search.rowid"
                 " JOIN conversations c ON c.conversation_id = e.conversation_id"
@@ -436,11 +481,12 @@ def search(db: sqlite3.Connection, text: str, *, limit: int, offset: int = 0) ->
             continue  # read as FTS5 it found nothing ("(x)" is the word x, too short): try it as typed
         return [
             SearchHit(
-                conversation=summary(row[5:]),
+                conversation=summary(row[6:]),
                 entry_id=row[1],
                 turn=row[2] or 0,
                 snippet=" ".join(row[0].split()),
                 role="reply" if row[3] == "response" else "you" if row[4] else "tool",
+                said_at=_moment(row[5]),
             )
             for row in rows
         ]

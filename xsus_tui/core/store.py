@@ -704,18 +704,25 @@ class SQLiteConversationStore(ConversationStore):
         db = self._db
         self._begin()
         try:
-            spared: set[str] = set()
-            for (record,) in db.execute(
-                "SELECT record FROM conversations WHERE json_extract(record, '$.forked_from') IS NOT NULL"
+            spared: dict[str, str] = {}  # entry -> the fork that reaches it
+            for fork_id, record in db.execute(
+                "SELECT conversation_id, record FROM conversations"
+                " WHERE json_extract(record, '$.forked_from') IS NOT NULL ORDER BY created_at"
             ).fetchall():
                 data = json.loads(record)
                 for tip in [data.get("head_id"), *(data.get("branches") or [])]:
                     if tip is not None:
-                        spared.update(entry_id for (entry_id,) in db.execute(index._CHAIN_IDS, (tip,)))
+                        for (entry_id,) in db.execute(index._CHAIN_IDS, (tip,)):
+                            spared.setdefault(entry_id, fork_id)
             rows = db.execute("SELECT rowid, id FROM entries WHERE conversation_id = ?", (conversation_id,)).fetchall()
             gone = [(rowid,) for rowid, entry_id in rows if entry_id not in spared]
             db.executemany("DELETE FROM search WHERE rowid = ?", gone)
             db.executemany("DELETE FROM entries WHERE rowid = ?", gone)
+            # What a fork still uses is its own now: searching finds it there.
+            db.executemany(
+                "UPDATE entries SET conversation_id = ? WHERE rowid = ?",
+                [(spared[entry_id], rowid) for rowid, entry_id in rows if entry_id in spared],
+            )
             db.execute("DELETE FROM deleted WHERE conversation_id = ?", (conversation_id,))
             db.execute("COMMIT")
         except BaseException:

@@ -53,7 +53,7 @@ KEYS = (
     ("Ctrl+J (or Shift+Enter)", "new line in the prompt"),
     ("Esc / Ctrl+C", "interrupt the reply (kept and saved); close a panel"),
     ("Up / Down (empty prompt)", "recall the prompts sent before"),
-    ("Ctrl+Up", "select a turn: Up/Down move, c copies the reply, Esc back"),
+    ("Ctrl+Up", "select a turn: Up/Down move, c copies, e edits, f forks, ←/→ versions, Esc back"),
     ("Ctrl+G", "regenerate the last reply"),
     ("Ctrl+R", "reload the --agent file"),
     ("Ctrl+O", "conversations: browse, search, open, rename, delete"),

@@ -79,6 +79,7 @@ def conversation_row(row: ConversationSummary, *, current: bool = False, title: 
     head.append(f"  {turns} · {when(row.updated_at)}" + (f" · {inert(who)}" if who else ""), style="dim")
     head.append("\n    ")
     head.append(inert(row.preview) or "(no reply yet)", style="dim italic")
+    head.no_wrap, head.overflow = True, "ellipsis"  # each line one line, cut to the width
     return head
 
 
@@ -86,9 +87,10 @@ def hit_row(hit: SearchHit) -> Text:
     head = Text()
     head.append("  ")
     head.append(inert(hit.conversation.title), style="bold")
-    head.append(f"  turn {hit.turn} · {hit.role} · {when(hit.conversation.updated_at)}", style="dim")
+    head.append(f"  turn {hit.turn} · {hit.role} · {when(hit.said_at or hit.conversation.updated_at)}", style="dim")
     head.append("\n    ")
     head.append_text(marked(hit.snippet))
+    head.no_wrap, head.overflow = True, "ellipsis"
     return head
 
 
@@ -194,10 +196,13 @@ class BrowserScreen(Screen[Opened | None]):
             return Text(f"{len(rows)}{'+' if not self._exhausted else ''} conversations, newest first")
         titles = sum(isinstance(row, ConversationSummary) for row in self.rows)
         hits = len(self.rows) - titles
+        short = len(query) < 3
         if not rows:
-            short = all(len(word) < 3 for word in query.split())
             return Text("Type at least 3 characters to search what was said." if short else "Nothing found.")
-        return Text(f"{titles} titles, {hits}{'+' if hits == PAGE else ''} messages")
+        found = f"{titles} title{'' if titles == 1 else 's'}"
+        if short:
+            return Text(f"{found} · messages are searched from 3 characters on")
+        return Text(f"{found}, {hits}{'+' if hits == PAGE else ''} message{'' if hits == 1 else 's'}")
 
     async def _more(self) -> None:
         """The next page of conversations (no query)."""
@@ -283,7 +288,7 @@ class BrowserScreen(Screen[Opened | None]):
                 self.notify(str(error) or "That conversation is gone already.", severity="error")
                 return
             self.deleted.append(gone)
-            self.notify(f"Deleted “{inert(gone.title)}”. Ctrl+Z brings it back until you quit.")
+            self.notify(f"Deleted “{inert(gone.title)}”. Ctrl+Z in this list brings it back until you quit.")
             self.refresh_rows()
 
         self.app.push_screen(ConfirmDelete(summary), confirmed)
@@ -315,7 +320,12 @@ class ConfirmDelete(ModalScreen[bool]):
     ConfirmDelete Horizontal { height: auto; margin-top: 1; }
     ConfirmDelete Button { margin-right: 2; }
     """
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("y", "delete", "Delete", show=False)]
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("y", "delete", "Delete", show=False),
+        Binding("left", "app.focus_previous", show=False),
+        Binding("right", "app.focus_next", show=False),
+    ]
 
     def __init__(self, summary: ConversationSummary) -> None:
         super().__init__()

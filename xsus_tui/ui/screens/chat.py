@@ -704,8 +704,11 @@ class ChatScreen(TurnSelectionScreen):
             return
         versions, shown = self.versions.get(number, ([], 0))
         target = shown + step
-        if len(versions) < 2 or not 0 <= target < len(versions):
-            self.app.bell()
+        if len(versions) < 2:
+            self.notify("This turn has one version: Ctrl+G on the last turn, or e, makes another.")
+            return
+        if not 0 <= target < len(versions):
+            self.notify(f"This is version {shown + 1} of {len(versions)}.")
             return
         await self.show_version(versions[target].tip, number, select=True)
 

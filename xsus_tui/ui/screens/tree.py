@@ -56,9 +56,10 @@ class TreeScreen(Screen[TreeLine | None]):
         yield Header()
         yield OptionList(*(Option(tree_line(line, self.texts)) for line in self.lines), id="tree-list")
         versions = sum(line.of > 1 for line in self.lines)
+        turns = len({line.version.turn for line in self.lines})
         yield Static(
-            f"{len(self.lines)} versions of {len({line.version.turn for line in self.lines})} turns"
-            + (f" · {versions} on turns with more than one" if versions else " · no other branches yet"),
+            f"{len(self.lines)} version{'' if len(self.lines) == 1 else 's'} of {turns} turn{'' if turns == 1 else 's'}"
+            + (f" · {versions} on turns with more than one" if versions else " · no other versions yet"),
             id="tree-status",
         )
         yield Footer()
