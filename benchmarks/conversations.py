@@ -20,7 +20,10 @@ indexed store, with a median over `--runs`:
   with no limit (no target);
 - saving a turn (the prompt, then the reply, as a ChatSession saves them) onto a conversation in a store
   of 10 conversations and in this one (median; must stay flat);
-- the database's size, and the search index's share of it (SQLite's dbstat).
+- the database's size, and the search index's share of it (SQLite's dbstat);
+- in the app (headless Textual, 110x36, the demo agent on this store): Ctrl+O until the browser shows its
+  first page (target 300 ms); typing a word until its hits are listed; Enter on a conversation until the
+  chat shows it (target 500 ms). Each from the key press to the frame after the widgets are filled.
 
 Figures only: nothing is asserted.
 """
@@ -48,7 +51,7 @@ SEED = 20261129
 FORMAT = 2
 """Bumped when what is generated changes, so an old cache is not used."""
 
-TARGETS_MS = {"page": 300, "search": 100, "open": 500, "cli_list": 300}
+TARGETS_MS = {"page": 300, "search": 100, "open": 500, "cli_list": 300, "ui_browser": 300, "ui_open": 500}
 QUERIES = {
     "common word": "function",
     "rare word": "quokka",
@@ -436,6 +439,7 @@ async def measure(args: argparse.Namespace) -> dict:
             figures["cli_list"] = cli_wall(home, ["history", "list", "-n", "50"], args.runs)
             figures["cli_list_all"] = cli_wall(home, ["history", "list"], max(1, args.runs // 3))
             figures["sizes"] = sizes(db_path)
+            figures["ui"] = await ui_phase(db_path, args.runs)
             store = SQLiteConversationStore.open(db_path)
             big_ids = [row.conversation_id for row in rows[:: max(1, len(rows) // 20)]][:20]
             figures["save_big_ms"] = await save_turns(store, big_ids, args.save_turns)
@@ -452,6 +456,68 @@ async def measure(args: argparse.Namespace) -> dict:
                 store.close()
     figures["save_ratio"] = round(figures["save_big_ms"] / figures["save_small_ms"], 2)
     return figures
+
+
+async def ui_phase(db_path: Path, runs: int) -> dict:
+    """The browser in the real app, headless: Ctrl+O to the first page, a search, Enter to the chat."""
+    from xsus_tui.core.agents import build_chat_agent
+    from xsus_tui.core.session import ChatSession
+    from xsus_tui.core.store import SQLiteConversationStore
+    from xsus_tui.ui.app import XsusApp
+    from xsus_tui.ui.screens.browser import BrowserScreen
+    from xsus_tui.ui.widgets.user_message import UserMessage
+
+    store = SQLiteConversationStore.open(db_path)
+    app = XsusApp(ChatSession(build_chat_agent("demo"), store))
+    times: dict[str, list[float]] = {"browser": [], "search": [], "open": []}
+
+    async def until(pilot, condition) -> None:
+        deadline = time.perf_counter() + 30
+        while not condition():
+            if time.perf_counter() > deadline:
+                raise TimeoutError("the app did not get there in 30 s")
+            await asyncio.sleep(0.002)
+        await pilot.pause()  # the frame that shows it
+
+    try:
+        async with app.run_test(size=(110, 36)) as pilot:
+            await until(pilot, lambda: app.screen.__class__.__name__ == "ChatScreen")
+            for run in range(runs + 1):
+                started = time.perf_counter()
+                await pilot.press("ctrl+o")
+                await until(
+                    pilot,
+                    lambda: (
+                        isinstance(app.screen, BrowserScreen) and len(app.screen.rows) == 50 and not app.screen._query
+                    ),
+                )
+                times["browser"].append(time.perf_counter() - started)
+                browser = app.screen
+                started = time.perf_counter()
+                await pilot.press(*"quokka")
+                await until(pilot, lambda b=browser: b._query == "quokka" and len(b.rows) > 0)
+                times["search"].append(time.perf_counter() - started)
+                await pilot.press("ctrl+a", "ctrl+k")
+                await until(pilot, lambda b=browser: not b._query and len(b.rows) == 50)
+                await pilot.press(*(["down"] * (run % 5)))
+                target = browser.rows[browser.options.highlighted].conversation_id
+                started = time.perf_counter()
+                await pilot.press("enter")
+                await until(
+                    pilot,
+                    lambda: (
+                        not isinstance(app.screen, BrowserScreen)
+                        and app.chat_screen.session.conversation.conversation_id == target  # noqa: B023 - awaited here
+                        and len(app.chat_screen.chat.query(UserMessage)) > 0
+                    ),
+                )
+                times["open"].append(time.perf_counter() - started)
+    finally:
+        store.close()
+    return {
+        name: {"first_ms": round(values[0] * 1000, 1), "median_ms": round(statistics.median(values[1:]) * 1000, 1)}
+        for name, values in times.items()
+    }
 
 
 def report(figures: dict) -> None:
@@ -478,6 +544,10 @@ def report(figures: dict) -> None:
         f"{figures['save_small_ms']:>10.2f}{figures['save_big_ms']:>11.2f}{'flat':>10}"
         f"{figures['save_ratio']:>7.2f}x"
     )
+    ui = figures["ui"]
+    row("app: Ctrl+O until the browser's first page is shown", ui["browser"], TARGETS_MS["ui_browser"])
+    row("app: typing 'quokka' until its hits are listed", ui["search"])
+    row("app: Enter until the chat shows the conversation", ui["open"], TARGETS_MS["ui_open"])
     size = figures["sizes"]
     print(
         f"database {size['db_mb']} MB; search index {size['search_index_mb']} MB ({size['search_share']:.0%}),"

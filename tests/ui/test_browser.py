@@ -301,3 +301,19 @@ async def test_deleting_the_open_conversation_leaves_a_new_one_and_ctrl_n_works_
         await pilot.press("ctrl+n")
         await wait_for(pilot, lambda: app.screen is chat and chat.session.conversation.conversation_id != fresh)
         assert chat.session.conversation.messages == []
+
+
+async def test_closing_the_browser_at_once_while_it_searches_is_fine(xsus_home):
+    await fill(xsus_home, conversations=30, turns=2)
+    app = make_app(xsus_home)
+    async with app.run_test(size=SIZE) as pilot:
+        from textual import events
+
+        for _ in range(5):  # keys as fast as a terminal delivers them, without waiting for the app between them
+            for key in ("ctrl+o", *"chat", "escape", "ctrl+o", "escape"):
+                app.post_message(events.Key(key, key if len(key) == 1 else None))
+            await pilot.pause()
+        await wait_for(pilot, lambda: app.screen is app.chat_screen)
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, BrowserScreen) and len(browser(app).rows) == 30)
+    assert app.return_code in (0, None)

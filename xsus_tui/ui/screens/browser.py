@@ -12,6 +12,7 @@ Every store call runs on the store's thread: the screen stays responsive on a st
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -21,8 +22,9 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Footer, Header, Input, Label, OptionList, Static
+from textual.widgets import Button, Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from xsus_tui.core.index import MARK_END, MARK_START, ConversationSummary, SearchHit
@@ -128,7 +130,9 @@ class BrowserScreen(Screen[Opened | None]):
         self._query = ""
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        # Not Textual's Header: it queries itself after mounting, and fails when the screen is already gone (a quick
+        # Ctrl+O, Esc).
+        yield Static("Conversations", classes="screen-title")
         yield Input(placeholder="Search conversations: titles and everything said", id="browse-query")
         yield OptionList(id="browse-list")
         yield Static("", id="browse-status")
@@ -156,6 +160,12 @@ class BrowserScreen(Screen[Opened | None]):
 
     @work(exclusive=True, group="browse")
     async def _fill(self, query: str, keep: str | None) -> None:
+        try:
+            await self._fill_rows(query, keep)
+        except NoMatches:  # closed (Esc) while the store was answering
+            return
+
+    async def _fill_rows(self, query: str, keep: str | None) -> None:
         status = self.query_one("#browse-status", Static)
         try:
             if query:
@@ -169,8 +179,8 @@ class BrowserScreen(Screen[Opened | None]):
         except StoreError as error:
             status.update(Text(str(error), style="bold $error"))
             return
-        if query != self._query:
-            return  # typed on meanwhile: the newer search fills the list
+        if query != self._query or not self.is_attached:
+            return  # typed on meanwhile (the newer search fills the list), or closed
         self.rows = rows
         options = self.options
         options.clear_options()
@@ -212,10 +222,13 @@ class BrowserScreen(Screen[Opened | None]):
             rows = await self.store.page(limit=PAGE, offset=len(self.rows))
         except StoreError:
             return
+        if self._query or not self.is_attached:
+            return
         self._exhausted = len(rows) < PAGE
         self.rows.extend(rows)
-        self.options.add_options(self._option(row, "") for row in rows)
-        self.query_one("#browse-status", Static).update(self._status_text("", self.rows))
+        with contextlib.suppress(NoMatches):
+            self.options.add_options(self._option(row, "") for row in rows)
+            self.query_one("#browse-status", Static).update(self._status_text("", self.rows))
 
     # -- acting on the highlighted row ----------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header, OptionList, Static
+from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from xsus_tui.core.index import ConversationTree, TreeLine
@@ -53,7 +53,7 @@ class TreeScreen(Screen[TreeLine | None]):
         self.lines = tree.lines()
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield Static("Conversation tree", classes="screen-title")
         yield OptionList(*(Option(tree_line(line, self.texts)) for line in self.lines), id="tree-list")
         versions = sum(line.of > 1 for line in self.lines)
         turns = len({line.version.turn for line in self.lines})
