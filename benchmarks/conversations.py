@@ -22,8 +22,9 @@ indexed store, with a median over `--runs`:
   of 10 conversations and in this one (median; must stay flat);
 - the database's size, and the search index's share of it (SQLite's dbstat);
 - in the app (headless Textual, 110x36, the demo agent on this store): Ctrl+O until the browser shows its
-  first page (target 300 ms); typing a word until its hits are listed; Enter on a conversation until the
-  chat shows it (target 500 ms). Each from the key press to the frame after the widgets are filled.
+  first page (target 300 ms); a word typed (its keys at once) until its hits are listed; Enter on a
+  conversation until the chat shows it (target 500 ms). Each from the key to the refresh after the
+  widgets are filled (`call_after_refresh`: the frame that shows them).
 
 Figures only: nothing is asserted.
 """
@@ -458,8 +459,18 @@ async def measure(args: argparse.Namespace) -> dict:
     return figures
 
 
+def prompt_indexes(messages) -> list[int]:
+    return [
+        index
+        for index, message in enumerate(messages)
+        if message.kind == "request" and any(part.part_kind == "user-prompt" for part in message.parts)
+    ]
+
+
 async def ui_phase(db_path: Path, runs: int) -> dict:
     """The browser in the real app, headless: Ctrl+O to the first page, a search, Enter to the chat."""
+    from textual import events
+
     from xsus_tui.core.agents import build_chat_agent
     from xsus_tui.core.session import ChatSession
     from xsus_tui.core.store import SQLiteConversationStore
@@ -471,20 +482,28 @@ async def ui_phase(db_path: Path, runs: int) -> dict:
     app = XsusApp(ChatSession(build_chat_agent("demo"), store))
     times: dict[str, list[float]] = {"browser": [], "search": [], "open": []}
 
+    def press(*keys: str) -> None:
+        """Keys as the terminal delivers them: queued at once, with no wait between them (Pilot's `press` waits
+        for the app to be idle after each key, which would be timed too)."""
+        for key in keys:
+            app.post_message(events.Key(key, key if len(key) == 1 else None))
+
     async def until(pilot, condition) -> None:
         deadline = time.perf_counter() + 30
         while not condition():
             if time.perf_counter() > deadline:
                 raise TimeoutError("the app did not get there in 30 s")
             await asyncio.sleep(0.002)
-        await pilot.pause()  # the frame that shows it
+        painted = asyncio.Event()
+        app.screen.call_after_refresh(painted.set)  # after the next refresh: the frame that shows it
+        await painted.wait()
 
     try:
         async with app.run_test(size=(110, 36)) as pilot:
             await until(pilot, lambda: app.screen.__class__.__name__ == "ChatScreen")
             for run in range(runs + 1):
                 started = time.perf_counter()
-                await pilot.press("ctrl+o")
+                press("ctrl+o")
                 await until(
                     pilot,
                     lambda: (
@@ -494,24 +513,33 @@ async def ui_phase(db_path: Path, runs: int) -> dict:
                 times["browser"].append(time.perf_counter() - started)
                 browser = app.screen
                 started = time.perf_counter()
-                await pilot.press(*"quokka")
+                press(*"quokka")
                 await until(pilot, lambda b=browser: b._query == "quokka" and len(b.rows) > 0)
                 times["search"].append(time.perf_counter() - started)
-                await pilot.press("ctrl+a", "ctrl+k")
+                press("ctrl+a", "ctrl+k")
                 await until(pilot, lambda b=browser: not b._query and len(b.rows) == 50)
                 await pilot.press(*(["down"] * (run % 5)))
                 target = browser.rows[browser.options.highlighted].conversation_id
+                stored = await store.load(target)
+                last_prompt = stored.messages[[*prompt_indexes(stored.messages)][-1]].parts[0].content
                 started = time.perf_counter()
-                await pilot.press("enter")
-                await until(
-                    pilot,
-                    lambda: (
-                        not isinstance(app.screen, BrowserScreen)
-                        and app.chat_screen.session.conversation.conversation_id == target  # noqa: B023 - awaited here
-                        and len(app.chat_screen.chat.query(UserMessage)) > 0
-                    ),
-                )
+                press("enter")
+
+                def shown(target=target, last_prompt=last_prompt) -> bool:
+                    """The chat shows the conversation: its last prompt at the bottom."""
+                    if isinstance(app.screen, BrowserScreen):
+                        return False
+                    chat = app.chat_screen
+                    users = chat.chat.query(UserMessage)
+                    return (
+                        chat.session.conversation.conversation_id == target
+                        and bool(users)
+                        and (users.last().prompt == last_prompt)
+                    )
+
+                await until(pilot, shown)
                 times["open"].append(time.perf_counter() - started)
+                await pilot.pause()  # the rest of the opening (marking versions), before the next run
     finally:
         store.close()
     return {
@@ -546,7 +574,7 @@ def report(figures: dict) -> None:
     )
     ui = figures["ui"]
     row("app: Ctrl+O until the browser's first page is shown", ui["browser"], TARGETS_MS["ui_browser"])
-    row("app: typing 'quokka' until its hits are listed", ui["search"])
+    row("app: 'quokka' typed until its hits are listed", ui["search"])
     row("app: Enter until the chat shows the conversation", ui["open"], TARGETS_MS["ui_open"])
     size = figures["sizes"]
     print(

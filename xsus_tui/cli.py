@@ -938,8 +938,8 @@ def _delete(store, conversation_id: str, *, ask: bool) -> int:
         turns = f"{summary.turns} turn{'s' * (summary.turns != 1)}"
         # Asked outside any event loop: asyncio.run turns the first Ctrl+C into a cancellation a blocking read
         # would never see.
-        print(f'Delete "{title}" ({turns}, updated {updated})? [y/N] ', end="", file=sys.stderr, flush=True)
-        try:
+        try:  # (around the question too: a Ctrl+C as soon as it shows may come before the read starts)
+            print(f'Delete "{title}" ({turns}, updated {updated})? [y/N] ', end="", file=sys.stderr, flush=True)
             answer = sys.stdin.readline()
         except KeyboardInterrupt:
             print("\nNot deleted.", file=sys.stderr)
