@@ -204,7 +204,18 @@ def test_search_json_gives_plain_snippets_and_match_offsets(xsus_home):
             ModelResponse(parts=[TextPart("done")]),
         ],
     )
-    hits = json.loads(xsus("history", "search", "pelican", "--json").stdout)
+    found = json.loads(xsus("history", "search", "pelican", "--json").stdout)
+    # First the titles that have the query (as the browser lists them), then the messages, newest first.
+    assert found[0] == {
+        "conversation_id": older,
+        "title": "where do pelicans nest?",
+        "turn": None,
+        "role": "title",
+        "entry_id": None,
+        "snippet": "where do pelicans nest?",
+        "matches": [[9, 16]],
+    }
+    hits = found[1:]
     assert [(hit["conversation_id"], hit["turn"], hit["role"]) for hit in hits] == [
         (newer, 1, "tool"),
         (older, 1, "reply"),
@@ -218,7 +229,7 @@ def test_search_json_gives_plain_snippets_and_match_offsets(xsus_home):
         ), hit
     assert hits[1]["title"] == "where do pelicans nest?"
     assert [hit["role"] for hit in json.loads(xsus("history", "search", "os.path.join", "--json").stdout)] == ["reply"]
-    assert len(json.loads(xsus("history", "search", "pelican", "--json", "-n", "1").stdout)) == 1
+    assert len(json.loads(xsus("history", "search", "pelican", "--json", "-n", "1").stdout)) == 2  # title + 1
 
 
 def test_marked_spans():
@@ -233,8 +244,9 @@ def test_search_highlights_on_a_terminal_and_prints_plain_text_when_piped(xsus_h
     assert piped.returncode == 0 and "\x1b" not in piped.stdout and MARK_START not in piped.stdout
     lines = piped.stdout.splitlines()
     assert lines[0].split() == ["id", "turn", "role", "title", "snippet"]
-    assert lines[1].startswith(conversation_id[:13]) and "Walruses are large." in lines[1]
-    assert "␛[2Jwalruses" in lines[2]  # the escape sequence shown inert, not sent to the terminal
+    assert lines[1].startswith(conversation_id[:13]) and lines[1].split()[1] == "title"
+    assert lines[2].startswith(conversation_id[:13]) and "Walruses are large." in lines[2]
+    assert "␛[2Jwalruses" in lines[3]  # the escape sequence shown inert, not sent to the terminal
     out = terminal_console(monkeypatch, 100)
     assert cli.main(["history", "search", "walrus"]) == 0
     text = out.getvalue()
@@ -516,9 +528,8 @@ def test_writing_commands_index_an_old_store_quietly_when_stderr_is_not_a_termin
     to_schema_1(xsus_home / "history.db")
     result = xsus("history", "rename", first, "Otters")
     assert result.returncode == 0 and result.stderr == ""
-    assert [hit["conversation_id"] for hit in json.loads(xsus("history", "search", "beavers", "--json").stdout)] == [
-        second
-    ]
+    found = json.loads(xsus("history", "search", "beavers", "--json").stdout)
+    assert [(hit["conversation_id"], hit["role"]) for hit in found] == [(second, "title"), (second, "you")]
 
 
 def test_progress_is_throttled_and_worded():

@@ -678,12 +678,40 @@ def marked_spans(snippet: str) -> tuple[str, list[tuple[int, int]]]:
     return "".join(plain), spans
 
 
+TITLE_MATCHES = 20
+"""Conversations listed by title before the messages that match (the browser lists as many)."""
+
+
+def _spans_of(text: str, query: str) -> list[tuple[int, int]]:
+    """Where `query` occurs in `text`, case aside."""
+    spans, folded, needle = [], text.casefold(), query.casefold()
+    at = folded.find(needle) if needle else -1
+    while at >= 0:
+        spans.append((at, at + len(needle)))
+        at = folded.find(needle, at + len(needle))
+    return spans
+
+
 def _print_search(reader, query: str, *, as_json: bool, limit: int) -> None:
     from .core.index import fts_queries
 
+    # As the browser (Ctrl+O) lists them: the conversations whose title has the query, then the messages.
+    titles = reader.summaries(limit=TITLE_MATCHES, title=query.strip()) if query.strip() else []
     hits = reader.search(query, limit=limit)
     if as_json:
         data = []
+        for row in titles:
+            data.append(
+                {
+                    "conversation_id": row.conversation_id,
+                    "title": row.title,
+                    "turn": None,
+                    "role": "title",
+                    "entry_id": None,
+                    "snippet": row.title,
+                    "matches": [list(span) for span in _spans_of(row.title, query.strip())],
+                }
+            )
         for hit in hits:
             plain, spans = marked_spans(hit.snippet)
             data.append(
@@ -699,7 +727,7 @@ def _print_search(reader, query: str, *, as_json: bool, limit: int) -> None:
             )
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return
-    if not hits:
+    if not hits and not titles:
         if not fts_queries(query):
             print(f"Nothing to search for in {query!r}: each word needs at least 3 characters.")
         else:
@@ -710,6 +738,15 @@ def _print_search(reader, query: str, *, as_json: bool, limit: int) -> None:
     from .core.sanitize import inert
 
     rows = []
+    for row in titles:
+        title = Text()
+        at = 0
+        for start, end in _spans_of(row.title, query.strip()):
+            title.append(inert(row.title[at:start]))
+            title.append(inert(row.title[start:end]), style="bold reverse")
+            at = end
+        title.append(inert(row.title[at:]))
+        rows.append([row.conversation_id[:13], "", "title", inert(row.title), title])
     for hit in hits:
         plain, spans = marked_spans(hit.snippet)
         snippet = Text()

@@ -317,3 +317,30 @@ async def test_closing_the_browser_at_once_while_it_searches_is_fine(xsus_home):
         await pilot.press("ctrl+o")
         await wait_for(pilot, lambda: isinstance(app.screen, BrowserScreen) and len(browser(app).rows) == 30)
     assert app.return_code in (0, None)
+
+
+async def test_the_cli_search_lists_what_the_browser_lists(xsus_home, capsys):
+    import json
+
+    from xsus_tui import cli
+
+    ids = await fill(xsus_home, conversations=6, turns=3)
+    store = SQLiteConversationStore.open(xsus_home / "history.db")
+    await store.rename(ids[4], "All about the capybara")
+    store.close()
+    assert cli.main(["history", "search", "capybara", "--json"]) == 0
+    listed = [(row["conversation_id"], row["role"], row["turn"]) for row in json.loads(capsys.readouterr().out)]
+    assert listed == [(ids[4], "title", None), (ids[2], "reply", 2)]
+    app = make_app(xsus_home)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, BrowserScreen))
+        await pilot.press(*"capybara")
+        await wait_for(pilot, lambda: browser(app)._query == "capybara" and len(browser(app).rows) == 2)
+        shown = [
+            (row.conversation_id, "title", None)
+            if not hasattr(row, "entry_id")
+            else (row.conversation.conversation_id, row.role, row.turn)
+            for row in browser(app).rows
+        ]
+        assert shown == listed

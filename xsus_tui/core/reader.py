@@ -52,8 +52,8 @@ class HistoryReader:
             cause = cause_of(error)
             raise StoreError(f"could not {doing} the history database {self.path}: {cause}", cause=cause) from error
 
-    def summaries(self, *, limit: int | None = None, offset: int = 0) -> list[ConversationSummary]:
-        return self._read(lambda: index.summaries(self._db, self.schema, limit=limit, offset=offset))
+    def summaries(self, *, limit: int | None = None, offset: int = 0, title: str = "") -> list[ConversationSummary]:
+        return self._read(lambda: index.summaries(self._db, self.schema, limit=limit, offset=offset, title=title))
 
     def search(self, text: str, *, limit: int = 50, offset: int = 0) -> list[SearchHit]:
         """As `SQLiteConversationStore.search`."""

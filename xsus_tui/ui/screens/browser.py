@@ -196,7 +196,7 @@ class BrowserScreen(Screen[Opened | None]):
         title = None
         if query:
             title = Text(inert(row.title), style="bold")
-            title.highlight_words(query.split(), style="reverse", case_sensitive=False)
+            title.highlight_words([query], style="reverse", case_sensitive=False)
         return Option(conversation_row(row, current=row.conversation_id == self.current, title=title))
 
     def _status_text(self, query: str, rows: list) -> Text:
