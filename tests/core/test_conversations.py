@@ -125,6 +125,8 @@ async def test_search_handles_code_other_scripts_and_odd_queries_as_plain_words(
     assert await store.search("no-such-thing-here") == []
     assert index.plain_query("in chat 2 of C") == '"in chat 2 of C"'
     assert index.plain_query("foo bar") == '"foo" "bar"'
+    assert index.plain_query("function " * 300) == '"function"'  # a paste of repeated words: each once
+    assert index.plain_query(" ".join(f"word{n}" for n in range(500))).count('"') == 2 * index.MAX_TERMS
     assert [hit.turn for hit in await store.search("C++ templates")] == [1]
     assert await store.search("ab") == []  # shorter than a trigram: nothing, never an error
     assert await store.search("") == []

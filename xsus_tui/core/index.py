@@ -30,6 +30,8 @@ INDEXED_CHARS = 64_000
 """At most this much of one message's text is searchable (a tool result of a whole file is cut there)."""
 PREVIEW_CHARS = 160
 TITLE_CHARS = 60
+MAX_TERMS = 32
+"""Words of a query searched for (a pasted page would make an FTS5 query that takes seconds)."""
 MARK_START, MARK_END = "\x02", "\x03"
 """Around each match in a search snippet."""
 
@@ -432,7 +434,7 @@ def fts_queries(text: str) -> list[str]:
     trigram's size) must all appear, anywhere in the text, as typed (case aside); a query written in FTS5's
     own syntax (quotes, AND/OR/NOT, NEAR, parentheses) is tried first as written."""
     queries = []
-    if _OPERATORS.search(text):
+    if _OPERATORS.search(text) and len(text) <= 500:  # (a longer one is a paste, not a query someone wrote)
         queries.append(text)
     if plain := plain_query(text):
         queries.append(plain)
@@ -451,7 +453,7 @@ def plain_query(text: str) -> str:
         else:
             groups.append([word])
         short_before = short
-    strings = [" ".join(group) for group in groups]
+    strings = list(dict.fromkeys(" ".join(group) for group in groups))[:MAX_TERMS]  # each once, and not thousands
     return " ".join('"' + string.replace('"', '""') + '"' for string in strings if len(string) >= 3)
 
 
