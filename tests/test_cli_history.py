@@ -30,7 +30,7 @@ from xsus_tui.core.index import MARK_END, MARK_START
 from xsus_tui.core.session import ChatSession
 from xsus_tui.core.store import SQLiteConversationStore
 
-from .core.helpers import chat_agent, collect
+from .core.helpers import chat_agent, collect, to_schema_1
 from .terminal_helpers import spawn, wait_exit
 from .test_cli import one_line_error, xsus
 from .test_cli_files import read_only
@@ -105,20 +105,6 @@ def terminal_console(monkeypatch, width: int) -> io.StringIO:
         cli, "_console", lambda: Console(file=out, width=width, force_terminal=True, color_system="standard")
     )
     return out
-
-
-def to_schema_1(path: Path) -> None:
-    """Back to what a schema-1 xsus wrote: no search table, no counts."""
-    db = sqlite3.connect(path)
-    db.executescript(
-        "DROP TABLE search; DROP TABLE deleted; DROP INDEX entries_parent;"
-        " ALTER TABLE entries DROP COLUMN depth; ALTER TABLE entries DROP COLUMN turn;"
-        " ALTER TABLE entries DROP COLUMN conversation_id;"
-        " ALTER TABLE conversations DROP COLUMN turns; ALTER TABLE conversations DROP COLUMN messages;"
-        " ALTER TABLE conversations DROP COLUMN preview; ALTER TABLE conversations DROP COLUMN model;"
-        " ALTER TABLE conversations DROP COLUMN agent; PRAGMA user_version = 1;"
-    )
-    db.close()
 
 
 # -- list ---------------------------------------------------------------------------------------------------

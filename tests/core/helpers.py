@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 from pydantic_ai import Agent
@@ -44,3 +46,17 @@ async def collect(session, prompt: str, *, on_event=None) -> list[ev.TurnEvent]:
 
 def text_of(events: list[ev.TurnEvent]) -> str:
     return "".join(e.text for e in events if isinstance(e, ev.TextDelta))
+
+
+def to_schema_1(path: Path) -> None:
+    """Back to what a schema-1 xsus wrote: no search table, no counts."""
+    db = sqlite3.connect(path)
+    db.executescript(
+        "DROP TABLE search; DROP TABLE deleted; DROP INDEX entries_parent;"
+        " ALTER TABLE entries DROP COLUMN depth; ALTER TABLE entries DROP COLUMN turn;"
+        " ALTER TABLE entries DROP COLUMN conversation_id;"
+        " ALTER TABLE conversations DROP COLUMN turns; ALTER TABLE conversations DROP COLUMN messages;"
+        " ALTER TABLE conversations DROP COLUMN preview; ALTER TABLE conversations DROP COLUMN model;"
+        " ALTER TABLE conversations DROP COLUMN agent; PRAGMA user_version = 1;"
+    )
+    db.close()

@@ -21,7 +21,7 @@ from xsus_tui.core.index import MARK_END, MARK_START
 from xsus_tui.core.session import ChatSession
 from xsus_tui.core.store import SQLiteConversationStore
 
-from .helpers import chat_agent, collect, text_stream
+from .helpers import chat_agent, collect, text_stream, to_schema_1
 
 
 def turn(prompt: str, reply: str) -> list:
@@ -303,17 +303,7 @@ async def test_a_schema_1_store_is_indexed_once_with_progress(tmp_path):
     branched.messages.append(ModelResponse(parts=[TextPart("another answer about beavers")]))
     await store.save(branched)
     store.close()
-    # Back to schema 1: no search table, no counts.
-    db = sqlite3.connect(path)
-    db.executescript(
-        "DROP TABLE search; DROP TABLE deleted; DROP INDEX entries_parent;"
-        " ALTER TABLE entries DROP COLUMN depth; ALTER TABLE entries DROP COLUMN turn;"
-        " ALTER TABLE entries DROP COLUMN conversation_id;"
-        " ALTER TABLE conversations DROP COLUMN turns; ALTER TABLE conversations DROP COLUMN messages;"
-        " ALTER TABLE conversations DROP COLUMN preview; ALTER TABLE conversations DROP COLUMN model;"
-        " ALTER TABLE conversations DROP COLUMN agent; PRAGMA user_version = 1;"
-    )
-    db.close()
+    to_schema_1(path)
     readonly = SQLiteConversationStore.open(path, readonly=True)
     assert len(readonly.summaries()) == 30  # listing still works before the index exists
     with pytest.raises(Exception, match="no search index yet"):

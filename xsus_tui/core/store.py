@@ -14,6 +14,7 @@ next time the database is opened for writing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -423,6 +424,19 @@ class SQLiteConversationStore(ConversationStore):
                 _free_space(db)
             raise
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """On the database thread: BEGIN IMMEDIATE (waiting as `_begin` does), COMMIT, or ROLLBACK on any error."""
+        db = self._db
+        self._begin()
+        try:
+            yield db
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
     def _begin(self) -> None:
         """BEGIN IMMEDIATE, waiting up to `busy_timeout` for another process's lock in `BUSY_STEP` steps, so that
         `stop_waiting()` can cut the wait short."""
@@ -601,17 +615,10 @@ class SQLiteConversationStore(ConversationStore):
             raise ValueError("a title can't be empty")
 
         def write() -> int:
-            self._begin()
-            try:
-                count = self._db.execute(
+            with self._transaction() as db:
+                return db.execute(
                     "UPDATE conversations SET title = ? WHERE conversation_id = ?", (title, conversation_id)
                 ).rowcount
-                self._db.execute("COMMIT")
-                return count
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
 
         if await self._run(write, "save to") == 0:
             raise KeyError(conversation_id)
@@ -626,9 +633,7 @@ class SQLiteConversationStore(ConversationStore):
         now = datetime.now().astimezone().isoformat()
 
         def write() -> Any:
-            db = self._db
-            self._begin()
-            try:
+            with self._transaction() as db:
                 row = db.execute(
                     "SELECT conversation_id, revision, scope, updated_at, created_at, title, record, turns, messages,"
                     " preview, model, agent FROM conversations WHERE conversation_id = ?",
@@ -643,12 +648,7 @@ class SQLiteConversationStore(ConversationStore):
                 )
                 db.execute("DELETE FROM conversations WHERE conversation_id = ?", (conversation_id,))
                 db.execute("DELETE FROM partials WHERE conversation_id = ?", (conversation_id,))
-                db.execute("COMMIT")
                 return row
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
 
         row = await self._run(write, "save to")
         return index.summary((row[0], row[5], row[4], row[3], row[8], row[7], row[9], row[10], row[11]))
@@ -657,9 +657,7 @@ class SQLiteConversationStore(ConversationStore):
         """Bring back a conversation `delete_soft` took out. KeyError if it is not kept (any more)."""
 
         def write() -> None:
-            db = self._db
-            self._begin()
-            try:
+            with self._transaction() as db:
                 kept = db.execute("SELECT row FROM deleted WHERE conversation_id = ?", (conversation_id,)).fetchone()
                 if kept is None:
                     raise KeyError(conversation_id)
@@ -669,11 +667,6 @@ class SQLiteConversationStore(ConversationStore):
                     json.loads(kept[0]),
                 )
                 db.execute("DELETE FROM deleted WHERE conversation_id = ?", (conversation_id,))
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
 
         await self._run(write, "save to")
 
@@ -701,9 +694,7 @@ class SQLiteConversationStore(ConversationStore):
     def _purge(self, conversation_id: str) -> None:
         """Delete a deleted conversation's entries, their search rows, and its `deleted` row, sparing the entries a
         fork still reaches."""
-        db = self._db
-        self._begin()
-        try:
+        with self._transaction() as db:
             spared: dict[str, str] = {}  # entry -> the fork that reaches it
             for fork_id, record in db.execute(
                 "SELECT conversation_id, record FROM conversations"
@@ -724,11 +715,6 @@ class SQLiteConversationStore(ConversationStore):
                 [(spared[entry_id], rowid) for rowid, entry_id in rows if entry_id in spared],
             )
             db.execute("DELETE FROM deleted WHERE conversation_id = ?", (conversation_id,))
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
 
     # -- import and the whole tree -----------------------------------------------------------------------
 
