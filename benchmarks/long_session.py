@@ -16,7 +16,10 @@ process of its own (so that memory one phase freed doesn't hide the other's grow
     of the time per turn that grows with the conversation whatever the UI does.
   - interrupts: `--interrupts` times, send the demo's long reply (XSUS_DEMO_DELAY=0.001) and press Esc
     once a seeded random amount of it (20 to 1500 characters) is on screen, then wait for the turn to
-    end. Task count, RSS and live widgets after a tenth of them (20) and after all (200).
+    end. Task count, RSS and live widgets after a tenth of them (20) and after all (200), and on the way
+    (after a quarter, a half, three quarters) so that the curve shows; with them the objects the
+    collector tracks and the size of the data the chat keeps by design (the conversation's messages and
+    the events of the turns paged out, `data_kb`): what RSS gains beyond that is overhead.
 
 Targets: memory and time per turn at turn 300 within 1.25x of turn 30; after 200 interrupts, task
 count and RSS where they were after 20 (tasks: no more; RSS: within 1.10x).
@@ -26,6 +29,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
+import gc
 import json
 import os
 import random
@@ -34,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 import weakref
 from pathlib import Path
 
@@ -66,6 +72,22 @@ def track_widgets() -> weakref.WeakSet:
 
     Widget.__init__ = init
     return alive
+
+
+def deep_size(roots: list, seen: set[int]) -> int:
+    """Bytes of `roots` and everything they reach, classes, modules and functions left out (and whatever is
+    in `seen`, which this fills)."""
+    shared = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.CodeType)
+    shared += (functools._lru_cache_wrapper,)
+    size, stack = 0, list(roots)
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, shared):
+            continue
+        seen.add(id(obj))
+        size += sys.getsizeof(obj)
+        stack.extend(gc.get_referents(obj))
+    return size
 
 
 def window(values: dict[int, float], around: int, width: int) -> list[float]:
@@ -101,6 +123,16 @@ class Chat:
             "live_widgets": len(alive),
             "mounted_widgets": sum(1 for _ in self.app.chat_screen.walk_children()),
         }
+
+    def kept_data_kb(self) -> float:
+        """KB of what the chat keeps by design, growing with every turn: the conversation's messages and the
+        events of the turns paged out (what they render again from)."""
+        from xsus_tui.ui.widgets.history_page import HistoryPage, PageStack
+
+        screen = self.app.chat_screen
+        pages = [child.turns for child in screen.chat.children if isinstance(child, HistoryPage)]
+        pages += [child.pages for child in screen.chat.children if isinstance(child, PageStack)]
+        return round(deep_size([screen.session.conversation.messages, pages], set()) / 1024, 1)
 
 
 async def run_turns(turns: int, width: int) -> dict:
@@ -166,6 +198,7 @@ async def run_interrupts(interrupts: int, seed: int) -> dict:
     alive = track_widgets()
     rng = random.Random(seed)
     checkpoint = max(1, interrupts // 10)
+    samples = sorted({checkpoint, *(interrupts * quarter // 4 for quarter in range(1, 5))} - {0})
     snapshots: dict[int, dict] = {}
     with tempfile.TemporaryDirectory() as home:
         chat = Chat(Path(home))
@@ -183,14 +216,17 @@ async def run_interrupts(interrupts: int, seed: int) -> dict:
                 await chat.idle(pilot)
                 if screen.replies[-1].state != "interrupted":
                     raise RuntimeError(f"interrupt {done}: the reply ended {screen.replies[-1].state}")
-                if done in (checkpoint, interrupts):
-                    snapshots[done] = chat.snapshot(alive)
+                if done in samples:
+                    snapshots[done] = chat.snapshot(alive)  # RSS first: counting allocates
+                    snapshots[done]["objects"] = len(gc.get_objects())
+                    snapshots[done]["data_kb"] = chat.kept_data_kb()
         chat.store.close()
     return {
         "interrupts": interrupts,
         "early_interrupt": checkpoint,
         "early": snapshots[checkpoint],
         "late": snapshots[interrupts],
+        "curve": [{"interrupts": done, **snapshots[done]} for done in samples],
     }
 
 
@@ -298,6 +334,20 @@ def main() -> None:
     ]
     for label, key, target in rows:
         print(f"{label:<28}{a[key]!s:>12}{b[key]!s:>12}{ratio(b[key], a[key])!s:>8}  {target}")
+    added = interrupts["interrupts"] - interrupts["early_interrupt"]
+    if added > 0:
+        rss_kb = (b["rss_mb"] - a["rss_mb"]) * 1024 / added
+        data_kb = (b["data_kb"] - a["data_kb"]) / added
+        print(
+            f"per interrupt after {interrupts['early_interrupt']}: RSS +{rss_kb:.1f} KB, of which the data kept "
+            f"(messages, paged-out events) +{data_kb:.1f} KB"
+        )
+    print(f"\n{'the curve: after':<18}{'RSS MB':>8}{'tasks':>7}{'widgets':>9}{'objects':>9}{'data KB':>9}")
+    for row in interrupts["curve"]:
+        print(
+            f"{row['interrupts']:<18}{row['rss_mb']:>8}{row['tasks']:>7}{row['live_widgets']:>9}"
+            f"{row['objects']:>9}{row['data_kb']:>9}"
+        )
     print(f"wall {figures['wall_s']} s, load average {figures['load_average_1m']} (1 min, on {os.cpu_count()} CPUs)")
     args.json.write_text(json.dumps(figures, indent=2))
 

@@ -108,3 +108,21 @@ def _rendered_on_screen(screen) -> bool:
             ):
                 return False
     return True
+
+
+def test_a_paged_out_reply_keeps_its_text_once():
+    """`compact` joins the deltas into one event and drops the ending's `partial_text`, a second copy of that
+    text that rendering never reads (it was kept for every paged-out interrupted turn)."""
+    from xsus_tui.core import events as ev
+    from xsus_tui.ui.widgets.reply import compact
+
+    stats = ev.TurnStats(output_tokens=3)
+    events = [
+        ev.ThinkingDelta("hm"),
+        ev.TextDelta("a"),
+        ev.TextDelta("b"),
+        ev.TurnCancelled(stats=stats, partial_text="ab"),
+    ]
+    assert compact(events) == [ev.ThinkingDelta("hm"), ev.TextDelta("ab"), ev.TurnCancelled(stats=stats)]
+    failed = compact([ev.TextDelta("a"), ev.TurnFailed(error="boom", partial_text="a")])
+    assert failed == [ev.TextDelta("a"), ev.TurnFailed(error="boom")]
