@@ -347,3 +347,9 @@ async def test_a_forks_turns_are_found_under_it_once_the_original_is_purged(stor
     hits = await store.search("quokka")
     assert [hit.conversation.conversation_id for hit in hits] == [fork.conversation_id]
     assert hits[0].said_at is not None
+
+
+async def test_a_conversation_that_never_branched_gives_an_empty_tree_when_asked_for_branches_only(store):
+    conversation_id = await saved(store, ("a", "b"), ("c", "d"))
+    assert (await store.tree(conversation_id, if_branched=True)).turns() == []
+    assert len((await store.tree(conversation_id)).turns()) == 2

@@ -672,13 +672,17 @@ def tree_nodes(db: sqlite3.Connection, tips: Sequence[str]) -> dict[str, Node]:
     return nodes
 
 
-def tree(db: sqlite3.Connection, conversation_id: str) -> ConversationTree | None:
-    """The conversation's turns with every version of each; None if there is no such conversation."""
+def tree(db: sqlite3.Connection, conversation_id: str, *, if_branched: bool = False) -> ConversationTree | None:
+    """The conversation's turns with every version of each; None if there is no such conversation. With
+    `if_branched`, a conversation that never branched (so every turn has one version) gives an empty tree without
+    reading its entries."""
     row = db.execute("SELECT record FROM conversations WHERE conversation_id = ?", (conversation_id,)).fetchone()
     if row is None:
         return None
     record = json.loads(row[0])
     head_id = record.get("head_id")
+    if if_branched and not record.get("branches"):
+        return ConversationTree({}, head_id)
     tips = [tip for tip in [head_id, *reversed(record.get("branches") or [])] if tip is not None]
     return ConversationTree(tree_nodes(db, tips), head_id)
 

@@ -600,9 +600,10 @@ class SQLiteConversationStore(ConversationStore):
             raise no_search_index(self.path)
         return await self._run(lambda: index.search(self._db, text, limit=limit, offset=offset), "search")
 
-    async def tree(self, conversation_id: str) -> ConversationTree | None:
-        """The conversation's turns with every version of each (see `index.ConversationTree`)."""
-        return await self._run(lambda: index.tree(self._db, conversation_id), "read")
+    async def tree(self, conversation_id: str, *, if_branched: bool = False) -> ConversationTree | None:
+        """The conversation's turns with every version of each (see `index.ConversationTree`); with `if_branched`
+        an empty tree, read at no cost, for a conversation that never branched."""
+        return await self._run(lambda: index.tree(self._db, conversation_id, if_branched=if_branched), "read")
 
     async def texts(self, entry_ids: Sequence[str]) -> dict[str, str]:
         """The start of what each entry says, on one line (for the tree's lines)."""

@@ -676,8 +676,8 @@ class ChatScreen(TurnSelectionScreen):
         if store is None or not hasattr(store, "tree") or conversation.revision is None:
             self.versions = {}
             return
-        try:
-            tree = await store.tree(conversation.conversation_id)
+        try:  # (a conversation that never branched has one version of each turn: nothing to read)
+            tree = await store.tree(conversation.conversation_id, if_branched=True)
         except StoreError:
             return
         if tree is None or conversation is not self.session.conversation:
