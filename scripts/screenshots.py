@@ -50,6 +50,53 @@ async def shoot(name: str, prompt: str, out: Path, *, until, escape: bool = Fals
     return path
 
 
+async def shoot_history(out: Path) -> list[Path]:
+    """Three demo conversations: a regenerated reply selected (‹2/2›), then the browser (Ctrl+O)."""
+    os.environ["XSUS_DEMO_DELAY"] = "0"
+    from xsus_tui.core.agents import build_chat_agent
+    from xsus_tui.core.session import ChatSession
+    from xsus_tui.core.store import SQLiteConversationStore
+    from xsus_tui.ui.app import XsusApp
+    from xsus_tui.ui.screens.browser import BrowserScreen
+    from xsus_tui.ui.widgets.prompt import PromptInput
+
+    PromptInput.BLINK = False
+
+    async def until(pilot, condition) -> None:
+        deadline = time.monotonic() + 30
+        while not condition() and time.monotonic() < deadline:
+            await pilot.pause(0.02)
+
+    written = []
+    with tempfile.TemporaryDirectory() as home:
+        store = SQLiteConversationStore.open(Path(home) / "history.db")
+        app = XsusApp(ChatSession(build_chat_agent("demo"), store))
+        async with app.run_test(size=SIZE) as pilot:
+            chat = app.chat_screen
+            for number, prompt in enumerate(("structured", "tools", "hello")):
+                if number:
+                    await pilot.press("ctrl+n")
+                chat.prompt.insert(prompt)
+                await pilot.press("enter")
+                await until(pilot, lambda: chat.turn_worker is not None and chat.turn_worker.is_finished)
+            await pilot.press("ctrl+g")
+            await until(pilot, lambda: chat.turn_worker is not None and chat.turn_worker.is_finished)
+            await pilot.press("ctrl+up")
+            await until(pilot, lambda: chat.selected_turn() is not None and chat.selected_turn().user.versions)
+            await pilot.pause(0.3)
+            path = out / "turn-versions.svg"
+            path.write_text(app.export_screenshot(title="xsus · a regenerated reply, version 2 of 2"), "utf-8")
+            written.append(path)
+            await pilot.press("escape", "ctrl+o")
+            await until(pilot, lambda: isinstance(app.screen, BrowserScreen) and len(app.screen.rows) == 3)
+            await pilot.pause(0.3)
+            path = out / "conversations.svg"
+            path.write_text(app.export_screenshot(title="xsus · Ctrl+O: the conversations"), "utf-8")
+            written.append(path)
+        store.close()
+    return written
+
+
 def idle(app) -> bool:
     return not app.chat_screen.session.busy
 
@@ -66,6 +113,7 @@ async def main(out: Path) -> list[Path]:
             until=lambda app: len(app.chat_screen.replies[-1].text) > 900,
             escape=True,
         ),
+        *await shoot_history(out),
     ]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_screenshot_script_writes_the_four_svgs(tmp_path):
+def test_screenshot_script_writes_the_six_svgs(tmp_path):
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "screenshots.py"), "--out", str(tmp_path)],
         capture_output=True,
@@ -20,8 +20,17 @@ def test_screenshot_script_writes_the_four_svgs(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     shots = {path.stem: path.read_text() for path in tmp_path.glob("*.svg")}
-    assert set(shots) == {"streaming-reply", "tool-calls", "structured-output", "interrupted-reply"}
+    assert set(shots) == {
+        "streaming-reply",
+        "tool-calls",
+        "structured-output",
+        "interrupted-reply",
+        "conversations",
+        "turn-versions",
+    }
     assert "streaming" in shots["streaming-reply"]
     assert "calculator" in shots["tool-calls"]
     assert "TripPlan" in shots["structured-output"]
     assert "interrupted" in shots["interrupted-reply"]
+    assert "3&#160;conversations,&#160;newest&#160;first" in shots["conversations"]
+    assert "‹2/2›" in shots["turn-versions"]

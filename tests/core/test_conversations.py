@@ -353,3 +353,10 @@ async def test_a_conversation_that_never_branched_gives_an_empty_tree_when_asked
     conversation_id = await saved(store, ("a", "b"), ("c", "d"))
     assert (await store.tree(conversation_id, if_branched=True)).turns() == []
     assert len((await store.tree(conversation_id)).turns()) == 2
+
+
+def test_plain_markdown_for_previews():
+    text = "You said *hello*.\n\n| Tool | Outcome |\n|---|:---:|\n| calc | (17*23) ok |\n_it_ snake_case **b** 2*3*4"
+    assert index.one_line(index.plain_markdown(text), 200) == (
+        "You said hello. Tool Outcome calc (17*23) ok it snake_case b 2*3*4"
+    )

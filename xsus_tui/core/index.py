@@ -305,9 +305,16 @@ def reply_text(data: dict[str, Any]) -> str:
 _MARKUP = re.compile(r"(^|\s)(#{1,6}|>|[-*+]|\d+[.)])\s+|\*\*|__|`+|~~|!?\[([^\]]*)\]\([^)]*\)")
 
 
+_TABLE_RULE = re.compile(r"\|?(\s*:?-{3,}:?\s*\|)+\s*(:?-{3,}:?)?")
+_EMPHASIS = re.compile(r"(?<![\w*_])[*_](\S(?:[^*_\n]*\S)?)[*_](?![\w*_])")
+
+
 def plain_markdown(text: str) -> str:
-    """Markdown's marks taken out, for a one-line preview: `# Title` -> `Title`, `[text](url)` -> `text`."""
-    return _MARKUP.sub(lambda match: (match.group(1) or "") + (match.group(3) or ""), text)
+    """Markdown's marks taken out, for a one-line preview: `# Title` -> `Title`, `[text](url)` -> `text`,
+    `*word*` -> `word`, a table's rules and bars -> spaces."""
+    text = _TABLE_RULE.sub(" ", text)
+    text = _MARKUP.sub(lambda match: (match.group(1) or "") + (match.group(3) or ""), text)
+    return _EMPHASIS.sub(r"\1", text).replace("|", " ")
 
 
 # -- listing and searching -----------------------------------------------------------------------------

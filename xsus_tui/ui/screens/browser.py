@@ -102,7 +102,7 @@ class BrowserScreen(Screen[Opened | None]):
     DEFAULT_CSS = """
     BrowserScreen { layout: vertical; }
     BrowserScreen #browse-query { margin: 0 1; }
-    BrowserScreen #browse-list { height: 1fr; border: none; }
+    BrowserScreen #browse-list { height: 1fr; border: none; text-wrap: nowrap; text-overflow: ellipsis; }
     BrowserScreen #browse-status { height: 1; padding: 0 2; color: $text-muted; }
     """
     BINDINGS = [

@@ -41,7 +41,7 @@ class TreeScreen(Screen[TreeLine | None]):
     """Pick a version of any turn; the chat shows its branch."""
 
     DEFAULT_CSS = """
-    TreeScreen #tree-list { height: 1fr; border: none; }
+    TreeScreen #tree-list { height: 1fr; border: none; text-wrap: nowrap; text-overflow: ellipsis; }
     TreeScreen #tree-status { height: 1; padding: 0 2; color: $text-muted; }
     """
     BINDINGS = [Binding("escape", "back", "Back"), Binding("enter", "pick", "Show this version", priority=True)]
