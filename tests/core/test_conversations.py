@@ -360,3 +360,10 @@ def test_plain_markdown_for_previews():
     assert index.one_line(index.plain_markdown(text), 200) == (
         "You said hello. Tool Outcome calc (17*23) ok it snake_case b 2*3*4"
     )
+
+
+async def test_words_are_found_without_their_accents(store):
+    conversation_id = await saved(store, ("un café naïve à Zürich", "d'accord"))
+    for query in ("cafe", "café", "naive", "zurich", "Zürich"):
+        assert [hit.conversation.conversation_id for hit in await store.search(query)] == [conversation_id], query
+    assert index.without_accents("日本語 テキスト") == "日本語 テキスト"  # no marks to take: as it was

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
@@ -77,6 +78,20 @@ def message_text(data: dict[str, Any]) -> tuple[str, bool]:
             pieces.append(f"{part.get('tool_name') or ''} {_content_text(part.get('content'))}".strip())
     text = "\n".join(piece for piece in pieces if piece)
     return text[:INDEXED_CHARS], prompt
+
+
+def searchable(data: dict[str, Any]) -> tuple[str, bool]:
+    """`message_text`, plus the same text without its accents when it has any, so `cafe` finds `café` (the
+    trigram tokenizer of the SQLite at hand may not remove diacritics itself: that came with 3.45)."""
+    text, prompt = message_text(data)
+    folded = without_accents(text)
+    return (f"{text}\n{folded}" if folded != text else text), prompt
+
+
+def without_accents(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return unicodedata.normalize("NFC", stripped) if stripped != decomposed else text
 
 
 def _content_text(content: Any) -> str:
@@ -155,7 +170,7 @@ def migrate(db: sqlite3.Connection, begin: Callable[[], None], progress: Callabl
         try:
             for rowid, entry_id, parent_id, message in rows:
                 depth, turn = _position(db, known, parent_id)
-                text, prompt = message_text(json.loads(message))
+                text, prompt = searchable(json.loads(message))
                 turn += prompt
                 known[entry_id] = (depth + 1, turn)
                 db.execute(
@@ -224,7 +239,7 @@ def add_entries(db: sqlite3.Connection, conversation_id: str, rows: Sequence[tup
     known: dict[str, tuple[int, int]] = {}
     for entry_id, parent_id, _kind, message in rows:
         depth, turn = _position(db, known, parent_id)
-        text, prompt = message_text(json.loads(message))
+        text, prompt = searchable(json.loads(message))
         turn += prompt
         known[entry_id] = (depth + 1, turn)
         rowid = db.execute(
