@@ -2,12 +2,6 @@
 
 `ChatSession.run_turn` yields these; the TUI and any other front end render them. They carry plain
 values (strings, dicts, floats) so a renderer never needs to know pydantic-ai's part types.
-
-Everything a turn produces comes through that one stream, in the order it happened: the reply (text,
-thinking, tool calls, output), the turn's status (`Retrying`, `Stalled`, `Saving`), notices about the
-conversation (`Notice`), and exactly one ending (`TurnFinished`, `TurnCancelled`, `TurnFailed`), which
-carries the turn's figures. Events are frozen: once yielded, an event never changes (build another with
-`dataclasses.replace`).
 """
 
 from __future__ import annotations
@@ -21,7 +15,7 @@ ERROR_METADATA_KEY = "xsus_error"
 """Key in a stored `ModelResponse.metadata` holding the error that broke the reply off."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TextDelta:
     """A piece of the reply's visible text, in order."""
 
@@ -29,7 +23,7 @@ class TextDelta:
     """The markdown fragment to append."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ThinkingDelta:
     """A piece of the model's thinking (reasoning) text."""
 
@@ -37,7 +31,7 @@ class ThinkingDelta:
     """The fragment to append to the current thinking block."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ToolCallStarted:
     """The model began a call to a function tool; its arguments may still be streaming."""
 
@@ -50,7 +44,7 @@ class ToolCallStarted:
     """The arguments streamed so far (JSON text, possibly incomplete)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ToolArgsDelta:
     """More argument text for a tool call (or the structured-output call)."""
 
@@ -61,7 +55,7 @@ class ToolArgsDelta:
     """JSON text to append to the arguments."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ToolCallRunning:
     """The tool call's arguments are complete and the tool is executing."""
 
@@ -72,7 +66,7 @@ class ToolCallRunning:
     """The complete arguments: a dict when they parsed as a JSON object, else the raw text."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ToolCallFinished:
     """A tool call returned a result or failed."""
 
@@ -95,7 +89,7 @@ class ToolCallFinished:
         return self.error is None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ApprovalRequested:
     """A tool that requires approval wants to run: the turn waits for `ChatSession.decide`."""
 
@@ -108,7 +102,7 @@ class ApprovalRequested:
     """The call's arguments."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OutputStarted:
     """The model began streaming the structured output (the agent's `output_type`)."""
 
@@ -121,7 +115,7 @@ class OutputStarted:
     """The JSON schema of the expected output, when the agent has one."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OutputPartial:
     """The structured output as streamed so far.
 
@@ -162,7 +156,7 @@ class OutputPartial:
         return missing_fields(self.value, self.schema)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OutputValidated:
     """The structured output passed validation."""
 
@@ -173,7 +167,7 @@ class OutputValidated:
     """The validated output as JSON-able data."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OutputRejected:
     """The structured output failed validation; pydantic-ai asks the model to try again."""
 
@@ -184,7 +178,7 @@ class OutputRejected:
     """The validation errors as text."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ResponseStarted:
     """Another model response of the same turn begins (after tool results, or after a rejected answer):
     its text starts a block of its own rather than running on from the last one."""
@@ -195,10 +189,9 @@ class ResponseStarted:
     answer (an agent whose output is a tool or a type the text didn't validate as): mark it rejected."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Retrying:
-    """A request failed before its first event (or stalled before any output) and will be tried again (a status,
-    not part of the reply)."""
+    """A request failed before its first event and will be tried again (a status, not part of the reply)."""
 
     _: KW_ONLY
     attempt: int
@@ -213,7 +206,7 @@ class Retrying:
     """The full one-line error."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Stalled:
     """The stream has been silent for a while (a status, not part of the reply)."""
 
@@ -224,7 +217,7 @@ class Stalled:
     """Seconds of silence after which the turn is given up (the idle timeout)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Saving:
     """A save has been waiting for the history database (another process holds a lock, a slow disk)."""
 
@@ -235,22 +228,12 @@ class Saving:
     """The save has ended (saved or failed): the wait is over."""
 
 
-@dataclass(frozen=True, slots=True)
-class Notice:
-    """Something the user should know about the conversation, said during a turn (a save that failed, a
-    conversation continued elsewhere): a line in the chat, not part of the reply."""
-
-    text: str
-    """One or two sentences, plain text."""
-
-
 StatusEvent = Retrying | Stalled | Saving
-"""Events about a turn's progress; they come in the turn's stream at the moment they happen, also while the
-reply is silent (a retry's wait, a stall, a save waiting for the database). Outside a turn (a branch or a fork
-waiting for the database) `Saving` goes to the session's `on_status` callback instead."""
+"""Events about a turn's progress that arrive while its stream is silent; delivered through the session's
+`on_status` callback rather than the turn's event stream."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TurnStats:
     """Figures about one turn, for the status line."""
 
@@ -275,7 +258,7 @@ class TurnStats:
         return self.output_tokens / streaming if streaming > 0.05 else None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TurnFinished:
     """The turn completed normally."""
 
@@ -286,7 +269,7 @@ class TurnFinished:
     """The run's final output (text, or the validated structured value)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TurnCancelled:
     """The user interrupted the turn; what streamed so far is kept and saved."""
 
@@ -300,7 +283,7 @@ class TurnCancelled:
     conversation (kept in the store as a branch), and a front end should offer it again."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TurnFailed:
     """The turn ended with an error; what streamed so far is kept and saved."""
 
@@ -331,10 +314,6 @@ TurnEvent = (
     | OutputValidated
     | OutputRejected
     | ResponseStarted
-    | Retrying
-    | Stalled
-    | Saving
-    | Notice
     | TurnFinished
     | TurnCancelled
     | TurnFailed
