@@ -35,6 +35,7 @@ def test_the_stored_mark_is_where_pydantic_ai_reads_it(tmp_path) -> None:
         assert compat.STORED_MARK in loaded.__dict__, (
             "pydantic-ai no longer keeps the stored mark in Conversation.__dict__[_STORED]: update core/compat.py"
         )
+        assert list(compat.stored_mark(loaded)) == loaded.messages, "compat.stored_mark no longer reads the mark"
         store.close()
 
     import asyncio

@@ -154,6 +154,16 @@ def counting_agent(seen: list):
     return dataclasses.replace(build_chat_agent("demo"), model=FunctionModel(stream_function=stream, model_name="t"))
 
 
+async def three_attempts(pilot, app, seen: list) -> None:
+    """A prompt, then Ctrl+G twice: three versions of its reply."""
+    await send(pilot, "tell me a joke")
+    await wait_idle(pilot)
+    for attempts in (2, 3):
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda n=attempts: len(seen) == n and f"attempt {n}" in screen_text(app))
+        await wait_idle(pilot)
+
+
 async def test_tree_shows_every_version_and_picking_one_is_saved_and_sent(xsus_home):
     from xsus_tui.ui.screens.tree import TreeScreen
 
@@ -161,12 +171,7 @@ async def test_tree_shows_every_version_and_picking_one_is_saved_and_sent(xsus_h
     app = make_app(xsus_home, counting_agent(seen))
     async with app.run_test(size=SIZE) as pilot:
         chat = app.chat_screen
-        await send(pilot, "tell me a joke")
-        await wait_idle(pilot)
-        for attempts in (2, 3):
-            await pilot.press("ctrl+g")
-            await wait_for(pilot, lambda n=attempts: len(seen) == n and f"attempt {n}" in screen_text(app))
-            await wait_idle(pilot)
+        await three_attempts(pilot, app, seen)
         assert "attempt 3" in screen_text(app)
         await send(pilot, "/tree")
         await wait_for(pilot, lambda: isinstance(app.screen, TreeScreen))
@@ -195,12 +200,7 @@ async def test_versions_switch_with_left_and_right_and_the_choice_is_kept(xsus_h
     app = make_app(xsus_home, counting_agent(seen))
     async with app.run_test(size=SIZE) as pilot:
         chat = app.chat_screen
-        await send(pilot, "tell me a joke")
-        await wait_idle(pilot)
-        for attempts in (2, 3):
-            await pilot.press("ctrl+g")
-            await wait_for(pilot, lambda n=attempts: len(seen) == n and f"attempt {n}" in screen_text(app))
-            await wait_idle(pilot)
+        await three_attempts(pilot, app, seen)
         await wait_for(pilot, lambda: "‹3/3› tell me a joke" in screen_text(app))
         await pilot.press("ctrl+up", "left")
         await wait_for(pilot, lambda: "‹2/3› tell me a joke" in screen_text(app) and "attempt 2" in screen_text(app))

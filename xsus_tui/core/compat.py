@@ -20,6 +20,17 @@ except ImportError:  # pragma: no cover
     FINAL_RESULT_PROCESSED = "Final result processed."
 
 
+def stored_mark(conversation: Any) -> Any:
+    """What pydantic-ai marked stored on a Conversation (a tuple of messages), or None."""
+    return conversation.__dict__.get(STORED_MARK) if STORED_MARK is not None else None
+
+
+def set_stored_mark(conversation: Any, mark: Any) -> None:
+    """Replace pydantic-ai's stored mark on a Conversation (store.py keeps a sequence there that grows)."""
+    if STORED_MARK is not None:
+        conversation.__dict__[STORED_MARK] = mark
+
+
 def output_schema(agent: Any) -> Any:
     """The agent's output schema (`mode`, `object_def`, `toolset`), or None."""
     return getattr(agent, "_output_schema", None)

@@ -39,7 +39,7 @@ from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, User
 from pydantic_ai.run import AgentRunResult
 
 from . import index
-from .compat import STORED_MARK
+from .compat import STORED_MARK, set_stored_mark, stored_mark
 from .db import (
     BUSY_STEP,
     BUSY_TIMEOUT,
@@ -279,7 +279,7 @@ class SQLiteConversationStore(ConversationStore):
             raise
         conversation.revision = updated.revision
         conversation.new_message_index = count
-        conversation.__dict__[_MARK] = _Stored(stored.log, count)
+        set_stored_mark(conversation, _Stored(stored.log, count))
         return new_entries
 
     async def load(
@@ -949,15 +949,15 @@ def _track(conversation: Conversation) -> None:
     """Put the messages pydantic-ai marked stored on `conversation` into a `_Stored` that later saves can grow."""
     if _MARK is None:  # pragma: no cover
         return
-    mark = conversation.__dict__.get(_MARK)
+    mark = stored_mark(conversation)
     if isinstance(mark, tuple) and len(mark) == conversation.new_message_index:
-        conversation.__dict__[_MARK] = _Stored(list(mark), len(mark))
+        set_stored_mark(conversation, _Stored(list(mark), len(mark)))
 
 
 def _grown(conversation: Conversation) -> tuple[_Stored, int] | None:
     """If `conversation`'s marked messages are still its first ones: the mark, with the messages after it
     appended to its log (to be taken back if the save fails), and how many messages there are now."""
-    mark = conversation.__dict__.get(_MARK) if _MARK is not None else None
+    mark = stored_mark(conversation)
     messages = conversation.messages
     if not isinstance(mark, _Stored) or len(mark) != conversation.new_message_index or type(messages) is not list:
         return None

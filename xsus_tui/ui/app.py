@@ -110,7 +110,8 @@ class XsusApp(App[int]):
         self.deleted_conversations: list = []
         """Conversations deleted in the browser while the app runs, the last one last (Ctrl+Z there brings it
         back); the store purges them when it closes."""
-        self._quitting = False
+        self.quitting = False
+        """Quitting has begun (Ctrl+Q, SIGTERM, SIGHUP): what was about to start is dropped."""
         self._terminal_fds: list[int] = []
         """Of stdout and stderr, those that were the terminal (replaced by /dev/null when it hangs up)."""
         if theme:
@@ -144,7 +145,7 @@ class XsusApp(App[int]):
     def _on_signal(self, signal_number: int) -> None:
         if signal_number == getattr(signal, "SIGHUP", None) and not self.terminal_gone and not _is_terminal(2):
             self._lose_terminal()
-        if not self._quitting:
+        if not self.quitting:
             self.call_later(self.action_quit)
 
     def _lose_terminal(self) -> None:
@@ -260,9 +261,9 @@ class XsusApp(App[int]):
         seconds whatever is running. While still starting, a loader at work is abandoned (its daemon
         thread is left behind), and `abandoned` says what it was doing.
         """
-        if self._quitting:
+        if self.quitting:
             return
-        self._quitting = True
+        self.quitting = True
         for screen in reversed(self.screen_stack):  # the start-up or chat screen, under any browser or dialog
             with contextlib.suppress(Exception):
                 self.unsent = screen.prompt.text

@@ -614,7 +614,7 @@ class ChatScreen(TurnSelectionScreen):
         current = self.session.conversation.conversation_id
 
         async def chosen(choice) -> None:
-            if not self.is_attached or getattr(self.app, "_quitting", False):
+            if not self.is_attached or getattr(self.app, "quitting", False):
                 return  # quitting meanwhile
             if choice is not None:
                 await self.open_conversation(choice.conversation_id, choice.entry_id)
