@@ -38,7 +38,7 @@ MARK_START, MARK_END = "\x02", "\x03"
 
 SCHEMA_2 = """
 CREATE INDEX IF NOT EXISTS entries_parent ON entries(parent_id);
-CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5(text, tokenize='trigram');
+CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5(text, folded, tokenize='trigram');
 CREATE TABLE IF NOT EXISTS deleted (
     conversation_id TEXT PRIMARY KEY,
     pid INTEGER NOT NULL,
@@ -80,12 +80,13 @@ def message_text(data: dict[str, Any]) -> tuple[str, bool]:
     return text[:INDEXED_CHARS], prompt
 
 
-def searchable(data: dict[str, Any]) -> tuple[str, bool]:
-    """`message_text`, plus the same text without its accents when it has any, so `cafe` finds `café` (the
-    trigram tokenizer of the SQLite at hand may not remove diacritics itself: that came with 3.45)."""
+def searchable(data: dict[str, Any]) -> tuple[str, str, bool]:
+    """`message_text`, the same text without its accents when it has any (else ""), so `cafe` finds `café` (the
+    trigram tokenizer of the SQLite at hand may not remove diacritics itself: that came with 3.45), and whether
+    it holds a user prompt. The two go in separate columns, so a snippet shows one of them, not both."""
     text, prompt = message_text(data)
     folded = without_accents(text)
-    return (f"{text}\n{folded}" if folded != text else text), prompt
+    return text, (folded if folded != text else ""), prompt
 
 
 def without_accents(text: str) -> str:
@@ -170,7 +171,7 @@ def migrate(db: sqlite3.Connection, begin: Callable[[], None], progress: Callabl
         try:
             for rowid, entry_id, parent_id, message in rows:
                 depth, turn = _position(db, known, parent_id)
-                text, prompt = searchable(json.loads(message))
+                text, folded, prompt = searchable(json.loads(message))
                 turn += prompt
                 known[entry_id] = (depth + 1, turn)
                 db.execute(
@@ -178,7 +179,9 @@ def migrate(db: sqlite3.Connection, begin: Callable[[], None], progress: Callabl
                     (depth + 1, turn, owners.get(entry_id), rowid),
                 )
                 if text and owners.get(entry_id):
-                    db.execute("INSERT OR REPLACE INTO search (rowid, text) VALUES (?, ?)", (rowid, text))
+                    db.execute(
+                        "INSERT OR REPLACE INTO search (rowid, text, folded) VALUES (?, ?, ?)", (rowid, text, folded)
+                    )
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
@@ -239,7 +242,7 @@ def add_entries(db: sqlite3.Connection, conversation_id: str, rows: Sequence[tup
     known: dict[str, tuple[int, int]] = {}
     for entry_id, parent_id, _kind, message in rows:
         depth, turn = _position(db, known, parent_id)
-        text, prompt = searchable(json.loads(message))
+        text, folded, prompt = searchable(json.loads(message))
         turn += prompt
         known[entry_id] = (depth + 1, turn)
         rowid = db.execute(
@@ -247,7 +250,7 @@ def add_entries(db: sqlite3.Connection, conversation_id: str, rows: Sequence[tup
             (depth + 1, turn, conversation_id, entry_id),
         ).fetchone()[0]
         if text:
-            db.execute("INSERT INTO search (rowid, text) VALUES (?, ?)", (rowid, text))
+            db.execute("INSERT INTO search (rowid, text, folded) VALUES (?, ?, ?)", (rowid, text, folded))
 
 
 def refresh(db: sqlite3.Connection, conversation_id: str, *, agent: str | None = None) -> None:
@@ -488,7 +491,7 @@ def search(db: sqlite3.Connection, text: str, *, limit: int, offset: int = 0) ->
     for query in queries:
         try:
             rows = db.execute(
-                f"SELECT snippet(search, 0, '{MARK_START}', '{MARK_END}', '…', 48), e.id, e.turn,"
+                f"SELECT snippet(search, -1, '{MARK_START}', '{MARK_END}', '…', 48), e.id, e.turn,"
                 " json_extract(e.message, '$.kind'), instr(e.message, '\"part_kind\":\"user-prompt\"'), "
                 " COALESCE(json_extract(e.message, '$.timestamp'), json_extract(e.message, '$.parts[0].timestamp')), "
                 + columns
