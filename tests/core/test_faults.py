@@ -1,4 +1,6 @@
-"""Faults with FunctionModel: retries before output, the stall watchdog, Esc during a retry wait."""
+"""Faults with FunctionModel: retries before output, the stall watchdog, Esc during a retry wait.
+
+Retries and stalls come in the turn's one stream, in order with the reply, at the moment they happen."""
 
 from __future__ import annotations
 
@@ -33,20 +35,30 @@ def failing_then(failures: list[BaseException], chunks: list[str], calls: list[f
     return stream
 
 
+def statuses_of(events: list[ev.TurnEvent]) -> list:
+    return [e for e in events if isinstance(e, ev.Retrying | ev.Stalled | ev.Saving)]
+
+
 async def test_transient_errors_before_output_are_retried_with_visible_status(store):
     calls: list[float] = []
-    statuses: list = []
+    heard: list = []
     failures = [ModelHTTPError(503, "function", body={"error": {"message": "overloaded"}})] * 2
     session = ChatSession(
         chat_agent(failing_then(failures, ["Hello ", "again"], calls)),
         store,
         backoff=0.05,
-        on_status=statuses.append,
+        on_status=heard.append,
     )
-    events = await collect(session, "hi")
+    arrived: list[tuple[type, float]] = []
+    events = await collect(session, "hi", on_event=lambda e, _: arrived.append((type(e), time.monotonic())))
     assert isinstance(events[-1], ev.TurnFinished) and text_of(events) == "Hello again"
     assert len(calls) == 3
-    retrying = [s for s in statuses if isinstance(s, ev.Retrying)]
+    retrying = [s for s in events if isinstance(s, ev.Retrying)]
+    # In the stream, in order: both retries before the first text, and nothing through the callback.
+    assert [type(e) for e in events[:2]] == [ev.Retrying, ev.Retrying] and isinstance(events[2], ev.TextDelta)
+    assert heard == []
+    # Yielded when they happen (before the wait), not when the stream speaks again.
+    assert arrived[0][1] < calls[1] and arrived[1][1] < calls[2]
     assert [(r.attempt, r.retries, r.reason) for r in retrying] == [(1, 3, "HTTP 503"), (2, 3, "HTTP 503")]
     assert 0.025 <= retrying[0].delay <= 0.05 and 0.05 <= retrying[1].delay <= 0.1  # backoff with jitter
     assert calls[1] - calls[0] >= retrying[0].delay * 0.9
@@ -56,10 +68,10 @@ async def test_transient_errors_before_output_are_retried_with_visible_status(st
 
 async def test_retry_after_is_honoured(store):
     calls: list[float] = []
-    statuses: list = []
     limited = ModelHTTPError(429, "function", headers={"retry-after-ms": "300"})
-    session = ChatSession(chat_agent(failing_then([limited], ["ok"], calls)), store, on_status=statuses.append)
+    session = ChatSession(chat_agent(failing_then([limited], ["ok"], calls)), store)
     events = await collect(session, "hi")
+    statuses = statuses_of(events)
     assert isinstance(events[-1], ev.TurnFinished)
     assert statuses[0].delay == pytest.approx(0.3) and statuses[0].reason == "HTTP 429"
     assert calls[1] - calls[0] >= 0.29
@@ -87,21 +99,42 @@ async def test_retries_run_out(store):
 
 async def test_esc_during_the_wait_before_a_retry_stops_at_once(store):
     calls: list[float] = []
-    statuses: list = []
     session = ChatSession(
         chat_agent(failing_then([ModelHTTPError(500, "f")] * 5, ["x"], calls)),
         store,
         backoff=5.0,
-        on_status=statuses.append,
     )
-    task = asyncio.ensure_future(collect(session, "hi"))
-    while not statuses:
-        await asyncio.sleep(0.01)
+    seen = asyncio.Event()
+    task = asyncio.ensure_future(collect(session, "hi", on_event=lambda e, _: seen.set()))
+    await asyncio.wait_for(seen.wait(), 2)  # the Retrying event, while the stream waits out the backoff
     started = time.monotonic()
     session.cancel()
     events = await asyncio.wait_for(task, 2)
     assert time.monotonic() - started < 0.1
+    assert isinstance(events[0], ev.Retrying) and events[0].delay >= 2.5
     assert isinstance(events[-1], ev.TurnCancelled) and len(calls) == 1
+    assert events[-1].unsent and not session.busy
+
+
+async def test_esc_during_the_wait_after_a_request_that_never_answered_stops_at_once(store):
+    calls: list[float] = []
+
+    async def hangs(messages, info):
+        calls.append(time.monotonic())
+        await asyncio.sleep(30)
+        yield "never"
+
+    session = ChatSession(chat_agent(hangs), store, idle_timeout=0.3, backoff=5.0)
+    retried = asyncio.Event()
+    task = asyncio.ensure_future(
+        collect(session, "hi", on_event=lambda e, _: isinstance(e, ev.Retrying) and retried.set())
+    )
+    await asyncio.wait_for(retried.wait(), 3)
+    started = time.monotonic()
+    session.cancel()
+    events = await asyncio.wait_for(task, 2)
+    assert time.monotonic() - started < 0.5
+    assert isinstance(events[-1], ev.TurnCancelled) and events[-1].unsent and len(calls) == 1
 
 
 async def test_a_silent_stream_is_reported_then_given_up(store):
@@ -110,17 +143,21 @@ async def test_a_silent_stream_is_reported_then_given_up(store):
         await asyncio.sleep(30)
         yield "never"
 
-    statuses: list = []
-    session = ChatSession(chat_agent(stalls), store, idle_timeout=0.8, stall_notice=0.3, on_status=statuses.append)
+    session = ChatSession(chat_agent(stalls), store, idle_timeout=0.8, stall_notice=0.3)
     started = time.monotonic()
-    events = await collect(session, "hi")
+    arrived: list[float] = []
+    events = await collect(session, "hi", on_event=lambda e, _: arrived.append(time.monotonic() - started))
     took = time.monotonic() - started
     ending = events[-1]
     assert isinstance(ending, ev.TurnFailed) and not ending.unsent
     assert "sent nothing for 0.8 s" in ending.error and ending.partial_text == "Some text "
     assert 0.8 <= took < 1.6
-    stalled = [s for s in statuses if isinstance(s, ev.Stalled)]
+    stalled = [s for s in events if isinstance(s, ev.Stalled)]
     assert stalled and stalled[0].seconds >= 0.3 and stalled[0].limit == 0.8
+    # In the stream after the text and before the ending, yielded while the stream was silent.
+    first = events.index(stalled[0])
+    assert isinstance(events[0], ev.TextDelta) and 0 < first < len(events) - 1
+    assert arrived[first] < took - 0.2
     stored = await store.load(session.conversation.conversation_id)
     assert stored.messages[-1].parts[0].content == "Some text "
 
@@ -134,11 +171,12 @@ async def test_a_stall_before_the_first_event_is_retried(store):
             await asyncio.sleep(30)
         yield "answer"
 
-    statuses: list = []
-    session = ChatSession(chat_agent(hangs_once), store, idle_timeout=0.4, backoff=0.01, on_status=statuses.append)
+    session = ChatSession(chat_agent(hangs_once), store, idle_timeout=0.4, backoff=0.01)
     events = await collect(session, "hi")
     assert isinstance(events[-1], ev.TurnFinished) and text_of(events) == "answer"
-    assert len(calls) == 2 and [s.reason for s in statuses if isinstance(s, ev.Retrying)] == ["no answer"]
+    assert len(calls) == 2 and [s.reason for s in events if isinstance(s, ev.Retrying)] == ["no answer"]
+    first_text = next(i for i, e in enumerate(events) if isinstance(e, ev.TextDelta))
+    assert any(isinstance(e, ev.Retrying) for e in events[:first_text])
 
 
 async def test_a_slow_tool_is_not_a_stall(store):

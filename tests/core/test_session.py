@@ -325,7 +325,9 @@ async def test_a_conversation_continued_elsewhere_goes_on_as_a_fork(tmp_path):
     await collect(first, "first continues")
     events = await collect(second, "second continues")
     assert isinstance(events[-1], ev.TurnFinished)
-    assert notices and "new conversation" in notices[0]
+    # Said during the turn, so in its stream (when the prompt was saved, before the reply); not to on_notice.
+    assert isinstance(events[0], ev.Notice) and "new conversation" in events[0].text
+    assert [e for e in events if isinstance(e, ev.Notice)] == [events[0]] and notices == []
     assert second.conversation.conversation_id != first.conversation.conversation_id
     original = await first_store.load(first.conversation.conversation_id)
     fork = await first_store.load(second.conversation.conversation_id)

@@ -19,7 +19,7 @@ from pydantic_ai.messages import ModelRequest, TextPart, UserPromptPart
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, FunctionModel
 
 from xsus_tui.core.agents import ChatAgent, build_chat_agent
-from xsus_tui.core.events import Saving, TextDelta, TurnFailed, TurnFinished
+from xsus_tui.core.events import Notice, Saving, TextDelta, TurnFailed, TurnFinished
 from xsus_tui.core.session import ChatSession
 from xsus_tui.core.store import SQLiteConversationStore, StoreError
 
@@ -170,8 +170,8 @@ def test_a_newer_schema_is_refused_not_moved(tmp_path: Path) -> None:
 async def test_a_save_waiting_on_a_lock_leaves_the_loop_free_and_says_so(tmp_path: Path) -> None:
     path = tmp_path / "history.db"
     store = SQLiteConversationStore.open(path, busy_timeout=30)
-    statuses: list[Saving] = []
-    session = ChatSession(build_chat_agent("demo"), store, on_status=lambda e: statuses.append(e))
+    heard: list = []
+    session = ChatSession(build_chat_agent("demo"), store, on_status=heard.append)
     await run(session, "hello")
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another process writing: our save has to wait
@@ -184,9 +184,16 @@ async def test_a_save_waiting_on_a_lock_leaves_the_loop_free_and_says_so(tmp_pat
             ticks += 1
 
     ticker = asyncio.create_task(tick())
-    turn = asyncio.create_task(run(session, "second"))
-    async with asyncio.timeout(10):
-        while not any(isinstance(s, Saving) for s in statuses):
+    events: list = []
+
+    async def second() -> list:
+        async for event in session.run_turn("second"):
+            events.append(event)
+        return events
+
+    turn = asyncio.create_task(second())
+    async with asyncio.timeout(10):  # the turn's stream says that its save waits, while it waits
+        while not any(isinstance(e, Saving) for e in events):
             await asyncio.sleep(0.02)
     before = ticks
     async with asyncio.timeout(10):
@@ -198,7 +205,8 @@ async def test_a_save_waiting_on_a_lock_leaves_the_loop_free_and_says_so(tmp_pat
     events = await turn
     ticker.cancel()
     assert isinstance(events[-1], TurnFinished)
-    assert statuses[-1].done
+    saving = [e for e in events if isinstance(e, Saving)]
+    assert saving[-1].done and not any(s.done for s in saving[:-1]) and heard == []
     loaded = await store.load(session.conversation.conversation_id)
     assert texts(loaded.messages)[::2] == ["hello", "second"]
     store.close()
@@ -245,7 +253,9 @@ async def test_a_reply_that_cannot_be_saved_stays_and_goes_with_the_next_save(tm
     events = await run(session, "second")  # the prompt fits, the 100 KB reply does not
     assert isinstance(events[-1], TurnFinished)
     assert session.unsaved == 1 and "disk is full" in session.save_error
-    assert any("Not saved yet (the disk is full)" in n for n in notices)
+    # Said during the turn: in its stream, before its ending (which stays last).
+    assert isinstance(events[-2], Notice) and "Not saved yet (the disk is full)" in events[-2].text
+    assert notices == []
     make_room(store)
     assert await session.flush()  # as at quit
     assert session.unsaved == 0 and session.save_error is None

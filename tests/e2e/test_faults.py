@@ -23,9 +23,14 @@ TEXT = "".join(f"chunk{i} " for i in range(40))
 
 
 def session_for(store, **options) -> tuple[ChatSession, list]:
-    statuses: list = []
-    session = ChatSession(build_chat_agent(MODEL), store, on_status=statuses.append, **options)
-    return session, statuses
+    """A session, and what its `on_status` hears: nothing during a turn (statuses come in the turn's stream)."""
+    heard: list = []
+    session = ChatSession(build_chat_agent(MODEL), store, on_status=heard.append, **options)
+    return session, heard
+
+
+def statuses_of(events) -> list:
+    return [e for e in events if isinstance(e, ev.Retrying | ev.Stalled | ev.Saving)]
 
 
 async def run(session: ChatSession, prompt: str, within: float = 8.0) -> list[ev.TurnEvent]:
@@ -45,9 +50,11 @@ def stored_texts(messages) -> list[str]:
 
 async def test_two_500s_then_an_answer_is_three_requests_with_visible_retries(server, store):
     server.script = [error_reply(500), error_reply(500), text_reply(TEXT, chunks=8)]
-    session, statuses = session_for(store, backoff=0.05)
+    session, heard = session_for(store, backoff=0.05)
     events = await run(session, "hi")
+    statuses = statuses_of(events)
     assert isinstance(events[-1], ev.TurnFinished) and text_of(events) == TEXT
+    assert heard == [] and all(isinstance(e, ev.Retrying) for e in events[:2])  # in the stream, before the text
     assert len(server.requests) == 3  # the SDK's own retries are off: one layer retries
     assert server.outcomes == ["error_status", "error_status", "completed"]
     assert [(s.attempt, s.reason) for s in statuses if isinstance(s, ev.Retrying)] == [(1, "HTTP 500"), (2, "HTTP 500")]
@@ -55,9 +62,10 @@ async def test_two_500s_then_an_answer_is_three_requests_with_visible_retries(se
 
 async def test_429_with_retry_after_waits_as_asked(server, store):
     server.script = [error_reply(429, "slow down", retry_after=1), text_reply("ok", chunks=1)]
-    session, statuses = session_for(store, backoff=0.01)
+    session, _ = session_for(store, backoff=0.01)
     started = time.monotonic()
     events = await run(session, "hi")
+    statuses = statuses_of(events)
     assert isinstance(events[-1], ev.TurnFinished)
     assert statuses[0].delay == 1.0 and time.monotonic() - started >= 1.0
     assert len(server.requests) == 2
@@ -65,10 +73,11 @@ async def test_429_with_retry_after_waits_as_asked(server, store):
 
 async def test_401_is_not_retried_and_says_which_key(server, store):
     server.script = [error_reply(401, "Incorrect API key provided")]
-    session, statuses = session_for(store, backoff=0.01)
-    ending = (await run(session, "hi"))[-1]
+    session, heard = session_for(store, backoff=0.01)
+    events = await run(session, "hi")
+    ending = events[-1]
     assert isinstance(ending, ev.TurnFailed) and ending.unsent
-    assert "OPENAI_API_KEY" in ending.error and len(server.requests) == 1 and statuses == []
+    assert "OPENAI_API_KEY" in ending.error and len(server.requests) == 1 and statuses_of(events) == heard == []
 
 
 async def test_a_stream_cut_after_ten_chunks_keeps_them_once(server, store):
@@ -92,7 +101,7 @@ async def test_a_stream_cut_after_ten_chunks_keeps_them_once(server, store):
 
 async def test_a_silent_stream_ends_soon_after_the_idle_timeout(server, store):
     server.script = [text_reply(TEXT, chunks=40, stall_after=5, stall_for=None)]
-    session, statuses = session_for(store, idle_timeout=1.5, stall_notice=0.5)
+    session, _ = session_for(store, idle_timeout=1.5, stall_notice=0.5)
     started = time.monotonic()
     events = await run(session, "hi")
     took = time.monotonic() - started
@@ -100,17 +109,18 @@ async def test_a_silent_stream_ends_soon_after_the_idle_timeout(server, store):
     assert isinstance(ending, ev.TurnFailed) and "sent nothing for 1.5 s" in ending.error
     assert ending.partial_text == "".join(split(TEXT, 40)[:5])
     assert 1.5 <= took < 2.5
-    assert any(isinstance(s, ev.Stalled) for s in statuses)
+    assert any(isinstance(s, ev.Stalled) for s in events[:-1])
     await server.wait_all_closed(timeout=2)
     assert server.outcomes == ["client_disconnected"]
 
 
 async def test_a_server_that_never_answers_is_retried_then_given_up(server, store):
     server.script = [hang_reply(None), hang_reply(None)]
-    session, statuses = session_for(store, retries=1, idle_timeout=0.5, backoff=0.01)
-    ending = (await run(session, "hi"))[-1]
+    session, _ = session_for(store, retries=1, idle_timeout=0.5, backoff=0.01)
+    events = await run(session, "hi")
+    ending = events[-1]
     assert isinstance(ending, ev.TurnFailed) and ending.unsent
-    assert len(server.requests) == 2 and [s.reason for s in statuses if isinstance(s, ev.Retrying)] == ["no answer"]
+    assert len(server.requests) == 2 and [s.reason for s in events if isinstance(s, ev.Retrying)] == ["no answer"]
     await server.wait_all_closed(timeout=2)
 
 

@@ -2,6 +2,12 @@
 
 `ChatSession.run_turn` yields these; the TUI and any other front end render them. They carry plain
 values (strings, dicts, floats) so a renderer never needs to know pydantic-ai's part types.
+
+Everything a turn produces comes through that one stream, in the order it happened: the reply (text,
+thinking, tool calls, output), the turn's status (`Retrying`, `Stalled`, `Saving`), notices about the
+conversation (`Notice`), and exactly one ending (`TurnFinished`, `TurnCancelled`, `TurnFailed`), which
+carries the turn's figures. Events are frozen: once yielded, an event never changes (build another with
+`dataclasses.replace`).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ ERROR_METADATA_KEY = "xsus_error"
 """Key in a stored `ModelResponse.metadata` holding the error that broke the reply off."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class TextDelta:
     """A piece of the reply's visible text, in order."""
 
@@ -23,7 +29,7 @@ class TextDelta:
     """The markdown fragment to append."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class ThinkingDelta:
     """A piece of the model's thinking (reasoning) text."""
 
@@ -31,7 +37,7 @@ class ThinkingDelta:
     """The fragment to append to the current thinking block."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class ToolCallStarted:
     """The model began a call to a function tool; its arguments may still be streaming."""
 
@@ -44,7 +50,7 @@ class ToolCallStarted:
     """The arguments streamed so far (JSON text, possibly incomplete)."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class ToolArgsDelta:
     """More argument text for a tool call (or the structured-output call)."""
 
@@ -55,7 +61,7 @@ class ToolArgsDelta:
     """JSON text to append to the arguments."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class ToolCallRunning:
     """The tool call's arguments are complete and the tool is executing."""
 
@@ -66,7 +72,7 @@ class ToolCallRunning:
     """The complete arguments: a dict when they parsed as a JSON object, else the raw text."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class ToolCallFinished:
     """A tool call returned a result or failed."""
 
@@ -89,7 +95,7 @@ class ToolCallFinished:
         return self.error is None
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class ApprovalRequested:
     """A tool that requires approval wants to run: the turn waits for `ChatSession.decide`."""
 
@@ -102,7 +108,7 @@ class ApprovalRequested:
     """The call's arguments."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class OutputStarted:
     """The model began streaming the structured output (the agent's `output_type`)."""
 
@@ -115,7 +121,7 @@ class OutputStarted:
     """The JSON schema of the expected output, when the agent has one."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class OutputPartial:
     """The structured output as streamed so far.
 
@@ -156,7 +162,7 @@ class OutputPartial:
         return missing_fields(self.value, self.schema)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class OutputValidated:
     """The structured output passed validation."""
 
@@ -167,7 +173,7 @@ class OutputValidated:
     """The validated output as JSON-able data."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class OutputRejected:
     """The structured output failed validation; pydantic-ai asks the model to try again."""
 
@@ -178,7 +184,7 @@ class OutputRejected:
     """The validation errors as text."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class ResponseStarted:
     """Another model response of the same turn begins (after tool results, or after a rejected answer):
     its text starts a block of its own rather than running on from the last one."""
@@ -189,9 +195,10 @@ class ResponseStarted:
     answer (an agent whose output is a tool or a type the text didn't validate as): mark it rejected."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Retrying:
-    """A request failed before its first event and will be tried again (a status, not part of the reply)."""
+    """A request failed before its first event (or stalled before any output) and will be tried again (a status,
+    not part of the reply)."""
 
     _: KW_ONLY
     attempt: int
@@ -206,7 +213,7 @@ class Retrying:
     """The full one-line error."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Stalled:
     """The stream has been silent for a while (a status, not part of the reply)."""
 
@@ -217,7 +224,7 @@ class Stalled:
     """Seconds of silence after which the turn is given up (the idle timeout)."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Saving:
     """A save has been waiting for the history database (another process holds a lock, a slow disk)."""
 
@@ -228,12 +235,22 @@ class Saving:
     """The save has ended (saved or failed): the wait is over."""
 
 
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something the user should know about the conversation, said during a turn (a save that failed, a
+    conversation continued elsewhere): a line in the chat, not part of the reply."""
+
+    text: str
+    """One or two sentences, plain text."""
+
+
 StatusEvent = Retrying | Stalled | Saving
-"""Events about a turn's progress that arrive while its stream is silent; delivered through the session's
-`on_status` callback rather than the turn's event stream."""
+"""Events about a turn's progress; they come in the turn's stream at the moment they happen, also while the
+reply is silent (a retry's wait, a stall, a save waiting for the database). Outside a turn (a branch or a fork
+waiting for the database) `Saving` goes to the session's `on_status` callback instead."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class TurnStats:
     """Figures about one turn, for the status line."""
 
@@ -258,7 +275,7 @@ class TurnStats:
         return self.output_tokens / streaming if streaming > 0.05 else None
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class TurnFinished:
     """The turn completed normally."""
 
@@ -269,7 +286,7 @@ class TurnFinished:
     """The run's final output (text, or the validated structured value)."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class TurnCancelled:
     """The user interrupted the turn; what streamed so far is kept and saved."""
 
@@ -283,7 +300,7 @@ class TurnCancelled:
     conversation (kept in the store as a branch), and a front end should offer it again."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class TurnFailed:
     """The turn ended with an error; what streamed so far is kept and saved."""
 
@@ -314,6 +331,10 @@ TurnEvent = (
     | OutputValidated
     | OutputRejected
     | ResponseStarted
+    | Retrying
+    | Stalled
+    | Saving
+    | Notice
     | TurnFinished
     | TurnCancelled
     | TurnFailed

@@ -5,9 +5,15 @@ agent's event stream is translated into `TurnEvent`s, and whatever the turn prod
 reply, an interrupted one, a failed one) is saved when it ends, also when the consumer is cancelled
 (the app quitting mid-stream). `cancel()` interrupts the turn from any task.
 
+Everything a turn produces comes through the one stream `run_turn` yields, in order: the reply, the turn's
+status (`Retrying`, `Stalled`, `Saving`) and notices (`Notice`). Those come from other tasks (the retry layer
+inside pydantic-ai's run, the watchdog) while the reply is silent, so the turn runs in a task of its own that
+feeds a `_TurnStream`, and the status events join it there at the moment they happen. `on_status` and
+`on_notice` hear only what happens outside a turn.
+
 Faults: a request that fails before its first event is retried by `RetryingModel` (the one retry
-layer). A watchdog notices a silent stream: after `stall_notice` seconds it reports `Stalled` through
-`on_status`, after `idle_timeout` it gives the turn up, retrying it when nothing had been shown yet.
+layer). A watchdog notices a silent stream: after `stall_notice` seconds it reports `Stalled`, after
+`idle_timeout` it gives the turn up, retrying it when nothing had been shown yet.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import contextlib
 import dataclasses
 import random
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -34,6 +41,7 @@ from .agents import ChatAgent
 from .db import StoreError
 from .events import (
     ERROR_METADATA_KEY,
+    Notice,
     Retrying,
     Saving,
     Stalled,
@@ -42,6 +50,7 @@ from .events import (
     TurnCancelled,
     TurnEvent,
     TurnFailed,
+    TurnFinished,
     TurnStats,
 )
 from .retrying import RetryingModel, RetryPolicy
@@ -78,10 +87,51 @@ class StorableText(AbstractCapability[Any]):
 class _Attempt:
     """How one attempt at a turn ended."""
 
-    ending: TurnCancelled | TurnFailed | None = None
+    ending: TurnFinished | TurnCancelled | TurnFailed | None = None
+    """The ending as the translator saw it: held back, and never yielded itself (the turn yields a complete one)."""
     new: list[ModelMessage] = dataclasses.field(default_factory=list)
+    unsent: bool = False
+    """Nothing came back, and the prompt was taken back out of the conversation."""
     stalled: bool = False
     retry: bool = False
+
+
+_END = object()
+"""Put in a `_TurnStream` after the turn's last event."""
+
+
+class _TurnStream:
+    """A turn's one stream: the events of the turn's own task, one at a time at the consumer's pace (the turn
+    advances only when the consumer asks for the next, as if it were iterated directly), and events put from
+    other tasks (a retry's wait, the watchdog) at any time, each where it happened."""
+
+    def __init__(self) -> None:
+        self._items: deque[tuple[object, bool]] = deque()
+        self._arrived = asyncio.Event()
+        self._wanted = asyncio.Event()
+        self._last_was_turns = False
+
+    def put(self, item: object) -> None:
+        """An event from elsewhere (or the end, or the turn's exception): it goes in now."""
+        self._items.append((item, False))
+        self._arrived.set()
+
+    async def put_turns(self, event: TurnEvent) -> None:
+        """An event of the turn's own: returns once the consumer has asked for the one after it."""
+        self._wanted.clear()
+        self._items.append((event, True))
+        self._arrived.set()
+        await self._wanted.wait()
+
+    async def get(self) -> object:
+        """The next item; asking for it lets the turn go on past the last event of its own that was taken."""
+        if self._last_was_turns:
+            self._wanted.set()
+        while not self._items:
+            self._arrived.clear()
+            await self._arrived.wait()
+        item, self._last_was_turns = self._items.popleft()
+        return item
 
 
 class ChatSession:
@@ -118,9 +168,15 @@ class ChatSession:
         self.toolsets = toolsets if toolsets is not None else []
         """Extra toolsets for every turn (the running MCP servers); the front end may change the list."""
         self.on_status = on_status
-        """Receives Retrying and Stalled while a turn waits (set by the front end)."""
+        """Receives `Saving` when the database makes a branch or a fork wait, outside a turn (set by the front end).
+        During a turn every status event comes in the turn's stream instead."""
         self.on_notice = on_notice
-        """Receives one-line notices about the conversation itself (e.g. it was continued elsewhere)."""
+        """Receives one-line notices about the conversation itself (e.g. it was continued elsewhere) outside a turn;
+        during a turn they come in its stream as `Notice`."""
+        self._stream: _TurnStream | None = None
+        """The running turn's stream, which status events and notices join while it runs."""
+        self._wake: asyncio.Event | None = None
+        """Set by `cancel()`: ends the wait before a retry of a stalled turn."""
         self._events: AgentRunEvents[Any] | None = None
         self._cancel_requested = False
         self._last_event = 0.0
@@ -189,6 +245,8 @@ class ChatSession:
     def cancel(self) -> None:
         """Interrupt the running turn (or the expected one); it ends with TurnCancelled, its partial reply kept."""
         self._cancel_requested = True
+        if self._wake is not None:
+            self._wake.set()
         if self._events is not None:
             self._events.cancel()
         elif self._saving_prompt and hasattr(self.store, "stop_waiting"):
@@ -221,23 +279,68 @@ class ChatSession:
         return DeferredToolResults(approvals=approvals)
 
     def _status(self, event: StatusEvent) -> None:
+        """A status event: into the running turn's stream now, else (outside a turn) to `on_status`."""
         if isinstance(event, Retrying):  # waiting out a backoff is not silence
             self._last_event = time.monotonic() + event.delay
-        if self.on_status is not None:
+        if self._stream is not None:
+            self._stream.put(event)
+        elif self.on_status is not None:
             self.on_status(event)
+
+    def _notice(self, text: str) -> None:
+        """A notice about the conversation: into the running turn's stream now, else to `on_notice`."""
+        if self._stream is not None:
+            self._stream.put(Notice(text))
+        elif self.on_notice is not None:
+            self.on_notice(text)
 
     # -- a turn -----------------------------------------------------------------------------------------
 
     async def run_turn(self, prompt: str) -> AsyncIterator[TurnEvent]:
-        """Run one turn for `prompt`, yielding its events; always ends with a Turn* ending event."""
-        if self.busy:
+        """Run one turn for `prompt`, yielding everything it produces in order (the reply, its status events and
+        notices); always ends with one Turn* ending event. Events are frozen: what was yielded never changes.
+
+        The turn runs in a task of its own (the status events of other tasks join its stream while it is silent),
+        one event ahead at most. A consumer that stops early (it is cancelled, or closes the stream) cancels the
+        turn, which still saves what it produced; a second cancellation leaves that save to finish on its own.
+        """
+        if self.busy or self._stream is not None:
             raise RuntimeError("a turn is already running")
+        stream = self._stream = _TurnStream()
+        self._wake = asyncio.Event()
+        if self._cancel_requested:
+            self._wake.set()
+        turn = asyncio.create_task(self._run(prompt, stream))
+        try:
+            while True:
+                item = await stream.get()
+                if item is _END:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                yield item  # type: ignore[misc]
+        finally:
+            if not turn.done():
+                turn.cancel()
+                await asyncio.wait({turn})  # its save; cancelled again, this stops waiting but the save goes on
+            self._cancel_requested = False  # a cancel belongs to the turn it was meant for
+
+    async def _run(self, prompt: str, stream: _TurnStream) -> None:
+        """The turn's own task: its events into `stream`, then the end (or the exception it failed with)."""
         try:
             async with contextlib.aclosing(self._turn(prompt)) as events:
                 async for event in events:
-                    yield event
+                    await stream.put_turns(event)
+        except Exception as error:  # the consumer raises it
+            self._detach(stream)
+            stream.put(error)
         finally:
-            self._cancel_requested = False  # a cancel belongs to the turn it was meant for
+            self._detach(stream)
+            stream.put(_END)
+
+    def _detach(self, stream: _TurnStream) -> None:
+        if self._stream is stream:
+            self._stream, self._wake = None, None
 
     async def _turn(self, prompt: str) -> AsyncIterator[TurnEvent]:
         request = ModelRequest(parts=[UserPromptPart(storable(prompt))])
@@ -265,25 +368,37 @@ class ChatSession:
                 started_at=time.perf_counter(),
             )
             outcome = _Attempt(retry=attempt <= self.retries)
-            async for event in self._attempt(translator, policy, outcome):
-                yield event
+            async with contextlib.aclosing(self._attempt(translator, policy, outcome)) as events:
+                async for event in events:  # closed here if the turn is stopped: its save runs in this task
+                    yield event
             if outcome.stalled and outcome.retry and not translator.shown_anything:
                 delay = policy.delay(attempt, TimeoutError(), self._rng)
-                self._status(Retrying(attempt=attempt, retries=self.retries, delay=delay, reason="stalled"))
-                await asyncio.sleep(delay)
-                if self._cancel_requested:
+                self._last_event = time.monotonic() + delay
+                yield Retrying(attempt=attempt, retries=self.retries, delay=delay, reason="stalled")
+                if await self._cancelled_within(delay):
                     break
                 continue
-            ending = outcome.ending
-            if ending is not None:
-                ending.stats = translator.stats(self.conversation.usage if outcome.new else None)
+            if isinstance(held := outcome.ending, TurnFinished):
+                yield held
+            elif held is not None:
                 # The run can be one delta ahead of what was yielded when it stops; show what was kept.
                 if tail := _unshown_tail(outcome.new, translator.partial_text):
                     yield TextDelta(tail)
-                    ending.partial_text += tail
-                yield ending
+                yield dataclasses.replace(  # the ending, complete: built once, never changed after
+                    held,
+                    stats=translator.stats(self.conversation.usage if outcome.new else None),
+                    partial_text=held.partial_text + tail,
+                    unsent=outcome.unsent,
+                )
             return
         yield TurnCancelled(stats=translator.stats(None))  # Esc during the wait before a retry
+
+    async def _cancelled_within(self, delay: float) -> bool:
+        """Wait `delay` seconds, or less when `cancel()` comes first; whether it did."""
+        if not self._cancel_requested and (wake := self._wake) is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), delay)
+        return self._cancel_requested
 
     async def _attempt(
         self, translator: TurnTranslator, policy: RetryPolicy, outcome: _Attempt
@@ -314,8 +429,8 @@ class ChatSession:
                 events.cancel()
             async for event in translator.transform_stream(events):
                 self._last_event = time.monotonic()
-                if isinstance(event, TurnCancelled | TurnFailed):
-                    outcome.ending = event  # held back until the partial reply is saved
+                if isinstance(event, TurnFinished | TurnCancelled | TurnFailed):
+                    outcome.ending = event  # held back until the reply is saved: nothing of the turn comes after it
                 else:
                     yield event
                     self._maybe_checkpoint(
@@ -336,7 +451,8 @@ class ChatSession:
                         partial_text=outcome.ending.partial_text,
                     )
                 if not (outcome.stalled and outcome.retry and not translator.shown_anything):
-                    outcome.new = await self._keep(events, outcome.ending)
+                    cut = outcome.ending if isinstance(outcome.ending, TurnCancelled | TurnFailed) else None
+                    outcome.new, outcome.unsent = await self._keep(events, cut)
 
     async def _watch(self, events: AgentRunEvents[Any], translator: TurnTranslator, outcome: _Attempt) -> None:
         """Report silence, and give the turn up after `idle_timeout` seconds of it."""
@@ -356,8 +472,11 @@ class ChatSession:
                 events.cancel()
                 return
 
-    async def _keep(self, events: AgentRunEvents[Any], ending: TurnCancelled | TurnFailed | None) -> list[ModelMessage]:
-        """Add what the run produced to the conversation and save it (finished, cancelled or failed).
+    async def _keep(
+        self, events: AgentRunEvents[Any], ending: TurnCancelled | TurnFailed | None
+    ) -> tuple[list[ModelMessage], bool]:
+        """Add what the run produced to the conversation and save it (finished, cancelled or failed); returns
+        the messages kept and whether the prompt was taken back.
 
         A turn that failed or was interrupted before the model answered anything is taken back out of
         the history the model will see (it stays in the store as a branch), so sending the prompt
@@ -370,9 +489,8 @@ class ChatSession:
         except UserError:  # the run never started (cancelled at once)
             new, usage = [], self.conversation.usage
         if ending is not None and not any(isinstance(m, ModelResponse) and m.parts for m in new):
-            ending.unsent = True  # nothing came back: take the prompt back rather than leave it unanswered
-            await self._take_back_prompt()
-            return []
+            await self._take_back_prompt()  # nothing came back: take it back rather than leave it unanswered
+            return [], True
         if isinstance(ending, TurnFailed):
             new = _with_error(new, ending.error)
         new = storable_value(new)  # a lone surrogate from the provider must not make the history unsavable
@@ -382,15 +500,14 @@ class ChatSession:
             await self._save()
         except StoreError as error:  # kept in memory; the next save (or the one at quit) takes it along
             self._report_unsaved(error)
-        return new
+        return new, False
 
     def _report_unsaved(self, error: StoreError) -> None:
         self.save_error = str(error)
-        if self.on_notice is not None:
-            self.on_notice(
-                f"Not saved yet ({error.cause or error}): this reply stays here, and xsus saves it with your "
-                "next prompt or when you quit."
-            )
+        self._notice(
+            f"Not saved yet ({error.cause or error}): this reply stays here, and xsus saves it with your "
+            "next prompt or when you quit."
+        )
 
     # -- checkpoints of the reply while it streams --------------------------------------------------------
 
@@ -524,8 +641,7 @@ class ChatSession:
             await self._wait_for_store(self.store.save(self.conversation))
         if self.save_error is not None:
             self.save_error = None
-            if self.on_notice is not None:
-                self.on_notice("Saved: everything in this conversation is on disk now.")
+            self._notice("Saved: everything in this conversation is on disk now.")
 
     async def _wait_for_store(self, call: Awaitable[T]) -> T:
         """Await a store call, saying on the status line when it waits; it is never stopped halfway (a save
@@ -554,11 +670,10 @@ class ChatSession:
         fork.usage = conversation.usage
         await self.store.save(fork)
         self.conversation = fork
-        if self.on_notice is not None:
-            self.on_notice(
-                "This conversation was continued elsewhere at the same time; "
-                f"yours goes on as a new conversation {fork.conversation_id[:13]}."
-            )
+        self._notice(
+            "This conversation was continued elsewhere at the same time; "
+            f"yours goes on as a new conversation {fork.conversation_id[:13]}."
+        )
 
 
 def _with_error(new: list[ModelMessage], error: str) -> list[ModelMessage]:

@@ -507,7 +507,8 @@ class ChatScreen(TurnSelectionScreen):
         self.chat.mount(Static(Text(text), classes="notice"))
 
     def _on_status(self, event: ev.StatusEvent) -> None:
-        """Retrying / silent: shown on the status line until the stream speaks again."""
+        """Retrying / silent / saving (from the turn's stream, or a save outside a turn through the session's
+        `on_status`): shown on the status line until the stream speaks again."""
         if isinstance(event, ev.Retrying):
             self.status.state = "retrying"
             self._retry = (event, time.monotonic() + event.delay)
@@ -963,6 +964,12 @@ class ChatScreen(TurnSelectionScreen):
         try:
             async with contextlib.aclosing(self.session.run_turn(prompt)) as events:
                 async for event in events:
+                    if isinstance(event, ev.Retrying | ev.Stalled | ev.Saving):
+                        self._on_status(event)
+                        continue
+                    if isinstance(event, ev.Notice):
+                        self.show_notice(event.text)
+                        continue
                     if status.note:
                         status.note, status.state, self._retry = "", "streaming", None
                     await reply.apply(event)

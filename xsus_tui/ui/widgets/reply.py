@@ -71,6 +71,10 @@ class AssistantReply(Vertical):
             await thinking.finish()
 
     async def apply(self, event: ev.TurnEvent) -> None:
+        """Render one event of the turn. Status events and notices are not part of the reply: they are ignored
+        (the screen shows them on the status line and in the chat) and not kept."""
+        if isinstance(event, ev.Retrying | ev.Stalled | ev.Saving | ev.Notice):
+            return
         self._events.append(event)
         match event:
             case ev.TextDelta(text=text):
