@@ -97,9 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "-f",
         "--format",
-        choices=("md", "json"),
+        choices=("md", "json", "events"),
         default="md",
-        help="md: a readable transcript; json: pydantic-ai's message list (ModelMessagesTypeAdapter)",
+        help="md: a readable transcript; json: pydantic-ai's message list (ModelMessagesTypeAdapter); "
+        "events: each turn's recording as NDJSON, one event a line (docs/recordings.md)",
     )
     export.add_argument(
         "--all-branches",
@@ -832,7 +833,9 @@ async def _export(args: argparse.Namespace) -> int:
             title = summary.title if summary is not None else "Conversation"
         else:
             title = next((s.title for s in store.summaries() if s.conversation_id == conversation_id), "Conversation")
-        if args.all_branches:
+        if args.format == "events":
+            text = await _export_events(store, conversation_id, all_branches=args.all_branches)
+        elif args.all_branches:
             text = await _export_all_branches(store, conversation, title, args.format)
         elif args.format == "json":
             text = to_json(conversation.messages)
@@ -846,6 +849,18 @@ async def _export(args: argparse.Namespace) -> int:
     _write_private(args.output, text, force=args.force)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
+
+
+async def _export_events(store, conversation_id: str, *, all_branches: bool) -> str:
+    """The recordings of the conversation's turns (every version's with --all-branches) as NDJSON."""
+    from .core.recording import to_ndjson
+
+    recordings = await store.recordings(conversation_id, all_branches=all_branches)
+    if not recordings:
+        raise CliError(
+            f"conversation {conversation_id[:13]} has no recorded turns (turns from before recordings have none)"
+        )
+    return "".join(to_ndjson(recordings))
 
 
 async def _export_all_branches(store, conversation, title: str, form: str) -> str:

@@ -35,9 +35,16 @@ def text_stream(chunks: list[str], delay: float = 0.0, seen: list[list[ModelMess
     return stream
 
 
-async def collect(session, prompt: str, *, on_event=None) -> list[ev.TurnEvent]:
+REQUEST_EVENTS = (ev.RequestSent, ev.ResponseUsage)
+"""What each model request was sent and its usage: in every turn's stream, left out by `collect` unless asked."""
+
+
+async def collect(session, prompt: str, *, on_event=None, every: bool = False) -> list[ev.TurnEvent]:
+    """The turn's events; without `every`, those about its model requests (`REQUEST_EVENTS`) are left out."""
     out: list[ev.TurnEvent] = []
     async for event in session.run_turn(prompt):
+        if not every and isinstance(event, REQUEST_EVENTS):
+            continue
         out.append(event)
         if on_event is not None:
             on_event(event, out)

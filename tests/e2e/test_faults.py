@@ -35,7 +35,7 @@ def statuses_of(events) -> list:
 
 async def run(session: ChatSession, prompt: str, within: float = 8.0) -> list[ev.TurnEvent]:
     async with asyncio.timeout(within):
-        return [event async for event in session.run_turn(prompt)]
+        return [e async for e in session.run_turn(prompt) if not isinstance(e, ev.RequestSent | ev.ResponseUsage)]
 
 
 def text_of(events) -> str:

@@ -244,6 +244,56 @@ class Notice:
     """One or two sentences, plain text."""
 
 
+@dataclass(frozen=True, slots=True)
+class RequestSent:
+    """A model request of the turn is about to go out: what the model is sent (for recordings and the inspector).
+
+    The one event that carries pydantic-ai objects: `messages` are the `ModelMessage`s exactly as the model
+    receives them (after history processors), shared with the run, never to be changed.
+    """
+
+    _: KW_ONLY
+    number: int
+    """Which request of the turn, from 1 (a turn with tools makes several)."""
+    messages: tuple[Any, ...] = field(repr=False)
+    """The `ModelMessage`s sent, the conversation's history included."""
+    instructions: str | None = None
+    """The instructions (system prompt) sent with it."""
+    tools: tuple[dict[str, Any], ...] = ()
+    """The tool definitions offered (function tools, then output tools): name, kind, description, parameters."""
+    settings: dict[str, Any] | None = None
+    """The model settings sent (temperature, max_tokens...), without anything secret."""
+    model: str = ""
+    """The model's name as pydantic-ai knows it (`gpt-4o-mini`, `function:...`)."""
+    attempt: int = 1
+    """Which attempt at this request (a retry repeats it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseUsage:
+    """A model response of the turn is complete (or was cut off): its usage and price."""
+
+    _: KW_ONLY
+    number: int
+    """Which request of the turn it answered, from 1."""
+    input_tokens: int = 0
+    """Tokens the request sent (cached ones included)."""
+    output_tokens: int = 0
+    """Tokens the response produced."""
+    cache_read_tokens: int = 0
+    """Input tokens read from the provider's cache."""
+    cache_write_tokens: int = 0
+    """Input tokens written to the provider's cache."""
+    model_name: str | None = None
+    """The model that answered, as the provider named it."""
+    provider_name: str | None = None
+    """The provider (`openai`, `anthropic`...)."""
+    cost: float | None = None
+    """Price in USD from genai-prices, or None when it doesn't know the model (never a guess)."""
+    finish_reason: str | None = None
+    """Why the response ended (`stop`, `length`, `tool_call`...), when the provider said."""
+
+
 StatusEvent = Retrying | Stalled | Saving
 """Events about a turn's progress; they come in the turn's stream at the moment they happen, also while the
 reply is silent (a retry's wait, a stall, a save waiting for the database). Outside a turn (a branch or a fork
@@ -335,8 +385,14 @@ TurnEvent = (
     | Stalled
     | Saving
     | Notice
+    | RequestSent
+    | ResponseUsage
     | TurnFinished
     | TurnCancelled
     | TurnFailed
 )
 """Every event a turn can yield. A turn always ends with exactly one of the last three."""
+
+SIDE_EVENTS = (Retrying, Stalled, Saving, Notice, RequestSent, ResponseUsage)
+"""Events about the turn rather than the reply's content: they don't count as the stream speaking (the stall
+watchdog ignores them), and a reply widget has nothing to draw for them."""

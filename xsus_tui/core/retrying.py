@@ -1,4 +1,5 @@
-"""Retrying a model request that fails before its first event: the one layer of retries xsus has.
+"""Retrying a model request that fails before its first event: the one layer of retries xsus has, and the
+one place that sees each request go out and its response come back (`RequestSent`, `ResponseUsage`).
 
 `RetryingModel` wraps whatever model a turn runs (pydantic-ai's `WrapperModel`). Opening a request's
 stream (which, for the providers pydantic-ai ships, includes receiving its first chunk) is retried on a
@@ -18,13 +19,16 @@ from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 from pydantic_ai import exceptions as exc
-from pydantic_ai.messages import ModelMessage
+from pydantic_ai.messages import InstructionPart, ModelMessage, ModelRequest
 from pydantic_ai.models import Model, ModelRequestParameters, StreamedResponse
 from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.settings import ModelSettings
 
 from .errors import describe_error
-from .events import Retrying
+from .events import RequestSent, ResponseUsage, Retrying
+
+SECRET_SETTINGS = frozenset({"extra_headers", "extra_body"})
+"""Model settings whose values may hold credentials (an Authorization header): recorded by name only."""
 
 TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
 
@@ -80,13 +84,16 @@ class RetryingModel(WrapperModel):
         self,
         wrapped: Model | str,
         policy: RetryPolicy,
-        on_retry: Callable[[Retrying], None] | None = None,
+        on_event: Callable[[Retrying | RequestSent | ResponseUsage], None] | None = None,
         *,
         seed: int | None = None,
     ) -> None:
         super().__init__(wrapped)
         self.policy = policy
-        self.on_retry = on_retry
+        self.on_event = on_event
+        """Hears each request go out (`RequestSent`), each retry (`Retrying`) and each response's usage."""
+        self.requests = 0
+        """Requests made through this model (one turn's attempt makes one per model response)."""
         self._rng = random.Random(seed)
 
     @asynccontextmanager
@@ -98,7 +105,13 @@ class RetryingModel(WrapperModel):
         run_context: Any = None,
     ) -> AsyncGenerator[StreamedResponse]:
         attempt = 0
+        self.requests += 1
+        number = self.requests
         while True:
+            if self.on_event is not None:
+                self.on_event(
+                    _request_sent(number, attempt + 1, messages, model_settings, model_request_parameters, self)
+                )
             opened = self.wrapped.request_stream(messages, model_settings, model_request_parameters, run_context)
             try:
                 async with asyncio.timeout(self.policy.open_timeout):
@@ -109,9 +122,9 @@ class RetryingModel(WrapperModel):
                 if reason is None or attempt > self.policy.retries:
                     raise
                 delay = self.policy.delay(attempt, error, self._rng)
-                if self.on_retry is not None:
+                if self.on_event is not None:
                     detail = describe_error(error) if not isinstance(error, TimeoutError) else "no answer"
-                    self.on_retry(
+                    self.on_event(
                         Retrying(
                             attempt=attempt, retries=self.policy.retries, delay=delay, reason=reason, detail=detail
                         )
@@ -122,7 +135,74 @@ class RetryingModel(WrapperModel):
         try:
             yield response
         except BaseException as error:
+            self._report_usage(number, response)
             if not await opened.__aexit__(type(error), error, error.__traceback__):
                 raise
         else:
+            self._report_usage(number, response)
             await opened.__aexit__(None, None, None)
+
+    def _report_usage(self, number: int, response: StreamedResponse) -> None:
+        if self.on_event is None:
+            return
+        try:
+            message = response.get()
+        except Exception:  # a stream that broke before it could say anything
+            return
+        self.on_event(response_usage(number, message))
+
+
+def response_usage(number: int, message: Any) -> ResponseUsage:
+    """A `ModelResponse`'s usage and price (genai-prices; None when it doesn't know the model or the usage)."""
+    usage = message.usage
+    try:
+        cost: float | None = float(message.cost().total_price) if message.model_name else None
+    except Exception:  # genai-prices doesn't know it (LookupError), or the provider sent no usage
+        cost = None
+    return ResponseUsage(
+        number=number,
+        input_tokens=usage.input_tokens or 0,
+        output_tokens=usage.output_tokens or 0,
+        cache_read_tokens=usage.cache_read_tokens or 0,
+        cache_write_tokens=usage.cache_write_tokens or 0,
+        model_name=message.model_name,
+        provider_name=message.provider_name,
+        cost=cost,
+        finish_reason=message.finish_reason,
+    )
+
+
+def _request_sent(
+    number: int,
+    attempt: int,
+    messages: list[ModelMessage],
+    settings: ModelSettings | None,
+    parameters: ModelRequestParameters,
+    model: Model,
+) -> RequestSent:
+    if parameters.instruction_parts is not None:
+        instructions = InstructionPart.join(parameters.instruction_parts) or None
+    else:
+        last = next((m for m in reversed(messages) if isinstance(m, ModelRequest)), None)
+        instructions = last.instructions if last is not None else None
+    tools = tuple(
+        {
+            "name": tool.name,
+            "kind": tool.kind,
+            "description": tool.description,
+            "parameters": tool.parameters_json_schema,
+        }
+        for tool in [*parameters.function_tools, *parameters.output_tools]
+    )
+    recorded = None
+    if settings:
+        recorded = {key: ("(not recorded)" if key in SECRET_SETTINGS else value) for key, value in settings.items()}
+    return RequestSent(
+        number=number,
+        attempt=attempt,
+        messages=tuple(messages),
+        instructions=instructions,
+        tools=tools,
+        settings=recorded,
+        model=f"{model.system}:{model.model_name}",
+    )

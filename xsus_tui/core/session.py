@@ -5,11 +5,12 @@ agent's event stream is translated into `TurnEvent`s, and whatever the turn prod
 reply, an interrupted one, a failed one) is saved when it ends, also when the consumer is cancelled
 (the app quitting mid-stream). `cancel()` interrupts the turn from any task.
 
-Everything a turn produces comes through the one stream `run_turn` yields, in order: the reply, the turn's
-status (`Retrying`, `Stalled`, `Saving`) and notices (`Notice`). Those come from other tasks (the retry layer
-inside pydantic-ai's run, the watchdog) while the reply is silent, so the turn runs in a task of its own that
-feeds a `_TurnStream`, and the status events join it there at the moment they happen. `on_status` and
-`on_notice` hear only what happens outside a turn.
+Everything a turn produces comes through the one stream `run_turn` yields, in order: the reply, what each
+model request was sent and its usage (`RequestSent`, `ResponseUsage`), the turn's status (`Retrying`,
+`Stalled`, `Saving`) and notices (`Notice`). Some of those happen while the reply is silent, in other tasks
+(the retry layer inside pydantic-ai's run, the watchdog) or in a save the turn awaits: they go into the
+turn's `SideChannel`, which wakes the turn's wait, so they are yielded at the moment they happen (see
+`channel.py`). `on_status` and `on_notice` hear only what happens outside a turn.
 
 Faults: a request that fails before its first event is retried by `RetryingModel` (the one retry
 layer). A watchdog notices a silent stream: after `stall_notice` seconds it reports `Stalled`, after
@@ -23,8 +24,8 @@ import contextlib
 import dataclasses
 import random
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pydantic_ai.agent import AgentRunEvents
@@ -38,10 +39,14 @@ from pydantic_ai.usage import UsageLimits
 from pydantic_core import PydanticSerializationError
 
 from .agents import ChatAgent
+from .channel import SideChannel, merged
 from .db import StoreError
 from .events import (
     ERROR_METADATA_KEY,
+    SIDE_EVENTS,
     Notice,
+    RequestSent,
+    ResponseUsage,
     Retrying,
     Saving,
     Stalled,
@@ -53,6 +58,7 @@ from .events import (
     TurnFinished,
     TurnStats,
 )
+from .recording import Recorder, Recording
 from .retrying import RetryingModel, RetryPolicy
 from .sanitize import storable, storable_value
 from .translate import TurnTranslator
@@ -84,6 +90,18 @@ class StorableText(AbstractCapability[Any]):
 
 
 @dataclasses.dataclass
+class _TurnContext:
+    """What a turn's recording says about the turn, learnt as it starts."""
+
+    prompt: str
+    started_at: str = dataclasses.field(default_factory=lambda: datetime.now(UTC).isoformat())
+    entry_id: str | None = None
+    """The prompt's stored entry (None while unsaved, or when it couldn't be saved: then nothing is recorded)."""
+    history: tuple[Any, ...] | None = None
+    turn: int | None = None
+
+
+@dataclasses.dataclass
 class _Attempt:
     """How one attempt at a turn ended."""
 
@@ -94,44 +112,6 @@ class _Attempt:
     """Nothing came back, and the prompt was taken back out of the conversation."""
     stalled: bool = False
     retry: bool = False
-
-
-_END = object()
-"""Put in a `_TurnStream` after the turn's last event."""
-
-
-class _TurnStream:
-    """A turn's one stream: the events of the turn's own task, one at a time at the consumer's pace (the turn
-    advances only when the consumer asks for the next, as if it were iterated directly), and events put from
-    other tasks (a retry's wait, the watchdog) at any time, each where it happened."""
-
-    def __init__(self) -> None:
-        self._items: deque[tuple[object, bool]] = deque()
-        self._arrived = asyncio.Event()
-        self._wanted = asyncio.Event()
-        self._last_was_turns = False
-
-    def put(self, item: object) -> None:
-        """An event from elsewhere (or the end, or the turn's exception): it goes in now."""
-        self._items.append((item, False))
-        self._arrived.set()
-
-    async def put_turns(self, event: TurnEvent) -> None:
-        """An event of the turn's own: returns once the consumer has asked for the one after it."""
-        self._wanted.clear()
-        self._items.append((event, True))
-        self._arrived.set()
-        await self._wanted.wait()
-
-    async def get(self) -> object:
-        """The next item; asking for it lets the turn go on past the last event of its own that was taken."""
-        if self._last_was_turns:
-            self._wanted.set()
-        while not self._items:
-            self._arrived.clear()
-            await self._arrived.wait()
-        item, self._last_was_turns = self._items.popleft()
-        return item
 
 
 class ChatSession:
@@ -173,8 +153,13 @@ class ChatSession:
         self.on_notice = on_notice
         """Receives one-line notices about the conversation itself (e.g. it was continued elsewhere) outside a turn;
         during a turn they come in its stream as `Notice`."""
-        self._stream: _TurnStream | None = None
-        """The running turn's stream, which status events and notices join while it runs."""
+        self.record = True
+        """Record each turn (its events with their times, what each request was sent) into the store."""
+        self.last_recording: Recorder | None = None
+        """The events of the latest turn with their times, as recorded (also when nothing was stored)."""
+        self._turn_context: _TurnContext | None = None
+        self._channel: SideChannel | None = None
+        """The running turn's side channel, through which status events and notices join its stream."""
         self._wake: asyncio.Event | None = None
         """Set by `cancel()`: ends the wait before a retry of a stalled turn."""
         self._events: AgentRunEvents[Any] | None = None
@@ -278,76 +263,100 @@ class ChatSession:
                 self._decisions.pop(part.tool_call_id, None)
         return DeferredToolResults(approvals=approvals)
 
-    def _status(self, event: StatusEvent) -> None:
+    def _status(self, event: StatusEvent | RequestSent | ResponseUsage) -> None:
         """A status event: into the running turn's stream now, else (outside a turn) to `on_status`."""
         if isinstance(event, Retrying):  # waiting out a backoff is not silence
             self._last_event = time.monotonic() + event.delay
-        if self._stream is not None:
-            self._stream.put(event)
-        elif self.on_status is not None:
+        if self._channel is not None:
+            self._channel.put(event)
+        elif self.on_status is not None and not isinstance(event, RequestSent | ResponseUsage):
             self.on_status(event)
 
     def _notice(self, text: str) -> None:
         """A notice about the conversation: into the running turn's stream now, else to `on_notice`."""
-        if self._stream is not None:
-            self._stream.put(Notice(text))
+        if self._channel is not None:
+            self._channel.put(Notice(text))
         elif self.on_notice is not None:
             self.on_notice(text)
 
     # -- a turn -----------------------------------------------------------------------------------------
 
     async def run_turn(self, prompt: str) -> AsyncIterator[TurnEvent]:
-        """Run one turn for `prompt`, yielding everything it produces in order (the reply, its status events and
-        notices); always ends with one Turn* ending event. Events are frozen: what was yielded never changes.
+        """Run one turn for `prompt`, yielding everything it produces in order (the reply, the requests and their
+        usage, status events and notices); always ends with one Turn* ending event. Events are frozen: what was
+        yielded never changes.
 
-        The turn runs in a task of its own (the status events of other tasks join its stream while it is silent),
-        one event ahead at most. A consumer that stops early (it is cancelled, or closes the stream) cancels the
-        turn, which still saves what it produced; a second cancellation leaves that save to finish on its own.
+        A consumer that stops early (it is cancelled, or closes the stream) cancels the turn, which still saves
+        what it produced before the stream closes; cancelled again meanwhile, it stops waiting for that save.
         """
-        if self.busy or self._stream is not None:
+        if self.busy or self._channel is not None:
             raise RuntimeError("a turn is already running")
-        stream = self._stream = _TurnStream()
+        self._channel = SideChannel()
         self._wake = asyncio.Event()
         if self._cancel_requested:
             self._wake.set()
-        turn = asyncio.create_task(self._run(prompt, stream))
-        try:
-            while True:
-                item = await stream.get()
-                if item is _END:
-                    break
-                if isinstance(item, BaseException):
-                    raise item
-                yield item  # type: ignore[misc]
-        finally:
-            if not turn.done():
-                turn.cancel()
-                await asyncio.wait({turn})  # its save; cancelled again, this stops waiting but the save goes on
-            self._cancel_requested = False  # a cancel belongs to the turn it was meant for
-
-    async def _run(self, prompt: str, stream: _TurnStream) -> None:
-        """The turn's own task: its events into `stream`, then the end (or the exception it failed with)."""
+        recorder = self.last_recording = Recorder() if self.record else None
+        self._turn_context = _TurnContext(prompt=storable(prompt))
+        saved = False
         try:
             async with contextlib.aclosing(self._turn(prompt)) as events:
                 async for event in events:
-                    await stream.put_turns(event)
-        except Exception as error:  # the consumer raises it
-            self._detach(stream)
-            stream.put(error)
+                    if recorder is not None:
+                        recorder.add(event)
+                        if isinstance(event, TurnFinished | TurnCancelled | TurnFailed):
+                            saved = True  # the recording is kept before its ending goes out (it waits for no one)
+                            async for side in self._keep_recording(recorder):
+                                yield side
+                    yield event
         finally:
-            self._detach(stream)
-            stream.put(_END)
+            if recorder is not None and not saved:  # closed early: keep what streamed, quietly
+                with contextlib.suppress(Exception):
+                    async for _ in self._keep_recording(recorder):
+                        pass
+            self._channel, self._wake = None, None
+            self._cancel_requested = False  # a cancel belongs to the turn it was meant for
 
-    def _detach(self, stream: _TurnStream) -> None:
-        if self._stream is stream:
-            self._stream, self._wake = None, None
+    async def _keep_recording(self, recorder: Recorder) -> AsyncIterator[TurnEvent]:
+        """Store the turn's recording with its conversation; a store that can't take it loses only the recording."""
+        context = self._turn_context
+        store = self.store
+        if context is None or context.entry_id is None or store is None or not hasattr(store, "save_recording"):
+            return
+        if self.save_error is not None:  # the turn itself is not on disk (a full disk): don't add to the trouble
+            return
+        recording = Recording(
+            prompt=context.prompt,
+            events=tuple(recorder.events),
+            history=context.history,
+            conversation_id=self.conversation.conversation_id,
+            turn=context.turn,
+            entry_id=context.entry_id,
+            started_at=context.started_at,
+            model=self.chat_agent.label,
+            agent=self.chat_agent.target,
+        )
+        saving = asyncio.ensure_future(store.save_recording(recording))
+        saving.add_done_callback(lambda done: done.cancelled() or done.exception())
+        async for event in self._side_events_until(saving):
+            yield event
 
     async def _turn(self, prompt: str) -> AsyncIterator[TurnEvent]:
         request = ModelRequest(parts=[UserPromptPart(storable(prompt))])
         self.conversation.messages.append(request)
+        context = self._turn_context
         self._saving_prompt = True
         try:
-            await self._save()  # the prompt is on disk before the model sees it
+            saving = asyncio.ensure_future(self._save())  # the prompt is on disk before the model sees it
+            async for event in self._side_events_until(saving):
+                yield event
+            entries = saving.result()
+            if context is not None:
+                context.entry_id = next((e.id for e in reversed(entries) if e.message is request), None)
+                context.history = tuple(self.conversation.messages)
+                context.turn = sum(
+                    isinstance(m, ModelRequest) and any(isinstance(p, UserPromptPart) for p in m.parts)
+                    for m in self.conversation.messages
+                )
         except StoreError as error:  # not on disk, so not sent either: it goes back to the input
             if self.conversation.messages and self.conversation.messages[-1] is request:
                 self.conversation.messages.pop()
@@ -424,10 +433,15 @@ class ChatSession:
         self._events = events
         self._last_event = time.monotonic()
         watchdog = asyncio.create_task(self._watch(events, translator, outcome))
+        channel = self._channel if self._channel is not None else SideChannel()
+        finished = False
         try:
             if self._cancel_requested:  # Esc arrived while the prompt was being saved
                 events.cancel()
-            async for event in translator.transform_stream(events):
+            async for event in translator.transform_stream(merged(events, channel)):
+                if isinstance(event, SIDE_EVENTS):
+                    yield event
+                    continue
                 self._last_event = time.monotonic()
                 if isinstance(event, TurnFinished | TurnCancelled | TurnFailed):
                     outcome.ending = event  # held back until the reply is saved: nothing of the turn comes after it
@@ -436,6 +450,7 @@ class ChatSession:
                     self._maybe_checkpoint(
                         events, translator, block_done=isinstance(event, TextDelta) and "\n\n" in event.text
                     )
+            finished = True
         finally:
             watchdog.cancel()
             if self._checkpoint is not None:  # the final save must come after the last checkpoint
@@ -450,9 +465,24 @@ class ChatSession:
                         error=f"The model sent nothing for {self.idle_timeout:g} s, so the reply was given up.",
                         partial_text=outcome.ending.partial_text,
                     )
-                if not (outcome.stalled and outcome.retry and not translator.shown_anything):
-                    cut = outcome.ending if isinstance(outcome.ending, TurnCancelled | TurnFailed) else None
+                keep = not (outcome.stalled and outcome.retry and not translator.shown_anything)
+                cut = outcome.ending if isinstance(outcome.ending, TurnCancelled | TurnFailed) else None
+                if keep and not finished:  # the stream is being closed: save without a word, nobody listens
                     outcome.new, outcome.unsent = await self._keep(events, cut)
+        if keep:  # the reply is saved while its stream stays open, so a wait for the database is seen
+            saving = asyncio.ensure_future(self._keep(events, cut))
+            async for event in self._side_events_until(saving):
+                yield event
+            outcome.new, outcome.unsent = saving.result()
+
+    async def _side_events_until(self, task: asyncio.Future[Any]) -> AsyncIterator[TurnEvent]:
+        """What joins the turn's stream (a save's wait, a notice) while `task` runs; it is never cut halfway."""
+        channel = self._channel
+        if channel is None:
+            await asyncio.wait({task})
+            return
+        async for event in channel.until(task):
+            yield event
 
     async def _watch(self, events: AgentRunEvents[Any], translator: TurnTranslator, outcome: _Attempt) -> None:
         """Report silence, and give the turn up after `idle_timeout` seconds of it."""
@@ -624,24 +654,27 @@ class ChatSession:
         del conversation.messages[keep:]
         await self._save()
 
-    async def _save(self) -> None:
-        """Save the conversation; StoreError when the database can't take it (it stays in memory, unsaved)."""
+    async def _save(self) -> list[Any]:
+        """Save the conversation and return the entries written (pydantic-ai `ConversationEntry`s); StoreError when
+        the database can't take it (it stays in memory, unsaved)."""
         if self.store is None:
-            return
+            return []
+        entries: list[Any] = []
         try:
-            await self._wait_for_store(self.store.save(self.conversation))
+            entries = await self._wait_for_store(self.store.save(self.conversation))
         except ConversationConflict:
-            await self._fork_from_stored(self.conversation)
+            entries = await self._fork_from_stored(self.conversation)
         except PydanticSerializationError:
             # Something in the new messages JSON can't hold (a tool result of an odd type): store its repr.
             conversation = self.conversation
             shared = (conversation.new_message_index or 0) if conversation.revision is not None else 0
             messages = conversation.messages
             messages[shared:] = storable_value(messages[shared:], deep=True)
-            await self._wait_for_store(self.store.save(self.conversation))
+            entries = await self._wait_for_store(self.store.save(self.conversation))
         if self.save_error is not None:
             self.save_error = None
             self._notice("Saved: everything in this conversation is on disk now.")
+        return list(entries or [])
 
     async def _wait_for_store(self, call: Awaitable[T]) -> T:
         """Await a store call, saying on the status line when it waits; it is never stopped halfway (a save
@@ -660,7 +693,7 @@ class ChatSession:
             self._status(Saving(seconds=time.monotonic() - started, done=True))
         return task.result()
 
-    async def _fork_from_stored(self, conversation: Conversation) -> None:
+    async def _fork_from_stored(self, conversation: Conversation) -> list[Any]:
         """Another process saved this conversation since we loaded it: continue ours as a fork of the
         part both share, so neither side's turns are lost."""
         assert self.store is not None
@@ -668,12 +701,13 @@ class ChatSession:
         fork = await self.store.fork(conversation.conversation_id, at=shared)
         fork.messages.extend(conversation.messages[shared:])
         fork.usage = conversation.usage
-        await self.store.save(fork)
+        entries = await self.store.save(fork)
         self.conversation = fork
         self._notice(
             "This conversation was continued elsewhere at the same time; "
             f"yours goes on as a new conversation {fork.conversation_id[:13]}."
         )
+        return list(entries or [])
 
 
 def _with_error(new: list[ModelMessage], error: str) -> list[ModelMessage]:

@@ -54,6 +54,7 @@ from .db import (
     primary_code,
 )
 from .index import ConversationSummary, ConversationTree, SearchHit
+from .recording import Recording, pack, unpack
 
 __all__ = ["ConversationSummary", "ConversationTree", "SQLiteConversationStore", "SearchHit", "StoreError"]
 
@@ -95,6 +96,21 @@ CREATE TABLE IF NOT EXISTS partials (
     messages TEXT NOT NULL
 );
 """
+_RECORDINGS = """
+CREATE TABLE IF NOT EXISTS recordings (
+    entry_id TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    header TEXT NOT NULL,
+    events BLOB NOT NULL,
+    parts TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS recording_parts (
+    hash TEXT PRIMARY KEY,
+    data TEXT NOT NULL
+);
+"""
+"""One recording per turn version, keyed by its prompt's entry (so it follows the entry to a fork); the event lines
+compressed (`recording.pack`). Added without a schema version: an older xsus leaves the table alone."""
 RECOVERED_METADATA_KEY = "xsus_recovered"
 """Set on a reply that was taken from a checkpoint after xsus stopped mid-reply."""
 
@@ -709,6 +725,10 @@ class SQLiteConversationStore(ConversationStore):
             rows = db.execute("SELECT rowid, id FROM entries WHERE conversation_id = ?", (conversation_id,)).fetchall()
             gone = [(rowid,) for rowid, entry_id in rows if entry_id not in spared]
             db.executemany("DELETE FROM search WHERE rowid = ?", gone)
+            db.executemany(
+                "DELETE FROM recordings WHERE entry_id = ?",
+                [(entry_id,) for _, entry_id in rows if entry_id not in spared],
+            )
             db.executemany("DELETE FROM entries WHERE rowid = ?", gone)
             # What a fork still uses is its own now: searching finds it there.
             db.executemany(
@@ -777,6 +797,67 @@ class SQLiteConversationStore(ConversationStore):
             await self.rename(record.conversation_id, title)
         return record.conversation_id
 
+    # -- recordings ------------------------------------------------------------------------------------
+
+    async def save_recording(self, recording: Recording) -> None:
+        """Keep a turn's recording (replacing one kept for the same prompt entry)."""
+        if recording.entry_id is None:
+            raise ValueError("a recording is kept by its prompt's entry id")
+        packed = pack(recording)  # here, off the database thread: compressing is CPU work
+        created = recording.started_at or datetime.now().astimezone().isoformat()
+
+        def write() -> None:
+            if self.readonly:
+                raise StoreError(f"the history database {self.path} is open read-only", cause="it is read-only here")
+            with self._transaction() as db:
+                db.executemany(
+                    "INSERT OR IGNORE INTO recording_parts (hash, data) VALUES (?, ?)", list(packed.parts.items())
+                )
+                db.execute(
+                    "INSERT OR REPLACE INTO recordings (entry_id, created_at, header, events, parts)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (recording.entry_id, created, packed.header, packed.body, json.dumps(sorted(packed.parts))),
+                )
+
+        await self._run(write, "save to")
+
+    async def recordings(self, conversation_id: str, *, all_branches: bool = False) -> list[Recording]:
+        """The recordings of the conversation's turns as it stands (every version's with `all_branches`), oldest
+        first, each with its history (the conversation up to its prompt)."""
+
+        def read() -> list[tuple[str, bytes, list[Any], dict[str, str]]]:
+            try:
+                rows = self._db.execute(
+                    "SELECT r.entry_id, r.header, r.events, r.parts"
+                    " FROM recordings r JOIN entries e ON e.id = r.entry_id"
+                    " WHERE e.conversation_id = ? ORDER BY r.created_at, e.depth",
+                    (conversation_id,),
+                ).fetchall()
+            except sqlite3.OperationalError as error:  # a database no xsus with recordings has written to
+                if "no such table" in str(error):
+                    return []
+                raise
+            if not all_branches:
+                record = self._record_row(conversation_id)
+                current = {row[0] for row in self._chain(record.head_id, None)} if record and record.head_id else set()
+                rows = [row for row in rows if row[0] in current]
+            found = []
+            for entry_id, header, body, refs in rows:
+                keys = json.loads(refs)
+                parts = dict(
+                    self._db.execute(
+                        f"SELECT hash, data FROM recording_parts WHERE hash IN ({','.join('?' * len(keys))})", keys
+                    ).fetchall()
+                )
+                found.append((header, body, self._chain(entry_id, None), parts))
+            return found
+
+        recordings = []
+        for header, body, chain, parts in await self._run(read, "read"):
+            history = [_MESSAGE.validate_json(row[3]) for row in chain]
+            recordings.append(unpack(header, body, history, parts))
+        return recordings
+
     def resolve_id(self, prefix: str) -> str:
         """The full id of the one conversation whose id starts with `prefix`."""
         return self._call(lambda: index.resolve_id(self._db, prefix))
@@ -813,6 +894,8 @@ def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
         db.execute("PRAGMA synchronous = NORMAL")
         if not _TABLES <= tables:  # only write the schema when something is missing: a lock then can't stop a read
             db.executescript(_SCHEMA)
+        if "recordings" not in tables:
+            db.executescript(_RECORDINGS)
         if version < SCHEMA_VERSION:
             index.create(db)
             if not index.needs_migration(db):  # else SQLiteConversationStore._migrate sets it, once indexed

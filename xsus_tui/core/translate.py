@@ -40,6 +40,7 @@ from pydantic_ai.ui import NativeEvent, UIEventStream
 from . import compat
 from .errors import describe_error
 from .events import (
+    SIDE_EVENTS,
     ApprovalRequested,
     OutputPartial,
     OutputRejected,
@@ -59,6 +60,8 @@ from .events import (
     TurnStats,
 )
 from .sanitize import SurrogateJoiner, storable, storable_value
+
+_STORABLE_ALREADY = (TextDelta, ThinkingDelta, OutputPartial, *SIDE_EVENTS)
 
 
 def _args_text(args: str | dict[str, Any] | None) -> str:
@@ -163,9 +166,12 @@ class TurnTranslator(UIEventStream[None, TurnEvent, Any, Any]):
     async def handle_event(self, event: NativeEvent) -> AsyncIterator[TurnEvent]:
         """Every event, with its text made storable (text and thinking deltas are made so as they stream)."""
         async for e in self._handle_event(event):
-            yield e if isinstance(e, TextDelta | ThinkingDelta | OutputPartial) else storable_value(e)
+            yield e if isinstance(e, _STORABLE_ALREADY) else storable_value(e)
 
     async def _handle_event(self, event: NativeEvent) -> AsyncIterator[TurnEvent]:
+        if isinstance(event, SIDE_EVENTS):  # the session's own events, slipped into the stream where they happened
+            yield event
+            return
         self.events_seen += 1
         if isinstance(event, PartStartEvent):
             if event.index == 0:

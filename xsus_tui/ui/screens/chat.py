@@ -970,6 +970,8 @@ class ChatScreen(TurnSelectionScreen):
                     if isinstance(event, ev.Notice):
                         self.show_notice(event.text)
                         continue
+                    if isinstance(event, ev.RequestSent | ev.ResponseUsage):
+                        continue  # in the turn's recording, for the inspector
                     if status.note:
                         status.note, status.state, self._retry = "", "streaming", None
                     await reply.apply(event)

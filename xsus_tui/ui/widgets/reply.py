@@ -73,7 +73,7 @@ class AssistantReply(Vertical):
     async def apply(self, event: ev.TurnEvent) -> None:
         """Render one event of the turn. Status events and notices are not part of the reply: they are ignored
         (the screen shows them on the status line and in the chat) and not kept."""
-        if isinstance(event, ev.Retrying | ev.Stalled | ev.Saving | ev.Notice):
+        if isinstance(event, ev.SIDE_EVENTS):
             return
         self._events.append(event)
         match event:
