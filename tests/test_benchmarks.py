@@ -98,3 +98,9 @@ def test_conversations_benchmark_lists_searches_and_migrates_a_generated_history
     assert all(row["hits"] > 0 for row in figures["search"].values()), figures["search"]
     assert figures["cli_list"]["bytes"] > 0 and figures["save_ratio"] > 0 and figures["sizes"]["search_share"] > 0
     assert "store.search()" in table and "migration from schema 1" in table
+
+
+def test_recording_benchmark_runs(tmp_path):
+    table, figures = run_benchmark("recording", tmp_path / "recording.json", "--quick")
+    assert figures["render"][0]["stored_bytes"] > 0 and [row["prompt"] for row in figures["demo"]] == ["hello", "long"]
+    assert "recording costs" in table

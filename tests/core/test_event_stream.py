@@ -80,3 +80,27 @@ async def test_a_kept_tail_never_shown_is_yielded_then_is_in_the_ending(store, m
     assert isinstance(ending, ev.TurnFailed) and events[-2] == ev.TextDelta("TAIL")
     assert ending.partial_text == text_of(events) == "Half TAIL"
     assert ending.stats.duration > 0 and not ending.unsent
+
+
+async def test_a_consumer_that_stops_early_leaves_the_turn_saved_and_nothing_running(store):
+    """Closing the stream mid-reply (a front end going away): what streamed is saved, with its recording, and no
+    task of the turn is left behind."""
+    before = set(asyncio.all_tasks())
+    session = ChatSession(chat_agent(text_stream([f"w{i} " for i in range(200)], delay=0.002)), store)
+    shown: list[str] = []
+    stream = session.run_turn("go")
+    async for event in stream:
+        if isinstance(event, ev.TextDelta):
+            shown.append(event.text)
+            if len(shown) == 5:
+                break
+    await stream.aclose()
+    assert not session.busy
+    stored = await store.load(session.conversation.conversation_id)
+    assert stored_text(stored.messages).startswith("".join(shown))
+    (recording,) = await store.recordings(session.conversation.conversation_id)
+    texts = [t.event.text for t in recording.events if isinstance(t.event, ev.TextDelta)]
+    assert texts == shown and recording.ending is None  # what was yielded, and no ending: none was
+    async with asyncio.timeout(3):
+        while [t for t in asyncio.all_tasks() - before if not t.done()]:
+            await asyncio.sleep(0.01)

@@ -22,6 +22,7 @@ lines are compressed (zlib): a text turn costs about its text's size.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import time
@@ -158,7 +159,10 @@ def event_line(timed: Timed, previous: Sequence[Any] | None) -> dict[str, Any]:
     """One event as a JSON-able line. A request's messages are written after the `same` leading ones it shares
     with `previous` (the request before it, or the turn's history)."""
     event = timed.event
-    line: dict[str, Any] = {"t": round(timed.t, 6), "type": EVENT_TYPES[type(event)]}
+    kind = type(event)
+    if kind is ev.TextDelta or kind is ev.ThinkingDelta:  # most lines: no field lookup
+        return {"t": round(timed.t, 6), "type": EVENT_TYPES[kind], "text": event.text}  # type: ignore[union-attr]
+    line: dict[str, Any] = {"t": round(timed.t, 6), "type": EVENT_TYPES[kind]}
     if isinstance(event, ev.OutputPartial):
         line["call_id"] = event.call_id
         line["delta"] = event.delta
@@ -176,14 +180,17 @@ def event_line(timed: Timed, previous: Sequence[Any] | None) -> dict[str, Any]:
             settings=event.settings,
         )
         return line
-    for f in dataclasses.fields(event):
-        if f.name == "_":
-            continue
-        value = getattr(event, f.name)
-        if f.name == "output":
+    for name in _field_names(kind):
+        value = getattr(event, name)
+        if name == "output":
             value = jsonable(value)
-        line[f.name] = _value(value)
+        line[name] = _value(value)
     return line
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls) if f.name != "_")
 
 
 def _shared(before: Sequence[Any], now: Sequence[Any]) -> int:

@@ -803,12 +803,12 @@ class SQLiteConversationStore(ConversationStore):
         """Keep a turn's recording (replacing one kept for the same prompt entry)."""
         if recording.entry_id is None:
             raise ValueError("a recording is kept by its prompt's entry id")
-        packed = pack(recording)  # here, off the database thread: compressing is CPU work
         created = recording.started_at or datetime.now().astimezone().isoformat()
 
         def write() -> None:
             if self.readonly:
                 raise StoreError(f"the history database {self.path} is open read-only", cause="it is read-only here")
+            packed = pack(recording)  # on the database thread: encoding 17,000 events is not the event loop's work
             with self._transaction() as db:
                 db.executemany(
                     "INSERT OR IGNORE INTO recording_parts (hash, data) VALUES (?, ?)", list(packed.parts.items())
