@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import render
 from benchmarks.render import DELTA, chat_agent, markdown
 
 
@@ -40,32 +41,10 @@ async def no_ui(text: str, store, record: bool) -> float:
 
 async def app(text: str, store, record: bool) -> float:
     from xsus_tui.core.session import ChatSession
-    from xsus_tui.ui.app import XsusApp
-    from xsus_tui.ui.widgets.reply import AssistantReply
 
-    first: list[float] = []
-    original = AssistantReply.apply
-
-    async def timed(self, event):
-        if not first and type(event).__name__ == "TextDelta":
-            first.append(time.perf_counter())
-        await original(self, event)
-
-    AssistantReply.apply = timed
-    try:
-        session = ChatSession(chat_agent(text), store)
-        session.record = record
-        xsus = XsusApp(session)
-        async with xsus.run_test(size=(100, 30)) as pilot:
-            screen = xsus.chat_screen
-            screen.prompt.insert("go")
-            await pilot.press("enter")
-            while screen.turn_worker is None or not screen.turn_worker.is_finished:
-                await asyncio.sleep(0.005)
-            await pilot.pause()
-            return time.perf_counter() - first[0]
-    finally:
-        AssistantReply.apply = original
+    session = ChatSession(chat_agent(text), store)
+    session.record = record
+    return await render.xsus(text, session)
 
 
 def stored_bytes(path: Path) -> tuple[int, int]:

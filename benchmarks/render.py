@@ -111,7 +111,8 @@ async def update_per_delta(text: str) -> float:
         return (time.perf_counter() - started) / len(deltas)
 
 
-async def xsus(text: str) -> float:
+async def xsus(text: str, session=None) -> float:
+    """The real app headless, first delta to the turn idle; on `session` (a ChatSession) if given."""
     from xsus_tui.core.session import ChatSession
     from xsus_tui.ui.app import XsusApp
     from xsus_tui.ui.widgets.reply import AssistantReply
@@ -126,7 +127,7 @@ async def xsus(text: str) -> float:
 
     AssistantReply.apply = timed
     try:
-        app = XsusApp(ChatSession(chat_agent(text), None))
+        app = XsusApp(session if session is not None else ChatSession(chat_agent(text), None))
         async with app.run_test(size=(100, 30)) as pilot:
             screen = app.chat_screen
             screen.prompt.insert("go")

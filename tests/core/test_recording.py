@@ -193,3 +193,31 @@ def test_odd_text_survives_the_round_trip():
     assert [t.event for t in rec.unpack(packed.header, packed.body, recording.history, packed.parts).events] == [
         t.event for t in recording.events
     ]
+
+
+async def test_a_recording_the_database_makes_wait_does_not_hold_the_turn(store, monkeypatch):
+    """The recording waits for the database half a second at most; then the turn ends and the write goes on."""
+    import asyncio
+    import time
+
+    from xsus_tui.core import session as session_module
+
+    release = asyncio.Event()
+    original = store.save_recording
+
+    async def slow(recording):
+        await release.wait()  # another process holding the lock, as long as it likes
+        await original(recording)
+
+    monkeypatch.setattr(store, "save_recording", slow)
+    session = ChatSession(chat_agent(text_stream(["ok"])), store)
+    started = time.monotonic()
+    events = await collect(session, "hi")
+    waited = time.monotonic() - started
+    assert isinstance(events[-1], ev.TurnFinished)
+    assert session_module.SLOW_SAVE <= waited < session_module.SLOW_SAVE + 1.0
+    assert await store.recordings(session.conversation.conversation_id) == []
+    release.set()
+    async with asyncio.timeout(5):
+        while not await store.recordings(session.conversation.conversation_id):
+            await asyncio.sleep(0.01)

@@ -304,20 +304,19 @@ class ChatSession:
                     if recorder is not None:
                         recorder.add(event)
                         if isinstance(event, TurnFinished | TurnCancelled | TurnFailed):
-                            saved = True  # the recording is kept before its ending goes out (it waits for no one)
-                            async for side in self._keep_recording(recorder):
-                                yield side
+                            saved = True  # stored before its ending goes out, unless the database makes it wait
+                            await self._keep_recording(recorder)
                     yield event
         finally:
             if recorder is not None and not saved:  # closed early: keep what streamed, quietly
-                with contextlib.suppress(Exception):
-                    async for _ in self._keep_recording(recorder):
-                        pass
+                with contextlib.suppress(asyncio.CancelledError):  # cancelled again: the write goes on without us
+                    await self._keep_recording(recorder)
             self._channel, self._wake = None, None
             self._cancel_requested = False  # a cancel belongs to the turn it was meant for
 
-    async def _keep_recording(self, recorder: Recorder) -> AsyncIterator[TurnEvent]:
-        """Store the turn's recording with its conversation; a store that can't take it loses only the recording."""
+    async def _keep_recording(self, recorder: Recorder) -> None:
+        """Store the turn's recording with its conversation. It waits for the database `SLOW_SAVE` at most (then the
+        write goes on behind the turn, on the store's thread); a store that can't take it loses only the recording."""
         context = self._turn_context
         store = self.store
         if context is None or context.entry_id is None or store is None or not hasattr(store, "save_recording"):
@@ -337,8 +336,7 @@ class ChatSession:
         )
         saving = asyncio.ensure_future(store.save_recording(recording))
         saving.add_done_callback(lambda done: done.cancelled() or done.exception())
-        async for event in self._side_events_until(saving):
-            yield event
+        await asyncio.wait({saving}, timeout=SLOW_SAVE)
 
     async def _turn(self, prompt: str) -> AsyncIterator[TurnEvent]:
         request = ModelRequest(parts=[UserPromptPart(storable(prompt))])
