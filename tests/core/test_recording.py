@@ -8,7 +8,7 @@ import zlib
 
 import pytest
 from pydantic import BaseModel
-from pydantic_ai.messages import ModelRequest, ModelResponse, ToolReturnPart
+from pydantic_ai.messages import ModelRequest, ToolReturnPart
 from pydantic_ai.models.function import DeltaToolCall
 
 from xsus_tui.core import events as ev

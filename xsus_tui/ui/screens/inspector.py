@@ -1,0 +1,488 @@
+"""The turn inspector (F2 on the chat: the last turn; F2 on a selected turn: that one; `/inspect`; the palette).
+
+One recorded turn (core/recording.py) in five tabs, all read from `core.inspect.inspect_turn`'s report:
+
+    Timeline   the summary, the gaps between chunks as a sparkline with the longest listed, then every request,
+               first token, part, tool run, retry, stall, notice, verdict and the ending, in time order
+    Output     each structured-output attempt: every top-level field's state over time (missing, partial,
+               complete, invalid), the validation errors, and a diff of a rejected attempt against the accepted one
+    Usage      each model request: tokens in / out / cached, time to first token, tokens/s, cost (or "cost unknown")
+    Request    what each request sent: settings, instructions, tools, messages
+    Events     the raw events, a line each, filtered as you type in the search box (`/` goes there)
+
+The recording of the turn comes from the session's memory for the latest turn this process ran (`ChatScreen.recorded`),
+else from the store (`SQLiteConversationStore.recordings`). Only the Timeline is built when the screen opens; each
+other tab is built the first time it is shown. Every text from the model or a tool went through `inert` in the
+analysis. Esc goes back to the chat as it was (the prompt's draft, the selection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Sparkline, Static, TabbedContent, TabPane
+
+from xsus_tui.core.db import StoreError
+from xsus_tui.core.inspect import (
+    COMPLETE,
+    INVALID,
+    MISSING,
+    PARTIAL,
+    OutputAttempt,
+    TurnReport,
+    format_cost,
+    format_seconds,
+    inspect_turn,
+    median,
+    message_lines,
+    shared_prefix,
+)
+from xsus_tui.core.recording import Recording
+from xsus_tui.core.sanitize import inert
+
+from ..widgets.text_lines import EventList, TextLines
+
+if TYPE_CHECKING:
+    from ..widgets.user_message import UserMessage
+    from .chat import ChatScreen
+
+TABS = ("timeline", "output", "usage", "request", "events")
+BAR = 32
+"""Columns of a field's state bar in the Output tab."""
+STATE_MARKS = {MISSING: "·", PARTIAL: "▒", COMPLETE: "█", INVALID: "✗"}
+
+
+class InspectorScreen(Screen[None]):
+    """One recorded turn, inspected."""
+
+    DEFAULT_CSS = """
+    InspectorScreen { layout: vertical; }
+    InspectorScreen #inspect-summary { height: auto; padding: 0 1; color: $text-muted; }
+    InspectorScreen TabbedContent { height: 1fr; }
+    InspectorScreen TabPane { padding: 0; height: 1fr; }
+    InspectorScreen ContentSwitcher { height: 1fr; }
+    InspectorScreen #gap-spark { height: 2; margin: 0 1; }
+    InspectorScreen #gap-list { height: auto; padding: 0 1; color: $text-muted; }
+    InspectorScreen #event-search { margin: 0 1; }
+    InspectorScreen #event-count { height: 1; padding: 0 2; color: $text-muted; }
+    """
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("1", "tab('timeline')", "Timeline"),
+        Binding("2", "tab('output')", "Output"),
+        Binding("3", "tab('usage')", "Usage"),
+        Binding("4", "tab('request')", "Request"),
+        Binding("5", "tab('events')", "Events"),
+        Binding("slash", "search", "Search events"),
+    ]
+
+    def __init__(self, recording: Recording, report: TurnReport | None = None) -> None:
+        super().__init__()
+        self.recording = recording
+        self.report = report if report is not None else inspect_turn(recording)
+        self.first_frame = asyncio.Event()
+        """Set once the screen's first frame is painted (for the benchmark and tests)."""
+        self._built: set[str] = set()
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._title(), classes="screen-title")
+        yield Static(summary_text(self.report), id="inspect-summary")
+        with TabbedContent(initial="timeline"):
+            with TabPane("Timeline", id="timeline"):
+                yield Sparkline(self.report.gap_buckets(), id="gap-spark")
+                yield Static(gaps_text(self.report), id="gap-list")
+                yield TextLines(timeline_texts(self.report), id="timeline-lines")
+            with TabPane("Output", id="output"):
+                yield TextLines(wrap=True, id="output-lines")
+            with TabPane("Usage", id="usage"):
+                yield TextLines(id="usage-lines")
+            with TabPane("Request", id="request"):
+                yield TextLines(wrap=True, id="request-lines")
+            with TabPane("Events", id="events"):
+                yield Input(placeholder="Filter the events: type any text (a type, a tool, a word)", id="event-search")
+                yield Static("", id="event-count")
+                yield EventList(self.recording.events, id="event-list")
+        yield Footer()
+
+    def _title(self) -> str:
+        turn = f"turn {self.recording.turn}" if self.recording.turn else "a turn"
+        return f"Inspector · {turn}"
+
+    def on_mount(self) -> None:
+        self.title = self._title()
+        self._built.add("timeline")
+        self.query_one("#timeline-lines", TextLines).focus()
+        self._count_events()
+        self.call_after_refresh(self.first_frame.set)
+
+    # -- tabs, built when first shown ------------------------------------------------------------------------
+
+    @on(TabbedContent.TabActivated)
+    def _shown(self, event: TabbedContent.TabActivated) -> None:
+        pane = event.pane.id or ""
+        self._build(pane)
+
+    def _build(self, pane: str) -> None:
+        if pane in self._built:
+            return
+        self._built.add(pane)
+        report = self.report
+        if pane == "output":
+            self.query_one("#output-lines", TextLines).set_items(output_texts(report))
+        elif pane == "usage":
+            self.query_one("#usage-lines", TextLines).set_items(usage_texts(report))
+        elif pane == "request":
+            self.query_one("#request-lines", TextLines).set_items(request_texts(report))
+
+    def action_tab(self, pane: str) -> None:
+        tabs = self.query_one(TabbedContent)
+        tabs.active = pane
+        self._build(pane)
+        target = {"timeline": "#timeline-lines", "output": "#output-lines", "usage": "#usage-lines"}.get(pane)
+        if pane == "request":
+            target = "#request-lines"
+        elif pane == "events":
+            target = "#event-list"
+        if target is not None:
+            self.query_one(target).focus()
+
+    def action_search(self) -> None:
+        self.query_one(TabbedContent).active = "events"
+        self.query_one("#event-search", Input).focus()
+
+    @on(Input.Changed, "#event-search")
+    def _search(self, event: Input.Changed) -> None:
+        self.query_one(EventList).search(event.value)
+        self._count_events()
+
+    def _count_events(self) -> None:
+        events = self.query_one(EventList)
+        total = len(events.events)
+        if events.query.strip():
+            shown = f"{len(events.rows)} of {total} events match"
+        else:
+            shown = f"{total} events"
+        self.query_one("#event-count", Static).update(Text(shown))
+
+    def action_back(self) -> None:
+        self.dismiss(None)
+
+
+# -- the tabs' texts (plain functions of the report, so tests read them without a screen) ---------------------
+
+
+def summary_text(report: TurnReport) -> Text:
+    recording = report.recording
+    text = Text()
+    text.append(inert(_one_line(recording.prompt, 60)), style="bold")
+    if recording.model:
+        text.append(f" · {inert(recording.model)}")
+    ending = report.ending
+    if ending is None:
+        text.append(" · no ending (still running, or stopped)", style="insp.warning")
+    else:
+        how = {"TurnFinished": "finished", "TurnCancelled": "interrupted", "TurnFailed": "failed"}[
+            type(ending).__name__
+        ]
+        text.append(f" · {how} in {format_seconds(report.duration)}")
+    text.append(f" · first token {format_seconds(report.first_chunk)}")
+    requests = len(report.requests)
+    text.append(f" · {requests} request{'' if requests == 1 else 's'}")
+    if report.retries:
+        text.append(f" · {len(report.retries)} retr{'y' if len(report.retries) == 1 else 'ies'}")
+    if report.stalls:
+        text.append(f" · {len(report.stalls)} stall{'' if len(report.stalls) == 1 else 's'}")
+    rejected = sum(attempt.verdict == "rejected" for attempt in report.outputs)
+    if rejected:
+        text.append(f" · {rejected} rejected output{'' if rejected == 1 else 's'}")
+    tokens_in, tokens_out = report.tokens()
+    text.append(f" · {tokens_in} in / {tokens_out} out · {format_cost(report.cost)}")
+    return text
+
+
+def gaps_text(report: TurnReport) -> Text:
+    gaps = report.gaps
+    if not gaps:
+        return Text("No gaps between chunks: the response came in one piece, or not at all.")
+    text = Text()
+    text.append(f"Gaps between chunks: {len(gaps)}, median {format_seconds(median(gaps))}; the longest:")
+    for gap in report.longest:
+        text.append(
+            f"\n  {format_seconds(gap.seconds):>9}  before {gap.after} at {gap.t:.3f} s (request {gap.request})"
+        )
+    return text
+
+
+LEVEL_STYLES = {"warning": "insp.warning", "error": "insp.error", "success": "insp.success"}
+
+
+def timeline_texts(report: TurnReport) -> list[Text]:
+    lines = []
+    for entry in report.timeline:
+        line = Text(no_wrap=True)
+        line.append(f"{entry.t:9.3f} s  ", style="insp.dim")
+        line.append(f"{entry.kind:<12}", style=LEVEL_STYLES.get(entry.level, "insp.accent"))
+        line.append(entry.text, style=LEVEL_STYLES.get(entry.level, ""))
+        lines.append(line)
+    if not lines:
+        lines.append(Text("This recording has no events.", style="insp.dim"))
+    return lines
+
+
+def output_texts(report: TurnReport) -> list[Text]:
+    if not report.outputs:
+        return [Text("This turn has no structured output.", style="insp.dim")]
+    lines: list[Text] = []
+    legend = Text("  ")
+    for state, mark in STATE_MARKS.items():
+        legend.append(f"{mark} {state}  ", style=f"insp.{state}")
+    for attempt in report.outputs:
+        lines += _attempt_texts(attempt)
+        lines.append(Text(""))
+    lines.append(legend)
+    for rejected, accepted, diff in report.diffs():
+        lines.append(Text(""))
+        lines.append(
+            Text(
+                f"Diff: attempt {rejected.number} (rejected) → attempt {accepted.number} (accepted)",
+                style="insp.heading",
+            )
+        )
+        for row in diff:
+            style = ""
+            if row.startswith("+") and not row.startswith("+++"):
+                style = "insp.added"
+            elif row.startswith("-") and not row.startswith("---"):
+                style = "insp.removed"
+            elif row.startswith("@@"):
+                style = "insp.dim"
+            lines.append(Text(f"  {row}", style=style))
+    return lines
+
+
+def _attempt_texts(attempt: OutputAttempt) -> list[Text]:
+    lines = []
+    verdict = {"validated": ("validated", "insp.success"), "rejected": ("rejected", "insp.warning")}.get(
+        attempt.verdict or "", ("no verdict (the turn ended first)", "insp.dim")
+    )
+    head = Text(f"Attempt {attempt.number} · {attempt.tool_name} · request {attempt.request} · ", style="insp.heading")
+    head.append(verdict[0], style=verdict[1])
+    if attempt.verdict_at is not None:
+        head.append(f" at {attempt.verdict_at:.3f} s", style="insp.dim")
+    lines.append(head)
+    if not attempt.fields:
+        lines.append(Text("  no top-level fields (not a JSON object)", style="insp.dim"))
+    width = max((len(field.name) + 1 for field in attempt.fields), default=4)
+    span = attempt.end - attempt.start
+    lines.append(
+        Text(
+            f"  {'field':<{width}}  {f'state from {attempt.start:.3f} s to {attempt.end:.3f} s':<{BAR}}  when",
+            style="insp.dim",
+        )
+    )
+    for field in attempt.fields:
+        line = Text("  ")
+        line.append(f"{field.name + ('*' if field.required else ''):<{width}}  ")
+        for column in range(BAR):
+            t = attempt.start + (column + 0.5) / BAR * span if span > 0 else float("inf")
+            state = field.state(t)
+            line.append(STATE_MARKS[state], style=f"insp.{state}")
+        final = field.final
+        line.append("  ")
+        line.append(final, style=f"insp.{final}")
+        moments = [
+            f"{name} {at:.3f} s"
+            for name, at in ((PARTIAL, field.partial_at), (COMPLETE, field.complete_at), (INVALID, field.invalid_at))
+            if at is not None
+        ]
+        if moments:
+            line.append(" · " + ", ".join(moments), style="insp.dim")
+        lines.append(line)
+    if attempt.errors:
+        lines.append(Text("  Validation errors:", style="insp.warning"))
+        lines += [Text(f"    {error}", style="insp.warning") for error in attempt.errors]
+    samples = attempt.samples
+    if attempt.fields and samples:
+        lines.append(Text(f"  Each field's state as the JSON streamed ({len(samples)} moments):", style="insp.dim"))
+        widths = [max(len(field.name), len(INVALID)) for field in attempt.fields]
+        header = Text(f"  {'at':>11}", style="insp.dim", no_wrap=True)
+        for field, column in zip(attempt.fields, widths, strict=True):
+            header.append(f"  {field.name:<{column}}", style="insp.dim")
+        lines.append(header)
+        for sample in samples:
+            line = Text(f"  {sample.t:9.3f} s", style="insp.dim", no_wrap=True)
+            for state, column in zip(sample.states, widths, strict=True):
+                line.append(f"  {state:<{column}}", style=f"insp.{state}")
+            lines.append(line)
+    return lines
+
+
+def usage_texts(report: TurnReport) -> list[Text]:
+    if not report.requests:
+        return [Text("No model request was made.", style="insp.dim")]
+    header = (
+        f"{'request':>7}  {'tries':>5}  {'sent':>9}  {'ttft':>9}  {'in':>7}  {'out':>7}  {'cached':>7}"
+        f"  {'tok/s':>7}  {'cost':>13}  {'finish':<10}  model"
+    )
+    lines = [Text(header, style="insp.heading", no_wrap=True)]
+    for request in report.requests:
+        usage = request.usage
+        speed = request.tokens_per_second
+        row = f"{request.number:>7}  {request.attempts:>5}  {request.sent:>7.3f} s  {format_seconds(request.ttft):>9}"
+        if usage is None:
+            row += f"  {'-':>7}  {'-':>7}  {'-':>7}  {'-':>7}  {'no usage (cut off)':>13}"
+            lines.append(Text(row + f"  {'':<10}  {inert(request.model)}", no_wrap=True))
+            continue
+        cached = usage.cache_read_tokens + usage.cache_write_tokens
+        cache = f"{usage.cache_read_tokens}r/{usage.cache_write_tokens}w" if cached else "0"
+        row += (
+            f"  {usage.input_tokens:>7}  {usage.output_tokens:>7}  {cache:>7}"
+            f"  {f'{speed:.0f}' if speed is not None else '-':>7}  {format_cost(usage.cost):>13}"
+            f"  {inert(usage.finish_reason or '-'):<10}  {inert(usage.model_name or request.model)}"
+        )
+        lines.append(Text(row, no_wrap=True, style="" if usage.cost is not None else ""))
+    tokens_in, tokens_out = report.tokens()
+    total = Text(
+        f"{'total':>7}  {'':>5}  {'':>9}  {'':>9}  {tokens_in:>7}  {tokens_out:>7}", style="bold", no_wrap=True
+    )
+    total.append(f"  {'':>7}  {'':>7}  {format_cost(report.cost):>13}")
+    lines.append(total)
+    if report.cost is None:
+        lines.append(Text(""))
+        lines.append(
+            Text(
+                "cost unknown: genai-prices (through pydantic-ai) has no price for this model or provider; xsus "
+                "doesn't guess.",
+                style="insp.dim",
+            )
+        )
+    stats = getattr(report.ending, "stats", None)
+    if stats is not None:
+        speed = stats.tokens_per_second
+        lines.append(Text(""))
+        lines.append(
+            Text(
+                f"The turn: {stats.requests} request{'' if stats.requests == 1 else 's'}, first token "
+                f"{format_seconds(stats.ttft)}, {format_seconds(stats.duration)} in all"
+                + (f", {speed:.0f} tokens/s" if speed is not None else ""),
+                style="insp.dim",
+            )
+        )
+    return lines
+
+
+def request_texts(report: TurnReport) -> list[Text]:
+    lines: list[Text] = []
+    previous: tuple[Any, ...] = ()
+    for request in report.requests:
+        sent = request.request
+        head = Text(f"Request {request.number}", style="insp.heading")
+        tries = f" · sent {request.attempts} times (retried)" if request.attempts > 1 else ""
+        head.append(f" · {inert(request.model)} · at {request.last_sent:.3f} s{tries}", style="insp.dim")
+        lines.append(head)
+        if sent is None:
+            lines += [Text("  not recorded", style="insp.dim"), Text("")]
+            continue
+        if sent.settings:
+            lines.append(Text(f"  Settings: {inert(json.dumps(sent.settings, ensure_ascii=False, default=repr))}"))
+        lines.append(Text("  Instructions:", style="insp.accent"))
+        lines.append(Text(f"    {inert(sent.instructions)}" if sent.instructions else "    (none)"))
+        lines.append(Text(f"  Tools ({len(sent.tools)}):", style="insp.accent"))
+        for tool in sent.tools:
+            line = Text(f"    {inert(str(tool.get('name')))}", style="bold")
+            line.append(f" ({inert(str(tool.get('kind', 'function')))})", style="insp.dim")
+            if tool.get("description"):
+                line.append(f": {inert(str(tool['description']))}")
+            lines.append(line)
+            parameters = json.dumps(tool.get("parameters"), ensure_ascii=False, default=repr)
+            lines.append(Text(f"      parameters: {inert(parameters)}", style="insp.dim"))
+        messages = sent.messages
+        same = shared_prefix(previous, messages)
+        previous = messages
+        lines.append(Text(f"  Messages ({len(messages)}):", style="insp.accent"))
+        if same:
+            lines.append(Text(f"    the first {same} are those of the request before; then:", style="insp.dim"))
+        for who, text in message_lines(messages[same:]):
+            line = Text(f"    {who}: ", style="insp.accent")
+            line.append(text)
+            lines.append(line)
+        lines.append(Text(""))
+    if not lines:
+        lines.append(Text("No request was recorded.", style="insp.dim"))
+    return lines
+
+
+def _one_line(text: str, limit: int) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+# -- opening it from the chat --------------------------------------------------------------------------------
+
+
+async def inspect_turn_of(screen: ChatScreen, user: UserMessage | None) -> None:
+    """Open the inspector on `user`'s turn (None: the last turn in the chat), or say in one line why not."""
+    from ..widgets.user_message import UserMessage
+
+    if user is None:
+        users = [widget for widget in screen.chat.query(UserMessage) if widget.display]
+        if not users:
+            screen.notify("There is no turn to inspect yet.")
+            return
+        user = users[-1]
+    recording = await find_recording(screen, user)
+    if isinstance(recording, str):
+        screen.notify(recording)
+        return
+    screen.app.push_screen(InspectorScreen(recording))
+
+
+async def find_recording(screen: ChatScreen, user: UserMessage) -> Recording | str:
+    """The recording of `user`'s turn: from memory for the latest turn this process ran, else from the store.
+    A string says why there is none."""
+    session = screen.session
+    number = user.number
+    recorded = getattr(screen, "recorded", None)
+    recorder = None
+    if recorded is not None and recorded[0] is user:
+        recorder = recorded[1]
+    elif screen.turn_running and session.busy and user is _last_user(screen):
+        recorder = session.last_recording  # the turn streaming now: what it has done so far
+    if recorder is not None:
+        return Recording(
+            prompt=user.prompt,
+            events=tuple(recorder.events),
+            conversation_id=session.conversation.conversation_id,
+            turn=number,
+            model=session.chat_agent.label,
+            agent=session.chat_agent.target,
+        )
+    if number is None:
+        return "That prompt was never sent, so there is nothing to inspect."
+    store = session.store
+    if store is None or not hasattr(store, "recordings") or session.conversation.revision is None:
+        return f"Turn {number} has no recording: this chat keeps no history database."
+    try:
+        recordings = await store.recordings(session.conversation.conversation_id)
+    except StoreError as error:
+        return f"Turn {number}'s recording can't be read: {error}"
+    except Exception as error:  # a damaged recording: say so, in one line
+        return f"Turn {number}'s recording can't be read ({type(error).__name__}: {error})."
+    found = next((recording for recording in recordings if recording.turn == number), None)
+    if found is None:
+        return f"Turn {number} has no recording (it ran before xsus recorded turns, or its recording wasn't saved)."
+    return found
+
+
+def _last_user(screen: ChatScreen) -> UserMessage | None:
+    from ..widgets.user_message import UserMessage
+
+    users = list(screen.chat.query(UserMessage))
+    return users[-1] if users else None
