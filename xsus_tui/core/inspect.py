@@ -385,10 +385,11 @@ class _Pass:
                 if self.first_chunk is None:
                     self.first_chunk, first_kind = t, _PART_KINDS[kind]
                     self.entries.append(Entry(t, "first token", f"first token ({first_kind})", order=index))
-                if self.last_chunk is not None:
-                    self.gaps.append(t - self.last_chunk)
-                    self.gap_at.append((t, self.request, index, _PART_KINDS[kind]))
-                self.last_chunk = t
+                if kind is not ev.OutputStarted:  # (announced with its first chunk, which follows at once)
+                    if self.last_chunk is not None:
+                        self.gaps.append(t - self.last_chunk)
+                        self.gap_at.append((t, self.request, index, _PART_KINDS[kind]))
+                    self.last_chunk = t
                 info = self.requests.get(self.request)
                 if info is not None and info.get("first") is None:
                     info["first"] = t

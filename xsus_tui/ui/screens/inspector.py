@@ -19,15 +19,20 @@ analysis. Esc goes back to the chat as it was (the prompt's draft, the selection
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import json
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Sparkline, Static, TabbedContent, TabPane
+from textual.widget import Widget
+from textual.widgets import Input, Sparkline, Static, TabbedContent, TabPane
 
 from xsus_tui.core.db import StoreError
 from xsus_tui.core.inspect import (
@@ -56,6 +61,7 @@ if TYPE_CHECKING:
 TABS = ("timeline", "output", "usage", "request", "events")
 BAR = 32
 """Columns of a field's state bar in the Output tab."""
+HINT = "1-5 or a click: tabs · ↑↓ PgUp PgDn: scroll · /: search the events · Esc: back to the chat"
 STATE_MARKS = {MISSING: "·", PARTIAL: "▒", COMPLETE: "█", INVALID: "✗"}
 
 
@@ -72,44 +78,44 @@ class InspectorScreen(Screen[None]):
     InspectorScreen #gap-list { height: auto; padding: 0 1; color: $text-muted; }
     InspectorScreen #event-search { margin: 0 1; }
     InspectorScreen #event-count { height: 1; padding: 0 2; color: $text-muted; }
+    InspectorScreen #inspect-hint { height: 1; padding: 0 2; background: $panel; color: $text-muted; }
     """
     BINDINGS = [
         Binding("escape", "back", "Back"),
-        Binding("1", "tab('timeline')", "Timeline"),
-        Binding("2", "tab('output')", "Output"),
-        Binding("3", "tab('usage')", "Usage"),
-        Binding("4", "tab('request')", "Request"),
-        Binding("5", "tab('events')", "Events"),
-        Binding("slash", "search", "Search events"),
+        Binding("1", "tab('timeline')", "Timeline", show=False),
+        Binding("2", "tab('output')", "Output", show=False),
+        Binding("3", "tab('usage')", "Usage", show=False),
+        Binding("4", "tab('request')", "Request", show=False),
+        Binding("5", "tab('events')", "Events", show=False),
+        Binding("slash", "search", "Search events", show=False),
     ]
 
     def __init__(self, recording: Recording, report: TurnReport | None = None) -> None:
         super().__init__()
         self.recording = recording
-        self.report = report if report is not None else inspect_turn(recording)
+        if report is None:
+            with paused_collector():
+                report = inspect_turn(recording)
+        self.report = report
         self.first_frame = asyncio.Event()
         """Set once the screen's first frame is painted (for the benchmark and tests)."""
         self._built: set[str] = set()
 
     def compose(self) -> ComposeResult:
+        # Only the Timeline is built now; the other tabs when first shown (each widget costs its share of the first
+        # frame). And a hint line rather than a Footer, which restyles each of its keys on every layout.
         yield Static(self._title(), classes="screen-title")
         yield Static(summary_text(self.report), id="inspect-summary")
         with TabbedContent(initial="timeline"):
-            with TabPane("Timeline", id="timeline"):
+            with TabPane("1 Timeline", id="timeline"):
                 yield Sparkline(self.report.gap_buckets(), id="gap-spark")
                 yield Static(gaps_text(self.report), id="gap-list")
                 yield TextLines(timeline_texts(self.report), id="timeline-lines")
-            with TabPane("Output", id="output"):
-                yield TextLines(wrap=True, id="output-lines")
-            with TabPane("Usage", id="usage"):
-                yield TextLines(id="usage-lines")
-            with TabPane("Request", id="request"):
-                yield TextLines(wrap=True, id="request-lines")
-            with TabPane("Events", id="events"):
-                yield Input(placeholder="Filter the events: type any text (a type, a tool, a word)", id="event-search")
-                yield Static("", id="event-count")
-                yield EventList(self.recording.events, id="event-list")
-        yield Footer()
+            yield TabPane("2 Output", id="output")
+            yield TabPane("3 Usage", id="usage")
+            yield TabPane("4 Request", id="request")
+            yield TabPane("5 Events", id="events")
+        yield Static(HINT, id="inspect-hint")
 
     def _title(self) -> str:
         turn = f"turn {self.recording.turn}" if self.recording.turn else "a turn"
@@ -119,57 +125,54 @@ class InspectorScreen(Screen[None]):
         self.title = self._title()
         self._built.add("timeline")
         self.query_one("#timeline-lines", TextLines).focus()
-        self._count_events()
         self.call_after_refresh(self.first_frame.set)
 
     # -- tabs, built when first shown ------------------------------------------------------------------------
 
     @on(TabbedContent.TabActivated)
-    def _shown(self, event: TabbedContent.TabActivated) -> None:
-        pane = event.pane.id or ""
-        self._build(pane)
+    async def _shown(self, event: TabbedContent.TabActivated) -> None:
+        await self._build(event.pane.id or "")
 
-    def _build(self, pane: str) -> None:
+    async def _build(self, pane: str) -> None:
         if pane in self._built:
             return
         self._built.add(pane)
         report = self.report
+        widgets: list[Widget] = []
         if pane == "output":
-            self.query_one("#output-lines", TextLines).set_items(output_texts(report))
+            widgets = [TextLines(output_texts(report), wrap=True, id="output-lines")]
         elif pane == "usage":
-            self.query_one("#usage-lines", TextLines).set_items(usage_texts(report))
+            widgets = [TextLines(usage_texts(report), id="usage-lines")]
         elif pane == "request":
-            self.query_one("#request-lines", TextLines).set_items(request_texts(report))
-
-    def action_tab(self, pane: str) -> None:
-        tabs = self.query_one(TabbedContent)
-        tabs.active = pane
-        self._build(pane)
-        target = {"timeline": "#timeline-lines", "output": "#output-lines", "usage": "#usage-lines"}.get(pane)
-        if pane == "request":
-            target = "#request-lines"
+            widgets = [TextLines(request_texts(report), wrap=True, id="request-lines")]
         elif pane == "events":
-            target = "#event-list"
-        if target is not None:
-            self.query_one(target).focus()
+            search = Input(placeholder="Filter the events: type any text (a type, a tool, a word)", id="event-search")
+            widgets = [search, Static(self._count_text(), id="event-count"), EventList(self.recording.events)]
+        await self.query_one(f"#{pane}", TabPane).mount_all(widgets)
 
-    def action_search(self) -> None:
-        self.query_one(TabbedContent).active = "events"
+    async def action_tab(self, pane: str) -> None:
+        self.query_one(TabbedContent).active = pane
+        await self._build(pane)
+        self.query_one(f"#{pane}", TabPane).query_one(TextLines).focus()
+
+    async def action_search(self) -> None:
+        await self.action_tab("events")
         self.query_one("#event-search", Input).focus()
 
     @on(Input.Changed, "#event-search")
     def _search(self, event: Input.Changed) -> None:
         self.query_one(EventList).search(event.value)
-        self._count_events()
+        self.query_one("#event-count", Static).update(self._count_text())
 
-    def _count_events(self) -> None:
-        events = self.query_one(EventList)
-        total = len(events.events)
+    def _count_text(self) -> Text:
+        total = len(self.recording.events)
+        try:
+            events = self.query_one(EventList)
+        except NoMatches:
+            return Text(f"{total} events")
         if events.query.strip():
-            shown = f"{len(events.rows)} of {total} events match"
-        else:
-            shown = f"{total} events"
-        self.query_one("#event-count", Static).update(Text(shown))
+            return Text(f"{len(events.rows)} of {total} events match")
+        return Text(f"{total} events")
 
     def action_back(self) -> None:
         self.dismiss(None)
@@ -291,7 +294,7 @@ def _attempt_texts(attempt: OutputAttempt) -> list[Text]:
         line = Text("  ")
         line.append(f"{field.name + ('*' if field.required else ''):<{width}}  ")
         for column in range(BAR):
-            t = attempt.start + (column + 0.5) / BAR * span if span > 0 else float("inf")
+            t = attempt.start + (column + 1) / BAR * span if span > 0 else float("inf")  # (a column: until its end)
             state = field.state(t)
             line.append(STATE_MARKS[state], style=f"insp.{state}")
         final = field.final
@@ -417,6 +420,19 @@ def request_texts(report: TurnReport) -> list[Text]:
     if not lines:
         lines.append(Text("No request was recorded.", style="insp.dim"))
     return lines
+
+
+@contextlib.contextmanager
+def paused_collector() -> Iterator[None]:
+    """The garbage collector held off while the report is built: its objects are new and alive, so a collection
+    would find nothing to free, and a full one walks everything the chat holds (tens of milliseconds)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _one_line(text: str, limit: int) -> str:

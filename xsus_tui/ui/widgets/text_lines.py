@@ -14,11 +14,11 @@ from collections.abc import Sequence
 
 from rich.cells import cell_len
 from rich.color import ColorParseError
-from rich.segment import Segment
-from rich.text import Text
+from rich.style import Style
+from rich.text import Span, Text
 from rich.theme import Theme
 from textual.color import Color
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -80,7 +80,7 @@ class TextLines(ScrollView, can_focus=True):
         self._laid_out_at = -1
         self._cache: dict[int, Strip] = {}
         self._theme_for: str | None = None
-        self._theme = Theme()
+        self._styles: dict[str, Style] = {}
 
     # -- content -----------------------------------------------------------------------------------------
 
@@ -130,16 +130,22 @@ class TextLines(ScrollView, can_focus=True):
 
     # -- drawing -----------------------------------------------------------------------------------------
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._frame_style = self.rich_style  # once a frame: it walks the ancestors' backgrounds
+        return super().render_lines(crop)
+
+    _frame_style: Style | None = None
+
     def render_line(self, y: int) -> Strip:
         self._layout()
         if self._theme_for != self.app.theme:
             self._theme_for = self.app.theme
-            self._theme = inspector_theme(self.app.theme_variables)
+            self._styles = dict(inspector_theme(self.app.theme_variables).styles)
             self._cache.clear()
         scroll_x, scroll_y = self.scroll_offset
         index = scroll_y + y
         width = self.scrollable_content_region.width
-        style = self.rich_style
+        style = self._frame_style or self.rich_style
         if index >= self.line_count:
             return Strip.blank(width, style)
         strip = self._cache.get(index)
@@ -150,11 +156,19 @@ class TextLines(ScrollView, can_focus=True):
         return strip.crop_extend(scroll_x, scroll_x + width, style).apply_style(style).apply_offsets(scroll_x, index)
 
     def _render(self, text: Text) -> Strip:
-        console = self.app.console
-        with console.use_theme(self._theme):
-            segments = [
-                Segment(segment.text, segment.style) for segment in text.render(console) if segment.text != "\n"
-            ]
+        # The `insp.*` names resolved here, not through `console.use_theme` (which copies every style Rich knows,
+        # for each line).
+        styles = self._styles
+        text = text.copy()
+        if isinstance(text.style, str) and text.style in styles:
+            text.style = styles[text.style]
+        text.spans = [
+            Span(span.start, span.end, styles[span.style])
+            if isinstance(span.style, str) and span.style in styles
+            else span
+            for span in text.spans
+        ]
+        segments = [segment for segment in text.render(self.app.console) if segment.text != "\n"]
         return Strip(segments, sum(cell_len(segment.text) for segment in segments))
 
     def refresh_all(self) -> None:
