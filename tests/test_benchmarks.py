@@ -98,3 +98,9 @@ def test_conversations_benchmark_lists_searches_and_migrates_a_generated_history
     assert all(row["hits"] > 0 for row in figures["search"].values()), figures["search"]
     assert figures["cli_list"]["bytes"] > 0 and figures["save_ratio"] > 0 and figures["sizes"]["search_share"] > 0
     assert "store.search()" in table and "migration from schema 1" in table
+
+
+def test_inspector_benchmark_opens_the_inspector_on_a_large_turn(tmp_path):
+    table, figures = run_benchmark("inspector", tmp_path / "inspector.json", "--quick")
+    assert figures["events"] > 1500 and figures["runs"] == 1
+    assert figures["open_ms"] > 0 and figures["search_ms"] > 0 and "open ms" in table

@@ -91,7 +91,7 @@ async def test_a_turn_with_a_retry_a_stall_and_a_rejected_output(store):
     assert retry.text.startswith("retry 1/3 after") and "HTTP 503" in retry.text and "overloaded" in retry.text
     assert retry.duration == report.retries[0].delay and 0.025 <= retry.duration <= 0.05
     assert "attempt 2" in texts[positions[2]]
-    assert texts[positions[3]] == "first token (text)"
+    assert texts[positions[3]].startswith("text, ") and texts[positions[3]].endswith(" after the prompt")
     stall = report.timeline[positions[4]]
     assert stall.level == "warning" and stall.duration is not None and stall.duration >= 0.2
     assert texts[positions[5]].startswith("output rejected: population:")

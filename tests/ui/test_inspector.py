@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from xsus_tui.core import events as ev
+from xsus_tui.core.recording import Recording, Timed
 from xsus_tui.ui.screens.chat import ChatScreen
 from xsus_tui.ui.screens.inspector import InspectorScreen
 from xsus_tui.ui.widgets.text_lines import EventList, TextLines
@@ -144,3 +146,68 @@ async def test_the_palette_lists_inspect(xsus_home):
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, InspectorScreen))
         assert app.screen.recording.prompt == "hello"
+
+
+def fixed_recording() -> Recording:
+    """A turn like `troubled_turn`'s at fixed times (for the snapshots): a retry, a stall, a rejected output."""
+    from pydantic_ai.messages import ModelRequest, UserPromptPart
+
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "population": {"type": "integer"}, "note": {"type": "string"}},
+        "required": ["name", "population", "note"],
+    }
+    tools = ({"name": "final_result", "kind": "output", "description": "The answer.", "parameters": schema},)
+    messages = (ModelRequest(parts=[UserPromptPart("tell me about Oslo")]),)
+    timed: list[Timed] = []
+
+    def at(t: float, event) -> None:
+        timed.append(Timed(t, event))
+
+    def output(call_id: str, start: float, chunks: list[str]) -> None:
+        at(start, ev.OutputStarted(call_id=call_id, tool_name="final_result", schema=schema))
+        streamed: list[str] = []
+        for index, chunk in enumerate(chunks):
+            streamed.append(chunk)
+            event = ev.OutputPartial(call_id=call_id, delta=chunk, chunks=streamed, length=len(streamed), schema=schema)
+            at(start + 0.02 * (index + 1), event)
+
+    at(0.010, ev.RequestSent(number=1, messages=messages, tools=tools, model="function:oslo"))
+    at(0.012, ev.Retrying(attempt=1, retries=3, delay=0.5, reason="HTTP 503", detail="answered HTTP 503: overloaded"))
+    at(0.515, ev.RequestSent(number=1, attempt=2, messages=messages, tools=tools, model="function:oslo"))
+    for index, word in enumerate(["Let ", "me ", "see."]):
+        at(0.600 + 0.03 * index, ev.TextDelta(word))
+    at(1.900, ev.Stalled(seconds=1.24, limit=60.0))
+    output("o1", 2.100, ['{"name": "Os', 'lo", "popu', 'lation": "ma', 'ny", "note": ', '"x"}'])
+    at(2.250, ev.ResponseUsage(number=1, input_tokens=52, output_tokens=17, model_name="oslo"))
+    at(2.260, ev.OutputRejected(call_id="o1", error="population: Input should be a valid integer"))
+    at(2.300, ev.RequestSent(number=2, messages=messages, tools=tools, model="function:oslo"))
+    at(2.310, ev.ResponseStarted())
+    output("o2", 2.400, ['{"name": "Oslo", ', '"population": 709', '000, "note": "capital"}'])
+    at(2.500, ev.ResponseUsage(number=2, input_tokens=95, output_tokens=12, model_name="oslo"))
+    value = {"name": "Oslo", "population": 709000, "note": "capital"}
+    at(2.510, ev.OutputValidated(call_id="o2", value=value))
+    stats = ev.TurnStats(input_tokens=147, output_tokens=29, requests=2, ttft=0.6, duration=2.52)
+    at(2.520, ev.TurnFinished(stats=stats, output=value))
+    return Recording(prompt="tell me about Oslo", events=tuple(timed), turn=1, model="function")
+
+
+def inspector_snapshot(snap_compare, xsus_home, keys: tuple[str, ...]) -> bool:
+    async def run_before(pilot):
+        await wait_idle(pilot)
+        pilot.app.push_screen(InspectorScreen(fixed_recording()))
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, InspectorScreen))
+        await wait_for(pilot, pilot.app.screen.first_frame.is_set)
+        await pilot.press(*keys)
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
+
+    return snap_compare(make_app(xsus_home), terminal_size=SIZE, run_before=run_before)
+
+
+def test_snapshot_timeline(snap_compare, xsus_home):
+    assert inspector_snapshot(snap_compare, xsus_home, ())
+
+
+def test_snapshot_output(snap_compare, xsus_home):
+    assert inspector_snapshot(snap_compare, xsus_home, ("2",))

@@ -384,7 +384,9 @@ class _Pass:
             if kind in _PART_KINDS:
                 if self.first_chunk is None:
                     self.first_chunk, first_kind = t, _PART_KINDS[kind]
-                    self.entries.append(Entry(t, "first token", f"first token ({first_kind})", order=index))
+                    self.entries.append(
+                        Entry(t, "first token", f"{first_kind}, {format_seconds(t)} after the prompt", order=index)
+                    )
                 if kind is not ev.OutputStarted:  # (announced with its first chunk, which follows at once)
                     if self.last_chunk is not None:
                         self.gaps.append(t - self.last_chunk)

@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from .chat import ChatScreen
 
 TABS = ("timeline", "output", "usage", "request", "events")
-BAR = 32
+BAR = 24
 """Columns of a field's state bar in the Output tab."""
 HINT = "1-5 or a click: tabs · ↑↓ PgUp PgDn: scroll · /: search the events · Esc: back to the chat"
 STATE_MARKS = {MISSING: "·", PARTIAL: "▒", COMPLETE: "█", INVALID: "✗"}
@@ -301,12 +301,12 @@ def _attempt_texts(attempt: OutputAttempt) -> list[Text]:
         line.append("  ")
         line.append(final, style=f"insp.{final}")
         moments = [
-            f"{name} {at:.3f} s"
+            f"{name} {at:.3f}"
             for name, at in ((PARTIAL, field.partial_at), (COMPLETE, field.complete_at), (INVALID, field.invalid_at))
             if at is not None
         ]
         if moments:
-            line.append(" · " + ", ".join(moments), style="insp.dim")
+            line.append(" · " + ", ".join(moments) + " s", style="insp.dim")
         lines.append(line)
     if attempt.errors:
         lines.append(Text("  Validation errors:", style="insp.warning"))
@@ -314,7 +314,7 @@ def _attempt_texts(attempt: OutputAttempt) -> list[Text]:
     samples = attempt.samples
     if attempt.fields and samples:
         lines.append(Text(f"  Each field's state as the JSON streamed ({len(samples)} moments):", style="insp.dim"))
-        widths = [max(len(field.name), len(INVALID)) for field in attempt.fields]
+        widths = [max(len(field.name), len(COMPLETE)) for field in attempt.fields]
         header = Text(f"  {'at':>11}", style="insp.dim", no_wrap=True)
         for field, column in zip(attempt.fields, widths, strict=True):
             header.append(f"  {field.name:<{column}}", style="insp.dim")
