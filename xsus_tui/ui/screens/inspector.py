@@ -286,7 +286,7 @@ def _attempt_texts(attempt: OutputAttempt) -> list[Text]:
     span = attempt.end - attempt.start
     lines.append(
         Text(
-            f"  {'field':<{width}}  {f'state from {attempt.start:.3f} s to {attempt.end:.3f} s':<{BAR}}  when",
+            f"  {'field':<{width}}  {f'{attempt.start:.3f} s → {attempt.end:.3f} s':<{BAR}}  last state · when",
             style="insp.dim",
         )
     )
