@@ -50,7 +50,7 @@ async def test_f2_shows_the_last_turn_tab_by_tab(xsus_home):
 
         # Output: every field's states, the errors, and the diff between the rejected and the accepted attempt.
         await pilot.press("2")
-        await wait_for(pilot, lambda: lines_of(inspector, "#output-lines")[0].startswith("Attempt 1"))
+        await wait_for(pilot, lambda: lines_of(inspector, "#output-lines")[2].startswith("Attempt 1"))
         output = "\n".join(lines_of(inspector, "#output-lines"))
         assert "Attempt 1 · final_result · request 1 · rejected" in output
         assert "Attempt 2 · final_result · request 2 · validated" in output

@@ -246,10 +246,10 @@ def output_texts(report: TurnReport) -> list[Text]:
     legend = Text("  ")
     for state, mark in STATE_MARKS.items():
         legend.append(f"{mark} {state}  ", style=f"insp.{state}")
-    for attempt in report.outputs:
-        lines += _attempt_texts(attempt)
-        lines.append(Text(""))
     lines.append(legend)
+    for attempt in report.outputs:
+        lines.append(Text(""))
+        lines += _attempt_texts(attempt)
     for rejected, accepted, diff in report.diffs():
         lines.append(Text(""))
         lines.append(
@@ -384,6 +384,7 @@ def usage_texts(report: TurnReport) -> list[Text]:
 def request_texts(report: TurnReport) -> list[Text]:
     lines: list[Text] = []
     previous: tuple[Any, ...] = ()
+    before = None  # the request before, for what it shares with it
     for request in report.requests:
         sent = request.request
         head = Text(f"Request {request.number}", style="insp.heading")
@@ -396,30 +397,42 @@ def request_texts(report: TurnReport) -> list[Text]:
         if sent.settings:
             lines.append(Text(f"  Settings: {inert(json.dumps(sent.settings, ensure_ascii=False, default=repr))}"))
         lines.append(Text("  Instructions:", style="insp.accent"))
-        lines.append(Text(f"    {inert(sent.instructions)}" if sent.instructions else "    (none)"))
+        if before is not None and sent.instructions == before.instructions:
+            lines.append(Text("    the same as the request before's", style="insp.dim"))
+        else:
+            lines += _indented(sent.instructions or "(none)", "    ")
         lines.append(Text(f"  Tools ({len(sent.tools)}):", style="insp.accent"))
-        for tool in sent.tools:
-            line = Text(f"    {inert(str(tool.get('name')))}", style="bold")
-            line.append(f" ({inert(str(tool.get('kind', 'function')))})", style="insp.dim")
-            if tool.get("description"):
-                line.append(f": {inert(str(tool['description']))}")
-            lines.append(line)
-            parameters = json.dumps(tool.get("parameters"), ensure_ascii=False, default=repr)
-            lines.append(Text(f"      parameters: {inert(parameters)}", style="insp.dim"))
+        if before is not None and sent.tools == before.tools:
+            lines.append(Text("    the same as the request before's", style="insp.dim"))
+        else:
+            for tool in sent.tools:
+                line = Text(f"    {inert(str(tool.get('name')))}", style="bold")
+                line.append(f" ({inert(str(tool.get('kind', 'function')))})", style="insp.dim")
+                if tool.get("description"):
+                    line.append(f": {inert(str(tool['description']))}")
+                lines.append(line)
+                parameters = json.dumps(tool.get("parameters"), ensure_ascii=False, default=repr)
+                lines.append(Text(f"      parameters: {inert(parameters)}", style="insp.dim"))
         messages = sent.messages
         same = shared_prefix(previous, messages)
-        previous = messages
+        previous, before = messages, sent
         lines.append(Text(f"  Messages ({len(messages)}):", style="insp.accent"))
         if same:
             lines.append(Text(f"    the first {same} are those of the request before; then:", style="insp.dim"))
         for who, text in message_lines(messages[same:]):
+            body = _indented(text, "      ")
             line = Text(f"    {who}: ", style="insp.accent")
-            line.append(text)
-            lines.append(line)
+            line.append_text(body[0][6:] if body else Text(""))
+            lines += [line, *body[1:]]
         lines.append(Text(""))
     if not lines:
         lines.append(Text("No request was recorded.", style="insp.dim"))
     return lines
+
+
+def _indented(text: str, indent: str) -> list[Text]:
+    """`text` (inert) a line each, indented (so that a wrapped or multi-line message stays under its label)."""
+    return [Text(indent + inert(line)) for line in text.split("\n")] if text else [Text(indent)]
 
 
 @contextlib.contextmanager
