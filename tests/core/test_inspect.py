@@ -11,16 +11,8 @@ from pydantic_ai.messages import ModelResponse
 from pydantic_ai.models.function import DeltaToolCall
 
 from xsus_tui.core import events as ev
-from xsus_tui.core.inspect import (
-    COMPLETE,
-    INVALID,
-    MISSING,
-    PARTIAL,
-    event_line,
-    format_cost,
-    inspect_turn,
-    message_lines,
-)
+from xsus_tui.core.inspect import event_line, format_cost, inspect_turn, message_lines
+from xsus_tui.core.inspect_output import COMPLETE, INVALID, MISSING, PARTIAL
 from xsus_tui.core.recording import Recording, Timed
 from xsus_tui.core.session import ChatSession
 from xsus_tui.core.store import SQLiteConversationStore

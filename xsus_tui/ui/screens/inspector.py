@@ -36,11 +36,6 @@ from textual.widgets import Input, Sparkline, Static, TabbedContent, TabPane
 
 from xsus_tui.core.db import StoreError
 from xsus_tui.core.inspect import (
-    COMPLETE,
-    INVALID,
-    MISSING,
-    PARTIAL,
-    OutputAttempt,
     TurnReport,
     format_cost,
     format_seconds,
@@ -49,6 +44,7 @@ from xsus_tui.core.inspect import (
     message_lines,
     shared_prefix,
 )
+from xsus_tui.core.inspect_output import COMPLETE, INVALID, MISSING, PARTIAL, OutputAttempt
 from xsus_tui.core.recording import Recording
 from xsus_tui.core.sanitize import inert
 
