@@ -316,7 +316,7 @@ class ChatScreen(TurnSelectionScreen):
         "f": SelectionKey("f fork", "fork_turn"),
         "left": SelectionKey("←→ versions", "previous_version"),
         "right": SelectionKey(None, "next_version"),
-        "f2": SelectionKey("F2 inspect", "inspect_turn"),
+        "f2": SelectionKey(None, "inspect_turn"),  # (not on the hint line, which is full; /help and the keys list it)
     }
     IDLE_HINT = "Ctrl+↑ select a turn · PgUp/PgDn scroll · Ctrl+G regenerate · Ctrl+P commands · Ctrl+Q quit"
     BUSY_HINT = "Esc interrupts · PgUp/PgDn scroll · Ctrl+Q quit"
