@@ -29,6 +29,8 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "long_session": ("h. long live session", [], ["--quick"]),
     "crash": ("i. what kill -9 mid-reply loses", [], ["--runs", "1"]),
     "conversations": ("j. a large history: list, search, open, save, migrate", [], ["--quick"]),
+    "inspector": ("k. the turn inspector: F2 to its first frame on a 17,000-event turn", [], ["--quick"]),
+    "recording": ("l. recording every turn: render cost with and without, bytes stored", [], ["--quick"]),
 }
 
 

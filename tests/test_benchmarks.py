@@ -104,3 +104,9 @@ def test_recording_benchmark_runs(tmp_path):
     table, figures = run_benchmark("recording", tmp_path / "recording.json", "--quick")
     assert figures["render"][0]["stored_bytes"] > 0 and [row["prompt"] for row in figures["demo"]] == ["hello", "long"]
     assert "recording costs" in table
+
+
+def test_inspector_benchmark_opens_the_inspector_on_a_large_turn(tmp_path):
+    table, figures = run_benchmark("inspector", tmp_path / "inspector.json", "--quick")
+    assert figures["events"] > 1500 and figures["runs"] == 1
+    assert figures["open_ms"] > 0 and figures["search_ms"] > 0 and "open ms" in table

@@ -45,6 +45,7 @@ COMMANDS = (
         name="tree", usage="/tree", help="every version of every turn; pick one to show its branch", needs_idle=True
     ),
     SlashCommand(name="copy", usage="/copy", help="copy the last reply's markdown, or one of its code blocks"),
+    SlashCommand(name="inspect", usage="/inspect", help="inspect the last turn: timeline, output, usage, request (F2)"),
 )
 BY_NAME = {command.name: command for command in COMMANDS}
 
@@ -53,7 +54,8 @@ KEYS = (
     ("Ctrl+J (or Shift+Enter)", "new line in the prompt"),
     ("Esc / Ctrl+C", "interrupt the reply (kept and saved); close a panel"),
     ("Up / Down (empty prompt)", "recall the prompts sent before"),
-    ("Ctrl+Up", "select a turn: Up/Down move, c copies, e edits, f forks, ←/→ versions, Esc back"),
+    ("Ctrl+Up", "select a turn: Up/Down move, c copies, e edits, f forks, ←/→ versions, F2 inspects, Esc back"),
+    ("F2", "inspect the last turn (or the selected one): timeline, output, usage, request, events"),
     ("Ctrl+G", "regenerate the last reply"),
     ("Ctrl+R", "reload the --agent file"),
     ("Ctrl+O", "conversations: browse, search, open, rename, delete"),

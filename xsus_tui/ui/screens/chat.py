@@ -24,6 +24,7 @@ from xsus_tui.core.agents import ModelChoiceError, reload_user_agent, switch_mod
 from xsus_tui.core.db import StoreError
 from xsus_tui.core.index import Version
 from xsus_tui.core.mcp_servers import McpServers
+from xsus_tui.core.recording import Recorder
 from xsus_tui.core.replay import PastTurn, past_turns, user_prompts
 from xsus_tui.core.session import ChatSession
 
@@ -307,6 +308,7 @@ class ChatScreen(TurnSelectionScreen):
         Binding("ctrl+g", "regenerate", "Regenerate the last reply", show=False),
         Binding("ctrl+r", "reload_agent", "Reload the agent file", show=False),
         Binding("ctrl+o", "browse", "Conversations", show=False),
+        Binding("f2", "inspect", "Inspect the last turn", show=False),
     ]
     SELECTION_KEYS = {
         **TurnSelectionScreen.SELECTION_KEYS,
@@ -314,6 +316,7 @@ class ChatScreen(TurnSelectionScreen):
         "f": SelectionKey("f fork", "fork_turn"),
         "left": SelectionKey("←→ versions", "previous_version"),
         "right": SelectionKey(None, "next_version"),
+        "f2": SelectionKey(None, "inspect_turn"),  # (not on the hint line, which is full; /help and the keys list it)
     }
     IDLE_HINT = "Ctrl+↑ select a turn · PgUp/PgDn scroll · Ctrl+G regenerate · Ctrl+P commands · Ctrl+Q quit"
     BUSY_HINT = "Esc interrupts · PgUp/PgDn scroll · Ctrl+Q quit"
@@ -341,6 +344,8 @@ class ChatScreen(TurnSelectionScreen):
         """Stored turns not shown yet (oldest first): rendered a page at a time as the user scrolls up."""
         self._older_marker: Static | None = None
         self._loading_older = False
+        self.recorded: tuple[UserMessage, Recorder] | None = None
+        """The latest turn this screen ran and its recording in memory (the inspector reads it there)."""
 
     # -- layout ---------------------------------------------------------------------------------------
 
@@ -906,12 +911,28 @@ class ChatScreen(TurnSelectionScreen):
             self.run_worker(self.open_conversation(None), group="open")
         elif command.name == "tree":
             self.run_worker(self.show_tree(), group="open")
+        elif command.name == "inspect":
+            self.action_inspect()
         elif command.name == "copy":
             replies = self.replies
             if replies:
                 self.copy_reply(replies[-1])
             else:
                 self.notify("There is no reply to copy yet.")
+
+    def action_inspect(self) -> None:
+        """F2: the turn inspector on the selected turn, or on the last one."""
+        selected = self.selected_turn()
+        self.run_worker(self._inspect(selected.user if selected else None), group="inspect", exclusive=True)
+
+    def inspect_turn(self, turn: SelectedTurn) -> None:
+        """F2 on a selected turn."""
+        self.run_worker(self._inspect(turn.user), group="inspect", exclusive=True)
+
+    async def _inspect(self, user: UserMessage | None) -> None:
+        from .inspector import inspect_turn_of
+
+        await inspect_turn_of(self, user)
 
     def action_regenerate(self) -> None:
         """Run the last prompt again; the replaced reply stays in the store as an earlier branch."""
@@ -986,6 +1007,9 @@ class ChatScreen(TurnSelectionScreen):
             await reply.apply(ending)
         if getattr(ending, "unsent", False):
             user.number = None  # not in the conversation
+        recorder = self.session.last_recording
+        if recorder is not None and recorder.events and recorder.events[-1].event is ending:
+            self.recorded = (user, recorder)
         self._show_ending(ending, prompt, reply)
         self.run_worker(self.refresh_versions(), group="versions", exclusive=True)
 
