@@ -124,6 +124,8 @@ async def test_each_version_of_a_turn_has_its_own_recording(store):
     every = await store.recordings(conversation_id, all_branches=True)
     assert [r.turn for r in current] == [1, 2] and [r.prompt for r in current] == ["a", "b"]
     assert len(every) == 3 and len({r.entry_id for r in every}) == 3
+    (second,) = await store.recordings(conversation_id, turn=2)
+    assert second.prompt == "b" and await store.recordings(conversation_id, turn=9) == []
 
 
 async def test_a_text_turn_costs_under_twice_its_text(store, tmp_path):

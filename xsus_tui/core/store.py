@@ -821,17 +821,22 @@ class SQLiteConversationStore(ConversationStore):
 
         await self._run(write, "save to")
 
-    async def recordings(self, conversation_id: str, *, all_branches: bool = False) -> list[Recording]:
-        """The recordings of the conversation's turns as it stands (every version's with `all_branches`), oldest
-        first, each with its history (the conversation up to its prompt)."""
+    async def recordings(
+        self, conversation_id: str, *, all_branches: bool = False, turn: int | None = None
+    ) -> list[Recording]:
+        """The recordings of the conversation's turns as it stands (every version's with `all_branches`; only turn
+        `turn`'s, 1 = the first, when given), oldest first, each with its history (the conversation up to its prompt).
+        Only those asked for are decoded."""
 
         def read() -> list[tuple[str, bytes, list[Any], dict[str, str]]]:
             try:
                 rows = self._db.execute(
                     "SELECT r.entry_id, r.header, r.events, r.parts"
                     " FROM recordings r JOIN entries e ON e.id = r.entry_id"
-                    " WHERE e.conversation_id = ? ORDER BY r.created_at, e.depth",
-                    (conversation_id,),
+                    " WHERE e.conversation_id = ?"
+                    + (" AND json_extract(r.header, '$.turn') = ?" if turn is not None else "")
+                    + " ORDER BY r.created_at, e.depth",
+                    (conversation_id,) if turn is None else (conversation_id, turn),
                 ).fetchall()
             except sqlite3.OperationalError as error:  # a database no xsus with recordings has written to
                 if "no such table" in str(error):

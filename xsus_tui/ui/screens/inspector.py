@@ -495,7 +495,7 @@ async def find_recording(screen: ChatScreen, user: UserMessage) -> Recording | s
     if store is None or not hasattr(store, "recordings") or session.conversation.revision is None:
         return f"Turn {number} has no recording: this chat keeps no history database."
     try:
-        recordings = await store.recordings(session.conversation.conversation_id)
+        recordings = await store.recordings(session.conversation.conversation_id, turn=number)
     except StoreError as error:
         return f"Turn {number}'s recording can't be read: {error}"
     except Exception as error:  # a damaged recording: say so, in one line
