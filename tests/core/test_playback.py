@@ -1,0 +1,297 @@
+"""Playback: a recorded turn replayed offline through a ChatSession gives the same events, at the recorded pace."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+from pydantic_ai import ModelRetry
+from pydantic_ai.conversation import Conversation
+from pydantic_ai.exceptions import ModelHTTPError
+from pydantic_ai.messages import ModelRequest, ModelResponse, TextPart, UserPromptPart
+from pydantic_ai.models.function import DeltaThinkingPart, DeltaToolCall
+
+from xsus_tui.core import events as ev
+from xsus_tui.core import recording as rec
+from xsus_tui.core.playback import MAX, Playback, SpeedError, parse_speed
+from xsus_tui.core.session import ChatSession
+
+from .helpers import chat_agent, collect, text_of, text_stream
+
+
+class City(BaseModel):
+    name: str
+    population: int
+
+
+GAP = 0.04
+"""Seconds between the chunks of the recorded turns (so timing is measurable at speed 1 and 2)."""
+
+
+def everything(seen: list[list]):
+    """Thinking, a tool retried once and then run, a transient HTTP 503 retried, an output rejected once then accepted."""
+    calls = {"stream": 0, "lookup": 0}
+
+    async def stream(messages, info):
+        seen.append(list(messages))
+        step = calls["stream"]
+        calls["stream"] += 1
+        if step == 0:
+            yield {0: DeltaThinkingPart(content="Which city")}
+            await asyncio.sleep(GAP)
+            yield {0: DeltaThinkingPart(content="? Oslo.")}
+            yield "Looking it up. "
+            await asyncio.sleep(GAP)
+            yield {1: DeltaToolCall(name="lookup", json_args='{"city": "Os', tool_call_id="t1")}
+            yield {1: DeltaToolCall(json_args='lo"}')}
+        elif step == 1:
+            yield {0: DeltaToolCall(name="lookup", json_args='{"city": "Oslo"}', tool_call_id="t2")}
+        elif step == 2:
+            raise ModelHTTPError(503, "function", body={"error": {"message": "overloaded"}})
+        elif step == 3:
+            await asyncio.sleep(GAP)
+            yield {0: DeltaToolCall(name=info.output_tools[0].name, json_args='{"name": "Oslo", ', tool_call_id="o1")}
+            await asyncio.sleep(GAP)
+            yield {0: DeltaToolCall(json_args='"population": "many"}')}
+        else:
+            yield {0: DeltaToolCall(name=info.output_tools[0].name, json_args='{"name": "Oslo", ', tool_call_id="o2")}
+            await asyncio.sleep(GAP)
+            yield {0: DeltaToolCall(json_args='"population": 709000}')}
+
+    agent = chat_agent(stream, output_type=[str, City], instructions="Answer about cities.")
+
+    @agent.agent.tool_plain
+    async def lookup(city: str) -> str:
+        """Facts about a city."""
+        calls["lookup"] += 1
+        await asyncio.sleep(GAP)
+        if calls["lookup"] == 1:
+            raise ModelRetry("the archive is busy, ask again")
+        return f"{city}: capital of Norway"
+
+    return agent
+
+
+async def record(agent, prompt: str, *, history: list | None = None, **session_kwargs: Any) -> rec.Recording:
+    """Run a turn and return its recording, as `xsus history export --format events` would give it back."""
+    session = ChatSession(agent, conversation=Conversation(messages=list(history or [])), **session_kwargs)
+    on_event = session_kwargs.pop("on_event", None)
+    await collect(session, prompt, every=True, on_event=on_event)
+    recording = rec.Recording(
+        prompt=prompt,
+        events=tuple(session.last_recording.events),
+        history=(*(history or []), ModelRequest(parts=[UserPromptPart(prompt)])),
+        model="function",
+        turn=1 + sum(isinstance(m, ModelRequest) for m in history or []),
+    )
+    (back,) = rec.from_ndjson("".join(rec.to_ndjson([recording])))
+    return back
+
+
+async def replay(recording: rec.Recording, speed: float) -> tuple[ChatSession, list[rec.Timed]]:
+    playback = Playback(recording, speed=speed)
+    session = ChatSession(
+        playback.chat_agent,
+        conversation=Conversation(messages=list(recording.history[:-1])),
+        retries=playback.retries,
+        backoff=5.0,  # a retry waits what the recording asks (its Retry-After), never this
+        model_settings=playback.model_settings,
+    )
+    playback.attach(session)
+    await collect(session, recording.prompt, every=True)
+    return session, list(session.last_recording.events)
+
+
+TIMED_FIELDS = {"duration", "ttft", "delay", "t"}
+"""Measured times: compared with a tolerance, not for equality."""
+STAMPS = {"timestamp", "run_id", "conversation_id"}
+"""What pydantic-ai stamps on each run's messages: another run, another stamp."""
+
+
+def _without(value: Any, keys: set[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _without(v, keys) for k, v in value.items() if k not in keys}
+    if isinstance(value, list):
+        return [_without(v, keys) for v in value]
+    return value
+
+
+def comparable(events: list[rec.Timed]) -> list[dict[str, Any]]:
+    """Each event as its recorded line, without its measured times and the messages' stamps."""
+    lines = list(rec.lines(rec.Recording(prompt="", events=tuple(events))))[1:]
+    return [_without(line, TIMED_FIELDS | STAMPS) for line in lines]
+
+
+def assert_same_events(recorded: list[rec.Timed], replayed: list[rec.Timed], *, messages: bool = True) -> None:
+    """The same events, in the same order, with the same fields (the times and stamps aside); with `messages`, each
+    request sent the model the same messages too."""
+    assert [type(t.event).__name__ for t in replayed] == [type(t.event).__name__ for t in recorded]
+    for a, b in zip(comparable(recorded), comparable(replayed), strict=True):
+        if not messages and a["type"] == "request":
+            a, b = _without(a, {"messages", "same"}), _without(b, {"messages", "same"})
+        assert a == b
+
+
+@pytest.fixture
+async def recorded() -> rec.Recording:
+    history = [ModelRequest(parts=[UserPromptPart("hi")]), ModelResponse(parts=[TextPart("Hello!")])]
+    return await record(everything([]), "tell me about Oslo", history=history, backoff=0.05)
+
+
+async def test_the_recorded_turn_has_everything(recorded):
+    kinds = [type(t.event) for t in recorded.events]
+    for kind in (ev.ThinkingDelta, ev.ToolCallFinished, ev.Retrying, ev.OutputRejected, ev.OutputValidated):
+        assert kind in kinds
+    results = [t.event for t in recorded.events if isinstance(t.event, ev.ToolCallFinished)]
+    assert [r.outcome for r in results] == ["retried", "success"]
+    assert isinstance(recorded.ending, ev.TurnFinished) and recorded.ending.output == {"name": "Oslo", "population": 709000}
+
+
+async def test_a_replay_at_max_speed_gives_the_recorded_events(recorded):
+    started = time.monotonic()
+    session, replayed = await replay(recorded, MAX)
+    assert time.monotonic() - started < recorded.duration
+    assert_same_events(list(recorded.events), replayed)
+    retry = next(t.event for t in replayed if isinstance(t.event, ev.Retrying))
+    assert retry.delay == 0  # times are scaled: at max speed nothing waits
+    # The conversation goes on from the recorded history, and the replay's answer is the recorded one.
+    assert session.conversation.messages[0].parts[0].content == "hi"
+    assert session.conversation.messages[2].parts[0].content == "tell me about Oslo"
+
+
+@pytest.mark.parametrize("speed", [1.0, 2.0])
+async def test_a_replay_keeps_the_recorded_pace_scaled(recorded, speed):
+    _, replayed = await replay(recorded, speed)
+    assert_same_events(list(recorded.events), replayed)
+    # Each event comes when the recording says (scaled), within a tolerance for the machine's own overhead.
+    start = next(t.t for t in recorded.events if isinstance(t.event, ev.RequestSent))
+    start_again = next(t.t for t in replayed if isinstance(t.event, ev.RequestSent))
+    for was, now in zip(recorded.events, replayed, strict=True):
+        if isinstance(was.event, ev.TextDelta | ev.ThinkingDelta | ev.OutputPartial | ev.ToolCallFinished):
+            expected = (was.t - start) / speed
+            assert abs((now.t - start_again) - expected) < 0.03 + 0.1 * expected, (was.event, expected, now.t)
+    assert abs(replayed[-1].t - recorded.duration / speed) < 0.05 + 0.15 * recorded.duration / speed
+    retry = next(t.event for t in replayed if isinstance(t.event, ev.Retrying))
+    original = next(t.event for t in recorded.events if isinstance(t.event, ev.Retrying))
+    assert retry.delay == pytest.approx(original.delay / speed)
+
+
+async def test_the_replay_reports_the_recorded_usage_and_tokens(recorded):
+    _, replayed = await replay(recorded, MAX)
+    usage = [t.event for t in replayed if isinstance(t.event, ev.ResponseUsage)]
+    assert usage == [t.event for t in recorded.events if isinstance(t.event, ev.ResponseUsage)]
+    assert replayed[-1].event.stats.output_tokens == recorded.ending.stats.output_tokens
+
+
+async def test_an_approval_is_decided_as_recorded():
+    async def stream(messages, info):
+        if len([m for m in messages if isinstance(m, ModelResponse)]) == 0:
+            yield {0: DeltaToolCall(name="delete_file", json_args='{"path": "a"}', tool_call_id="d1")}
+            yield {1: DeltaToolCall(name="delete_file", json_args='{"path": "b"}', tool_call_id="d2")}
+        else:
+            yield "Deleted a, kept b."
+
+    agent = chat_agent(stream)
+
+    @agent.agent.tool_plain(requires_approval=True)
+    def delete_file(path: str) -> str:
+        return f"deleted {path}"
+
+    sessions: list[ChatSession] = []
+
+    def decide(event, _):
+        if isinstance(event, ev.ApprovalRequested):
+            sessions[0].decide(event.call_id, event.args == {"path": "a"})
+
+    session = ChatSession(agent)
+    sessions.append(session)
+    await collect(session, "clean up", every=True, on_event=decide)
+    recording = rec.Recording(
+        prompt="clean up",
+        events=tuple(session.last_recording.events),
+        history=(ModelRequest(parts=[UserPromptPart("clean up")]),),
+    )
+    outcomes = {t.event.call_id: t.event.outcome for t in recording.events if isinstance(t.event, ev.ToolCallFinished)}
+    assert outcomes == {"d1": "success", "d2": "denied"}
+    _, replayed = await replay(recording, MAX)  # nobody decides: the recording does
+    assert_same_events(list(recording.events), replayed)
+
+
+async def test_an_interrupted_turn_stops_where_it_stopped():
+    session = ChatSession(chat_agent(text_stream([f"word{i} " for i in range(100)], delay=0.002)))
+
+    def cancel_after_five(event, seen):
+        if sum(isinstance(e, ev.TextDelta) for e in seen) == 5:
+            session.cancel()
+
+    await collect(session, "long", on_event=cancel_after_five)
+    recording = rec.Recording(
+        prompt="long", events=tuple(session.last_recording.events), history=(ModelRequest(parts=[UserPromptPart("long")]),)
+    )
+    assert isinstance(recording.ending, ev.TurnCancelled)
+    _, replayed = await replay(recording, MAX)
+    ending = replayed[-1].event
+    assert isinstance(ending, ev.TurnCancelled) and ending.partial_text == recording.ending.partial_text
+    assert text_of([t.event for t in replayed]) == text_of([t.event for t in recording.events])
+
+
+async def test_a_failed_turn_fails_the_same_way():
+    async def stream(messages, info):
+        yield "Half a rep"
+        raise ConnectionError("the server went away")
+
+    session = ChatSession(chat_agent(stream))
+    await collect(session, "go")
+    recording = rec.Recording(
+        prompt="go", events=tuple(session.last_recording.events), history=(ModelRequest(parts=[UserPromptPart("go")]),)
+    )
+    assert isinstance(recording.ending, ev.TurnFailed)
+    _, replayed = await replay(recording, MAX)
+    ending = replayed[-1].event
+    assert isinstance(ending, ev.TurnFailed)
+    assert ending.error == recording.ending.error and ending.partial_text == "Half a rep"
+
+
+async def test_a_text_reply_that_was_not_taken_is_rejected_again():
+    async def stream(messages, info):
+        if not any(isinstance(m, ModelResponse) for m in messages[1:]):
+            yield "It is Oslo."  # text, where only a City will do: pydantic-ai asks again
+        else:
+            yield {0: DeltaToolCall(name=info.output_tools[0].name, json_args='{"name": "Oslo", "population": 1}')}
+
+    recording = await record(chat_agent(stream, output_type=City), "capital?")
+    assert any(isinstance(t.event, ev.ResponseStarted) and t.event.rejected_text for t in recording.events)
+    _, replayed = await replay(recording, MAX)
+    # pydantic-ai's feedback on the text (invalid JSON for a City) is said in other words: the replay offers text
+    assert_same_events(list(recording.events), replayed, messages=False)
+
+
+async def test_the_ndjson_file_replays_the_same(recorded):
+    text = "".join(rec.to_ndjson([recorded]))
+    (again,) = rec.from_ndjson(text)
+    _, replayed = await replay(again, MAX)
+    assert_same_events(list(recorded.events), replayed)
+
+
+async def test_a_prompt_after_the_replay_gets_a_word_not_a_request():
+    recording = await record(chat_agent(text_stream(["Hello ", "there"])), "hi")
+    session, _ = await replay(recording, MAX)
+    events = await collect(session, "and then?")
+    assert "replay" in text_of(events) and isinstance(events[-1], ev.TurnFinished)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("realtime", 1.0), ("2", 2.0), ("0.5", 0.5), ("max", MAX), ("3x", 3.0), ("MAX", MAX)]
+)
+def test_speeds(text, value):
+    assert parse_speed(text) == value
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "fast", "nan", "inf", ""])
+def test_a_bad_speed_is_one_line(text):
+    with pytest.raises(SpeedError) as raised:
+        parse_speed(text)
+    assert "\n" not in str(raised.value)
