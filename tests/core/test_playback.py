@@ -32,7 +32,7 @@ GAP = 0.04
 
 
 def everything(seen: list[list]):
-    """Thinking, a tool retried once and then run, a transient HTTP 503 retried, an output rejected once then accepted."""
+    """Thinking, a tool retried once then run, a transient HTTP 503 retried, an output rejected once then accepted."""
     calls = {"stream": 0, "lookup": 0}
 
     async def stream(messages, info):
@@ -147,7 +147,8 @@ async def test_the_recorded_turn_has_everything(recorded):
         assert kind in kinds
     results = [t.event for t in recorded.events if isinstance(t.event, ev.ToolCallFinished)]
     assert [r.outcome for r in results] == ["retried", "success"]
-    assert isinstance(recorded.ending, ev.TurnFinished) and recorded.ending.output == {"name": "Oslo", "population": 709000}
+    assert isinstance(recorded.ending, ev.TurnFinished)
+    assert recorded.ending.output == {"name": "Oslo", "population": 709000}
 
 
 async def test_a_replay_at_max_speed_gives_the_recorded_events(recorded):
@@ -229,7 +230,9 @@ async def test_an_interrupted_turn_stops_where_it_stopped():
 
     await collect(session, "long", on_event=cancel_after_five)
     recording = rec.Recording(
-        prompt="long", events=tuple(session.last_recording.events), history=(ModelRequest(parts=[UserPromptPart("long")]),)
+        prompt="long",
+        events=tuple(session.last_recording.events),
+        history=(ModelRequest(parts=[UserPromptPart("long")]),),
     )
     assert isinstance(recording.ending, ev.TurnCancelled)
     _, replayed = await replay(recording, MAX)

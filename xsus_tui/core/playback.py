@@ -28,8 +28,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import replace
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pydantic_core
@@ -273,7 +272,7 @@ class Playback:
         self._report_as_recorded(response)
 
     def _report_as_recorded(self, response: _Response) -> None:
-        """The response reports the recorded usage, model and finish reason (so tokens and price are the recording's)."""
+        """The response reports the recorded usage, model and finish reason: tokens and price are the recording's."""
         live, usage = self._model.live, response.usage
         if live is None or usage is None:
             return
@@ -514,9 +513,7 @@ def _fault(retrying: ev.Retrying, speed: float, model: str) -> BaseException:
     if match := re.fullmatch(r"HTTP (\d+)", reason):
         found = _HTTP.match(detail)
         body = found.group("body") if found else None
-        return exc.ModelHTTPError(
-            int(match.group(1)), found.group("model") if found else name, body, retry_after=delay
-        )
+        return exc.ModelHTTPError(int(match.group(1)), found.group("model") if found else name, body, retry_after=delay)
     kinds: dict[str, type[exc.ModelAPIError]] = {
         "rate limited": exc.ModelRateLimitError,
         "overloaded": exc.ModelOverloadedError,
