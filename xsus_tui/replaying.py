@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .ui.app import ChatSetup, XsusApp
 
 MAX = math.inf
-"""`--speed max`: nothing waits."""
+"""`--speed max`: nothing waits (core.playback.MAX, without importing pydantic-ai to parse an option)."""
 _TURN = re.compile(r"^(?P<source>.+):(?P<turn>\d+)$")
 
 

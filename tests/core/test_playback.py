@@ -16,7 +16,7 @@ from pydantic_ai.models.function import DeltaThinkingPart, DeltaToolCall
 
 from xsus_tui.core import events as ev
 from xsus_tui.core import recording as rec
-from xsus_tui.core.playback import MAX, Playback, SpeedError, parse_speed
+from xsus_tui.core.playback import MAX, Playback
 from xsus_tui.core.session import ChatSession
 
 from .helpers import chat_agent, collect, text_of, text_stream
@@ -284,17 +284,3 @@ async def test_a_prompt_after_the_replay_gets_a_word_not_a_request():
     session, _ = await replay(recording, MAX)
     events = await collect(session, "and then?")
     assert "replay" in text_of(events) and isinstance(events[-1], ev.TurnFinished)
-
-
-@pytest.mark.parametrize(
-    ("text", "value"), [("realtime", 1.0), ("2", 2.0), ("0.5", 0.5), ("max", MAX), ("3x", 3.0), ("MAX", MAX)]
-)
-def test_speeds(text, value):
-    assert parse_speed(text) == value
-
-
-@pytest.mark.parametrize("text", ["0", "-1", "fast", "nan", "inf", ""])
-def test_a_bad_speed_is_one_line(text):
-    with pytest.raises(SpeedError) as raised:
-        parse_speed(text)
-    assert "\n" not in str(raised.value)

@@ -51,31 +51,11 @@ from .agents import ChatAgent
 from .recording import Recording
 
 MAX = math.inf
-"""The speed at which nothing waits: every event as soon as the one before it is through."""
+"""The speed at which nothing waits: every event as soon as the one before it is through (`--speed max`)."""
 
 STREAMED = (ev.TextDelta, ev.ThinkingDelta, ev.ToolCallStarted, ev.ToolArgsDelta, ev.OutputStarted, ev.OutputPartial)
 """The events that came from a model response's stream (the others come from running tools, validating the
 output, the session)."""
-
-
-class SpeedError(ValueError):
-    """A `--speed` that is not `realtime`, `max` or a positive number; the message is one line."""
-
-
-def parse_speed(text: str) -> float:
-    """`realtime` (1), `max` (`MAX`) or a positive number (2 = twice as fast, 0.5 = half)."""
-    word = text.strip().lower()
-    if word in ("realtime", "real-time", "1x"):
-        return 1.0
-    if word in ("max", "maximum", "instant"):
-        return MAX
-    try:
-        value = float(word.removesuffix("x"))
-    except ValueError:
-        raise SpeedError(f"speed must be realtime, max or a number like 2 or 0.5, not {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise SpeedError(f"speed must be more than 0, not {text!r}")
-    return value
 
 
 @dataclass
