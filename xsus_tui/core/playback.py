@@ -331,13 +331,15 @@ class Playback:
         request = next((r for r in self.recording.events if _is_request(r.event, number)), None)
         messages = request.event.messages if request is not None else ()
         for part in getattr(messages[-1], "parts", ()) if messages else ():
-            if getattr(part, "retry", None) is not None and getattr(part, "tool_call_id", None) is None:
-                content = part.content
-                if isinstance(content, str) and (found := _FEEDBACK.search(content)):
-                    if found.group("kind") == "validation_errors":
-                        with contextlib.suppress(ValueError):
-                            return json.loads(found.group("body"))
-                    return found.group("body")
+            if getattr(part, "tool_call_id", None) is not None:
+                continue
+            content = getattr(part, "content", None)
+            if isinstance(content, str) and (found := _FEEDBACK.search(content)):  # feedback, as a user prompt
+                if found.group("kind") == "validation_errors":
+                    with contextlib.suppress(ValueError):
+                        return json.loads(found.group("body"))
+                return found.group("body")
+            if getattr(part, "retry", None) is not None:
                 return content
         return None
 
@@ -423,7 +425,15 @@ class Playback:
         )
         agent.output_validator(self._validate)
         label = f"replay of {self.recording.model or 'a recording'}"
-        self._chat_agent = ChatAgent(agent=agent, label=label, output_tools=output_tools)
+        text_output = next(  # an output the model wrote as text (NativeOutput, PromptedOutput): to its panel
+            (
+                t.event.schema
+                for t in self.recording.events
+                if isinstance(t.event, ev.OutputStarted) and t.event.call_id.startswith("text-output-")
+            ),
+            None,
+        )
+        self._chat_agent = ChatAgent(agent=agent, label=label, output_tools=output_tools, text_output=text_output)
         return self._chat_agent
 
 
@@ -447,8 +457,14 @@ def _validation_error(sent: Any) -> pydantic_core.ValidationError | None:
     """The validation errors the model was sent back (a list of pydantic errors), to raise them again."""
     if not (isinstance(sent, list) and sent and all(isinstance(e, dict) and "type" in e for e in sent)):
         return None
+    errors = [
+        {**e, "ctx": {"error": str(e.get("msg", "")).removeprefix("Invalid JSON: ")}}
+        if e["type"] == "json_invalid" and "ctx" not in e
+        else e
+        for e in sent
+    ]
     try:
-        return pydantic_core.ValidationError.from_exception_data("recorded", sent)
+        return pydantic_core.ValidationError.from_exception_data("recorded", errors)
     except Exception:  # an error type pydantic doesn't know: the message alone, through ModelRetry
         return None
 
