@@ -220,6 +220,22 @@ async def test_an_approval_is_decided_as_recorded():
     assert_same_events(list(recording.events), replayed)
 
 
+async def test_a_tool_result_that_is_not_text_is_sent_back_as_it_was():
+    async def stream(messages, info):
+        if not any(isinstance(m, ModelResponse) for m in messages[1:]):
+            yield {0: DeltaToolCall(name="facts", json_args="{}", tool_call_id="f1")}
+            yield {1: DeltaToolCall(name="count", json_args="{}", tool_call_id="c1")}
+        else:
+            yield "Done."
+
+    agent = chat_agent(stream)
+    agent.agent.tool_plain(lambda: {"os": "Linux", "cpus": 2}, name="facts")
+    agent.agent.tool_plain(lambda: 455, name="count")
+    recording = await record(agent, "facts")
+    _, replayed = await replay(recording, MAX)
+    assert_same_events(list(recording.events), replayed)  # the model was sent the dict and the int again
+
+
 async def test_an_interrupted_turn_stops_where_it_stopped():
     session = ChatSession(chat_agent(text_stream([f"word{i} " for i in range(100)], delay=0.002)))
 

@@ -280,8 +280,9 @@ class Playback:
         # for it to be through): deterministic, whatever the speed.
         for _ in range(4 * list(self.results).index(call_id)):
             await asyncio.sleep(0)
-        if result.outcome == "success":
-            return result.result
+        if result.outcome == "success":  # the value the model was sent (an int, a dict...), else the text shown
+            sent = self._sent_back(call_id)
+            return sent if sent is not None else result.result
         if result.outcome == "failed":
             raise exc.ToolFailed(result.error or "failed")
         raise ModelRetry(result.error or "retry")
