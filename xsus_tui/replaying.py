@@ -191,6 +191,7 @@ class _ReplayLoader:
             None,
             conversation=Conversation(messages=history),
             retries=first.retries,
+            idle_timeout=max(p.idle_timeout for p in playbacks),
             model_settings=first.model_settings,
         )
         first.attach(session)

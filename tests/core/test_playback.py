@@ -98,6 +98,7 @@ async def replay(recording: rec.Recording, speed: float) -> tuple[ChatSession, l
         playback.chat_agent,
         conversation=Conversation(messages=list(recording.history[:-1])),
         retries=playback.retries,
+        idle_timeout=playback.idle_timeout,
         backoff=5.0,  # a retry waits what the recording asks (its Retry-After), never this
         model_settings=playback.model_settings,
     )
@@ -173,7 +174,9 @@ async def test_a_replay_keeps_the_recorded_pace_scaled(recorded, speed):
         if isinstance(was.event, ev.TextDelta | ev.ThinkingDelta | ev.OutputPartial | ev.ToolCallFinished):
             expected = (was.t - start) / speed
             assert abs((now.t - start_again) - expected) < 0.03 + 0.1 * expected, (was.event, expected, now.t)
-    assert abs(replayed[-1].t - recorded.duration / speed) < 0.05 + 0.15 * recorded.duration / speed
+    # And the whole turn, from its first request (what comes before it is this machine's own start-up of a run).
+    expected = (recorded.duration - start) / speed
+    assert abs((replayed[-1].t - start_again) - expected) < 0.05 + 0.15 * expected
     retry = next(t.event for t in replayed if isinstance(t.event, ev.Retrying))
     original = next(t.event for t in recorded.events if isinstance(t.event, ev.Retrying))
     assert retry.delay == pytest.approx(original.delay / speed)
@@ -254,6 +257,31 @@ async def test_an_interrupted_turn_stops_where_it_stopped():
     ending = replayed[-1].event
     assert isinstance(ending, ev.TurnCancelled) and ending.partial_text == recording.ending.partial_text
     assert text_of([t.event for t in replayed]) == text_of([t.event for t in recording.events])
+
+
+async def test_a_turn_interrupted_before_any_answer_gives_the_prompt_back_again():
+    async def stream(messages, info):
+        await asyncio.sleep(30)
+        yield "never"
+
+    session = ChatSession(chat_agent(stream))
+
+    async def interrupt():
+        await asyncio.sleep(0.1)
+        session.cancel()
+
+    task = asyncio.ensure_future(interrupt())
+    await collect(session, "slow")
+    await task
+    recording = rec.Recording(
+        prompt="slow",
+        events=tuple(session.last_recording.events),
+        history=(ModelRequest(parts=[UserPromptPart("slow")]),),
+    )
+    assert isinstance(recording.ending, ev.TurnCancelled) and recording.ending.unsent
+    replaying, replayed = await replay(recording, MAX)
+    assert_same_events(list(recording.events), replayed)
+    assert replaying.conversation.messages == []  # taken back, as it was
 
 
 async def test_a_failed_turn_fails_the_same_way():

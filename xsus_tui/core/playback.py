@@ -100,6 +100,8 @@ class Playback:
         self.ending = recording.ending
         self.text_outputs = False
         self._cancel: Callable[[], None] | None = None
+        self._session: Any = None
+        self._tasks: set[asyncio.Future[None]] = set()
         self._origin: float | None = None
         self._served = 0
         """How many requests of the turn the model has been sent (retried attempts included)."""
@@ -161,6 +163,14 @@ class Playback:
         return kept or None
 
     @property
+    def idle_timeout(self) -> float:
+        """Seconds of silence the session may allow: the recording's longest (scaled), with room to spare, so the
+        replay is never given up for a silence the recording had."""
+        times = [t.t for t in self.recording.events]
+        longest = max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0)
+        return 60.0 if self.speed == MAX else max(60.0, 2 * longest / self.speed + 10)
+
+    @property
     def retries(self) -> int:
         """Retries the session allows: as recorded when a request was retried (3 otherwise)."""
         return max((r.fault.retries for r in self.responses if r.fault is not None), default=3)
@@ -187,7 +197,7 @@ class Playback:
 
     def attach(self, session: Any) -> None:
         """The session running the replay: where the recorded turn was interrupted, the replay calls its `cancel`."""
-        self._cancel = session.cancel
+        self._session, self._cancel = session, session.cancel
 
     async def _stop(self) -> None:
         """End the turn as the recording ended: interrupted (or never ended: the process was stopped) or failed."""
@@ -245,8 +255,8 @@ class Playback:
                 else:
                     continue
             yield item
-        if self.stop == "stream" and index == len(self.responses) - 1:
-            await self._stop()
+        if index == len(self.responses) - 1 and (self.stop == "stream" or not response.stream):
+            await self._stop()  # where the recording stopped (before a word came back: the prompt is given back)
         if response.ended is not None:
             await self._until(response.ended)
         self._report_as_recorded(response)
@@ -288,20 +298,40 @@ class Playback:
         raise ModelRetry(result.error or "retry")
 
     async def _decide(self, ctx: Any, requests: DeferredToolRequests) -> DeferredToolResults | None:
+        """Approvals: decided as recorded, at the recorded moment. Attached to a session, through its `decide` (as a
+        person's click: the session waits as for one, and its watchdog doesn't count the wait as silence)."""
         if not requests.approvals:
             return None
-        decisions: dict[str, bool | ToolDenied] = {}
+        decisions: dict[str, tuple[float, bool | ToolDenied | None]] = {}
         for part in requests.approvals:
             call_id = part.tool_call_id
-            await self._until(self.approvals.get(call_id, math.inf))
-            result = self.results.get(call_id)
-            if call_id not in self.approvals or (result is None and not math.isfinite(self.approvals[call_id])):
-                await self._stop()
-            if result is not None and result.outcome == "denied":
-                decisions[call_id] = ToolDenied(result.error or "The user denied this tool call.")
+            when, result = self.approvals.get(call_id, math.inf), self.results.get(call_id)
+            if result is None or not math.isfinite(when):  # the recording stops while this call waits
+                decisions[call_id] = (self.recording.duration, None)
+            elif result.outcome == "denied":
+                decisions[call_id] = (when, ToolDenied(result.error or "The user denied this tool call."))
             else:
-                decisions[call_id] = True
-        return DeferredToolResults(approvals=decisions)
+                decisions[call_id] = (when, True)
+        if self._session is None:
+            for when, decision in decisions.values():
+                await self._until(when)
+                if decision is None:
+                    await self._stop()
+            return DeferredToolResults(approvals={call_id: d for call_id, (_, d) in decisions.items() if d is not None})
+        for call_id, (when, decision) in decisions.items():
+            task = asyncio.ensure_future(self._decide_at(call_id, when, decision))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return None  # the session's own handler waits for the decisions
+
+    async def _decide_at(self, call_id: str, when: float, decision: bool | ToolDenied | None) -> None:
+        await self._until(when)
+        if decision is None:
+            await self._stop()
+        elif isinstance(decision, ToolDenied):
+            self._session.decide(call_id, False, decision.message)
+        else:
+            self._session.decide(call_id, True)
 
     def _validate(self, ctx: Any, output: Any) -> Any:
         if getattr(ctx, "partial_output", False):
@@ -346,6 +376,8 @@ class Playback:
 
     def _prepare(self, kind: str) -> Callable[[Any, list[ToolDefinition]], Any]:
         async def prepare(ctx: Any, defs: list[ToolDefinition]) -> list[ToolDefinition]:
+            if not self.responses:
+                return defs
             index = min(self._served, len(self.responses) - 1)
             offered = [t for t in self.responses[index].tools if (t.get("kind") == "output") == (kind == "output")]
             by_name = {d.name: d for d in defs}
