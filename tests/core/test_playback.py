@@ -239,6 +239,30 @@ async def test_a_tool_result_that_is_not_text_is_sent_back_as_it_was():
     assert_same_events(list(recording.events), replayed)  # the model was sent the dict and the int again
 
 
+async def test_a_turn_interrupted_while_waiting_for_approval_ends_there_again():
+    async def stream(messages, info):
+        yield "Deleting. "
+        yield {1: DeltaToolCall(name="delete_file", json_args='{"path": "a"}', tool_call_id="d1")}
+
+    agent = chat_agent(stream)
+
+    @agent.agent.tool_plain(requires_approval=True)
+    def delete_file(path: str) -> str:
+        return "deleted"
+
+    session = ChatSession(agent)
+    await collect(session, "clean", on_event=lambda e, _: isinstance(e, ev.ApprovalRequested) and session.cancel())
+    recording = rec.Recording(
+        prompt="clean",
+        events=tuple(session.last_recording.events),
+        history=(ModelRequest(parts=[UserPromptPart("clean")]),),
+    )
+    assert isinstance(recording.ending, ev.TurnCancelled)
+    _, replayed = await replay(recording, 1.0)
+    assert [type(t.event) for t in replayed] == [type(t.event) for t in recording.events]
+    assert replayed[-1].event.partial_text == "Deleting. "
+
+
 async def test_an_interrupted_turn_stops_where_it_stopped():
     session = ChatSession(chat_agent(text_stream([f"word{i} " for i in range(100)], delay=0.002)))
 

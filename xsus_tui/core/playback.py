@@ -98,7 +98,6 @@ class Playback:
         self.rejected: dict[str, ev.OutputRejected] = {}
         self.validated: ev.OutputValidated | None = None
         self.ending = recording.ending
-        self.text_outputs = False
         self._cancel: Callable[[], None] | None = None
         self._session: Any = None
         self._tasks: set[asyncio.Future[None]] = set()
@@ -128,12 +127,13 @@ class Playback:
                 )
                 self.responses.append(current)
             elif isinstance(event, ev.Retrying) and current is not None and not current.stream:
-                if event.reason != "stalled":
+                if event.reason == "stalled":  # given up for its silence, then asked again: the replay just answers
+                    self.responses.remove(current)
+                    current = None
+                else:
                     current.fault = event
             elif isinstance(event, STREAMED) and current is not None:
                 current.stream.append(timed)
-                if isinstance(event, ev.OutputStarted) and event.call_id.startswith("text-output-"):
-                    self.text_outputs = True
             elif isinstance(event, ev.ResponseUsage) and current is not None and current.usage is None:
                 current.usage, current.ended = event, timed.t
             elif isinstance(event, ev.ToolCallFinished):
@@ -326,8 +326,9 @@ class Playback:
 
     async def _decide_at(self, call_id: str, when: float, decision: bool | ToolDenied | None) -> None:
         await self._until(when)
-        if decision is None:
-            await self._stop()
+        if decision is None:  # the recording stops while the call waits: it ends there, interrupted
+            if self._cancel is not None:
+                self._cancel()
         elif isinstance(decision, ToolDenied):
             self._session.decide(call_id, False, decision.message)
         else:
