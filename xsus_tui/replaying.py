@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import math
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,6 +76,8 @@ def add_parser(commands: Any) -> None:
 def replay(args: argparse.Namespace) -> int:
     speed = parse_speed(args.speed)
     recordings, what = _recordings(args.source)
+    if args.source == "-":
+        _keys_from_the_terminal()
     if (missing := missing_terminal()) is not None:
         raise CliError(
             f"a replay needs a terminal, and {missing}; to read the recording without one, use "
@@ -95,6 +98,16 @@ def replay(args: argparse.Namespace) -> int:
     if app.startup_error is not None:
         raise CliError(app.startup_error)
     return app.return_code or 0
+
+
+def _keys_from_the_terminal() -> None:
+    """The recording came on stdin (`... | xsus replay -`): read the keys from the controlling terminal instead,
+    as `less` does. Without one, stdin stays as it is and the terminal check says so."""
+    with contextlib.suppress(OSError):
+        if not os.isatty(0):
+            tty = os.open("/dev/tty", os.O_RDWR)
+            os.dup2(tty, 0)
+            os.close(tty)
 
 
 # -- the recordings --------------------------------------------------------------------------------------------
