@@ -370,3 +370,33 @@ async def test_a_prompt_after_the_replay_gets_a_word_not_a_request():
     session, _ = await replay(recording, MAX)
     events = await collect(session, "and then?")
     assert "replay" in text_of(events) and isinstance(events[-1], ev.TurnFinished)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        ModelHTTPError(429, "gpt-x", body={"error": {"message": "slow down"}}),
+        ConnectionError("reset by peer"),
+        TimeoutError(),
+    ],
+)
+async def test_a_retry_is_replayed_with_its_reason_and_detail(fault):
+    failed: list[bool] = []
+
+    async def stream(messages, info):
+        if not failed:
+            failed.append(True)
+            raise fault
+        yield "ok"
+
+    recording = await record(chat_agent(stream), "hi", backoff=0.01)
+    (original,) = [t.event for t in recording.events if isinstance(t.event, ev.Retrying)]
+    _, replayed = await replay(recording, MAX)
+    (again,) = [t.event for t in replayed if isinstance(t.event, ev.Retrying)]
+    assert (again.reason, again.detail, again.attempt, again.retries) == (
+        original.reason,
+        original.detail,
+        original.attempt,
+        original.retries,
+    )
+    assert_same_events(list(recording.events), replayed)

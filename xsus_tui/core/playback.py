@@ -544,6 +544,14 @@ def _fault(retrying: ev.Retrying, speed: float, model: str) -> BaseException:
         found = _HTTP.match(detail)
         body = found.group("body") if found else None
         return exc.ModelHTTPError(int(match.group(1)), found.group("model") if found else name, body, retry_after=delay)
+    if reason == "no answer":  # the retry layer's own open timeout
+        return _with_retry_after(TimeoutError(), delay)
+    if reason == "connection":
+        return _with_retry_after(ConnectionError(detail.removeprefix("Connection failed: ")), delay)
+    if reason == "timed out":
+        timeout = exc.ModelRequestTimeout(name, 0.0)
+        timeout.message, timeout.args = detail or reason, (detail or reason,)
+        return _with_retry_after(timeout, delay)
     kinds: dict[str, type[exc.ModelAPIError]] = {
         "rate limited": exc.ModelRateLimitError,
         "overloaded": exc.ModelOverloadedError,
@@ -551,3 +559,8 @@ def _fault(retrying: ev.Retrying, speed: float, model: str) -> BaseException:
     }
     kind = kinds.get(reason, exc.ModelServerError)
     return kind(name, detail or reason, retry_after=delay)
+
+
+def _with_retry_after(error: BaseException, delay: float) -> BaseException:
+    error.retry_after = delay  # type: ignore[attr-defined] # read by RetryPolicy.delay, as a provider's Retry-After
+    return error
