@@ -76,7 +76,7 @@ def add_parser(commands: Any) -> None:
 def replay(args: argparse.Namespace) -> int:
     speed = parse_speed(args.speed)
     recordings, what = _recordings(args.source)
-    if args.source == "-":
+    if args.source == "-" or args.source.startswith("-:"):
         _keys_from_the_terminal()
     if (missing := missing_terminal()) is not None:
         raise CliError(
