@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     rename = history_commands.add_parser("rename", help="give a conversation a title")
     rename.add_argument("id", help="conversation id (or a unique prefix of it)")
     rename.add_argument("title", nargs="+", help="the new title (one line)")
+    from .replaying import add_parser as add_replay  # here: replaying imports cli
+
+    add_replay(commands)
     return parser
 
 
@@ -152,7 +155,12 @@ def main(argv: list[str] | None = None) -> int:
             return _history(args)
         if args.command == "config":
             return _config(args)
-        code = _run_tui(args)
+        if args.command == "replay":
+            from .replaying import replay
+
+            code = replay(args)
+        else:
+            code = _run_tui(args)
     except CliError as error:
         print(f"xsus: error: {error}", file=sys.stderr)
         code = 2

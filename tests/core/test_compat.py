@@ -70,3 +70,38 @@ def test_the_output_tool_return_text_is_what_a_run_stores() -> None:
     assert [p.content for p in returns] == [compat.FINAL_RESULT_PROCESSED], (
         "pydantic-ai answers output tool calls with other text now: update core/compat.FINAL_RESULT_PROCESSED"
     )
+
+
+def test_a_streaming_response_keeps_its_usage_and_model_name_where_replay_sets_them() -> None:
+    """core/playback.py reports a recording's usage and model on a FunctionModel's streaming response."""
+    from pydantic_ai.models.function import FunctionStreamedResponse
+    from pydantic_ai.usage import RequestUsage
+
+    names = {f.name for f in dataclasses.fields(FunctionStreamedResponse)}
+    assert "_usage" in names and "_model_name" in names, (
+        "FunctionStreamedResponse no longer has _usage / _model_name: update compat.report_usage"
+    )
+
+    async def check() -> None:
+        async def stream(messages, info):
+            yield "hi"
+
+        from pydantic_ai.models.function import FunctionModel
+
+        model = FunctionModel(stream_function=stream)
+        from pydantic_ai.models import ModelRequestParameters
+
+        async with model.request_stream(
+            [ModelRequest(parts=[UserPromptPart("x")])], None, ModelRequestParameters()
+        ) as r:
+            async for _ in r:
+                pass
+            compat.report_usage(r, RequestUsage(input_tokens=7, output_tokens=3), "gpt-4o-mini")
+            got = r.get()
+        assert (got.usage.input_tokens, got.usage.output_tokens, got.model_name) == (7, 3, "gpt-4o-mini"), (
+            "setting _usage / _model_name no longer changes what the response reports: update compat.report_usage"
+        )
+
+    import asyncio
+
+    asyncio.run(check())

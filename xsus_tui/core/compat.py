@@ -45,3 +45,12 @@ def output_tool_defs(agent: Any) -> list[Any]:
 def open_part(stream: Any) -> Any:
     """The part a `UIEventStream` is in the middle of (a tool-call delta without an id belongs to it)."""
     return getattr(stream, "_open_part", None)
+
+
+def report_usage(response: Any, usage: Any, model_name: str | None) -> None:
+    """Make a streaming response report `usage` (a RequestUsage) and `model_name` as its own (replay: a
+    FunctionModel's response counts an estimate of its own in `_usage`, and names itself in `_model_name`)."""
+    if hasattr(response, "_usage"):
+        response._usage = usage
+    if model_name is not None and hasattr(response, "_model_name"):
+        response._model_name = model_name
