@@ -73,6 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     resume.add_argument("-r", "--resume", metavar="ID", help="reopen the conversation with this id (or id prefix)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from . import headless  # standard library only at import
+
+    headless.add_arguments(
+        commands.add_parser(
+            "ask",
+            help="one turn for pipes and scripts: the reply on stdout (xsus ask PROMPT, or the prompt on stdin)",
+            description="Ask once and print the reply as it streams: rendered markdown on a terminal, plain text "
+            "when piped; tool calls and errors on stderr. stdin, when piped, is the prompt, or goes under PROMPT "
+            "as context. Saved to the history like the chat. Exit status: 0 done, 1 the model failed, 2 bad "
+            "usage, 130 interrupted (the partial reply is saved).",
+        )
+    )
     config = commands.add_parser("config", help="where the config file is, and what it sets")
     config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     config_commands.add_parser("path", help="print the config file's path (and where history is kept)")
@@ -159,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
             from .replaying import replay
 
             code = replay(args)
+        elif args.command == "ask":
+            from .headless import run as ask
+
+            code = ask(args)
         else:
             code = _run_tui(args)
     except CliError as error:
@@ -229,8 +245,8 @@ def _run_tui(args: argparse.Namespace) -> int:
     loaded by `_ChatLoader` after the first frame (docs/architecture.md, Start-up)."""
     if (missing := missing_terminal()) is not None:
         raise CliError(
-            f"the chat needs a terminal, and {missing}; to read conversations without one, use "
-            "`xsus history export --latest` (or `xsus history list`)"
+            f"the chat needs a terminal, and {missing}; for pipes and scripts use `xsus ask` "
+            "(echo hi | xsus ask), and to read conversations `xsus history export --latest`"
         )
     from .config import ConfigError, load_settings
 
