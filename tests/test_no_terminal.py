@@ -32,6 +32,7 @@ def assert_refused(result: subprocess.CompletedProcess[str], took: float) -> Non
     assert len(lines) == 1, lines[:5]
     assert lines[0].startswith("xsus: error: the chat needs a terminal"), lines[0]
     assert "xsus history export --latest" in lines[0]
+    assert "`xsus ask`" in lines[0]  # what works without a terminal
     assert "\x1b" not in result.stderr  # no screen was drawn
     assert took < ANSWER_WITHIN
 

@@ -327,26 +327,27 @@ class Approvals:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def request(self, event: Any) -> None:
-        call = f"{event.tool_name} {_one_line(_args(event.args))}"
+        name = event.tool_name
         if self.policy == "approve":
-            self.warn(f"approved (--approve): {call}")
+            self.warn(f"{name} needs approval: approved (--approve)")
             self.session.decide(event.call_id, True)
         elif self.policy == "deny":
-            self.warn(f"denied (--deny): {call}")
+            self.warn(f"{name} needs approval: denied (--deny)")
             self.session.decide(event.call_id, False, "The user denied this tool call.")
         else:
-            task = asyncio.create_task(self._ask(event, call))
+            task = asyncio.create_task(self._ask(event))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _ask(self, event: Any, call: str) -> None:
+    async def _ask(self, event: Any) -> None:
+        name = event.tool_name
         async with self._asking:
             if (tty := _open_tty()) is None:
-                self.warn(f"denied: {call}: it needs approval and there is no terminal to ask on (use --approve)")
+                self.warn(f"{name} needs approval and there is no terminal to ask on: denied (--approve allows it)")
                 self.session.decide(event.call_id, False, "The user was not there to approve this tool call.")
                 return
             try:
-                tty.write(f"xsus: allow {call}? [y/N] ")
+                tty.write(f"xsus: allow {name} {_one_line(_args(event.args))}? [y/N] ")
                 tty.flush()
                 answer = await in_daemon_thread(tty.readline, name="approval")
             except asyncio.CancelledError:  # the turn ended (Ctrl+C): the read is left to its daemon thread
