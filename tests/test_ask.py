@@ -357,3 +357,16 @@ def test_on_a_terminal_the_reply_is_rendered_markdown(xsus_home):
     assert "# Hello" not in text and "**xsus**" not in text and "```" not in text  # rendered, not markdown source
     assert "• Text like this paragraph" in text
     assert "xsus: saved in conversation" in text
+
+
+def test_on_a_terminal_a_tool_that_needs_approval_is_asked_about(xsus_home):
+    """stdout is piped or not: the question goes to the terminal (/dev/tty), and the answer comes from there."""
+    with spawn(xsus_home, "ask", "save", "a", "note", "--model", "demo", XSUS_DEMO_DELAY="0") as term:
+        assert term.wait_for(b"? [y/N] ", timeout=60) is not None, term.text()[-2000:]
+        assert "xsus: allow save_note" in term.text()
+        term.send(b"y\r")
+        status, _ = wait_exit(term, timeout=60)
+        text = term.text()
+    assert status == 0, text[-2000:]
+    assert "Done: the note was saved to" in text
+    assert (xsus_home / "notes" / "xsus demo note.md").exists()

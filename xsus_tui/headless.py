@@ -214,8 +214,8 @@ async def _ask(
 ) -> int:
     from .core import events as ev
 
-    interrupts = Interrupts(session, warn)
     approvals = Approvals(session, warn, policy="approve" if args.approve else "deny" if args.deny else None)
+    interrupts = Interrupts(session, warn, approvals)
     session.expect_turn()  # a Ctrl+C from here on stops the turn, also before it starts
     mcp = await _start_mcp(session, settings, warn, interrupts)
     ending: Any = None
@@ -290,9 +290,10 @@ class Interrupts:
     """Ctrl+C (and SIGTERM) during `xsus ask`: the first cancels the turn, which saves its partial reply and ends
     it; a second exits at once."""
 
-    def __init__(self, session: ChatSession, warn: Warnings) -> None:
+    def __init__(self, session: ChatSession, warn: Warnings, approvals: Approvals) -> None:
         self.session = session
         self.warn = warn
+        self.approvals = approvals
         self.signal: int | None = None
         """The first signal received."""
         self.happened = asyncio.Event()
@@ -308,6 +309,7 @@ class Interrupts:
             os._exit(128 + number)
         self.signal = number
         self.happened.set()
+        self.approvals.interrupted()
         self.session.cancel()
 
     def close(self) -> None:
@@ -325,6 +327,8 @@ class Approvals:
         self.policy = policy
         self._asking = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._question: int | None = None
+        """The terminal while a question waits for its answer there."""
 
     def request(self, event: Any) -> None:
         name = event.tool_name
@@ -347,30 +351,45 @@ class Approvals:
                 self.session.decide(event.call_id, False, "The user was not there to approve this tool call.")
                 return
             try:
-                tty.write(f"xsus: allow {name} {_one_line(_args(event.args))}? [y/N] ")
-                tty.flush()
-                answer = await in_daemon_thread(tty.readline, name="approval")
-            except asyncio.CancelledError:  # the turn ended (Ctrl+C): the read is left to its daemon thread
-                with contextlib.suppress(OSError):
-                    tty.write("\n")
-                    tty.flush()
-                raise
+                _write(tty, f"xsus: allow {name} {_one_line(_args(event.args))}? [y/N] ")
+                self._question = tty
+                answer = await in_daemon_thread(_read_line, tty, name="approval")
+            except OSError:
+                answer = ""
+            finally:  # cancelled (Ctrl+C), the read is left to its daemon thread
+                self._question = None
             with contextlib.suppress(OSError):
-                tty.close()
+                os.close(tty)
             approved = answer.strip().lower() in ("y", "yes")
             self.session.decide(event.call_id, approved, None if approved else "The user denied this tool call.")
+
+    def interrupted(self) -> None:
+        """Ctrl+C: the question's line is left as it is; what comes next starts on a line of its own."""
+        if self._question is not None:
+            _write(self._question, "\n")
 
     def close(self) -> None:
         for task in self._tasks:
             task.cancel()
 
 
-def _open_tty() -> TextIO | None:
-    """The controlling terminal, to ask on also when stdin and stdout are pipes; None without one."""
+def _open_tty() -> int | None:
+    """The controlling terminal (a file descriptor), to ask on also when stdin and stdout are pipes; None without
+    one."""
     try:
-        return open("/dev/tty", "r+", encoding="utf-8", errors="replace")  # noqa: SIM115 - the caller closes it
+        return os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
     except OSError:
         return None
+
+
+def _write(fd: int, text: str) -> None:
+    with contextlib.suppress(OSError):
+        os.write(fd, text.encode())
+
+
+def _read_line(fd: int) -> str:
+    """One line typed on the terminal (its line discipline hands it over whole), or "" at end of input."""
+    return os.read(fd, 4096).decode(errors="replace")
 
 
 # -- what goes to stderr -----------------------------------------------------------------------------------
@@ -425,8 +444,8 @@ class Warnings:
             case ev.ToolCallFinished(call_id=call_id, tool_name=name, result=result, error=error, outcome=outcome):
                 if call_id not in self._shown:
                     self._call(call_id, name, "")
-                if outcome == "denied":
-                    self.dim(f"tool {name} denied: {_one_line(error or result or '')}")
+                if outcome in ("denied", "interrupted"):
+                    self.dim(f"tool {name} {outcome}: {_one_line(error or result or '')}")
                 elif error is not None:
                     self.dim(f"tool {name} failed: {_one_line(error)}")
                 else:
