@@ -28,7 +28,7 @@ import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
 from . import paths
-from .cli import CliError, _ChatLoader, _load_conversation, _open_store, _open_writer
+from .cli import CliError, _ChatLoader, _load_conversation, _open_store, _open_writer, _seconds
 from .process import in_daemon_thread, run_bounded
 
 if TYPE_CHECKING:
@@ -71,6 +71,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--deny", action="store_true", help="refuse tools that need approval (the default without a terminal to ask)"
     )
     parser.add_argument("--no-save", action="store_true", help="keep this turn out of the history")
+    parser.add_argument(
+        "--retries", type=int, choices=range(0, 11), metavar="N", default=unset, help="as for the chat (default 3)"
+    )
+    parser.add_argument(
+        "--idle-timeout", type=_seconds, metavar="SECONDS", default=unset, help="as for the chat (default 60)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
