@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 from pydantic_ai.messages import ModelRequest, ModelResponse, TextPart
 
+from xsus_tui.core import events as ev
 from xsus_tui.core.recording import from_ndjson
-from xsus_tui.headless import MAX_STDIN, compose_prompt
+from xsus_tui.headless import MAX_STDIN, RenderedOutput, compose_prompt
 
 from .e2e.loopback import OpenAICompatServer, error_reply, messages_with_role, text_reply, tool_call_reply
 from .terminal_helpers import latest_messages, spawn, wait_exit
@@ -267,14 +268,15 @@ def test_approve_and_deny_together_is_bad_usage(xsus_home):
     assert ran.code == 2 and "not allowed with argument" in ran.stderr
 
 
-async def test_ctrl_c_saves_the_partial_reply_and_exits_130(xsus_home, server):
+@pytest.mark.parametrize(("sent", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+async def test_ctrl_c_saves_the_partial_reply_and_exits_130(xsus_home, server, sent, status):
     words = [f"word{n} " for n in range(60)]
     server.script = [text_reply("".join(words), chunks=60, delay=0.1)]
     process = await start(xsus_home, server, "go on", "--model", MODEL)
     first = await asyncio.wait_for(process.stdout.readuntil(b"word1 "), 30)  # it is streaming
-    process.send_signal(signal.SIGINT)
+    process.send_signal(sent)
     rest, err = await asyncio.wait_for(process.communicate(), 30)
-    assert process.returncode == 130, err.decode()
+    assert process.returncode == status, err.decode()
     shown = (first + rest).decode()
     assert shown.startswith("word0 word1 ") and len(shown) < len("".join(words))
     assert err.decode().strip().splitlines() == ["xsus: interrupted; the partial reply is kept"]
@@ -370,3 +372,62 @@ def test_on_a_terminal_a_tool_that_needs_approval_is_asked_about(xsus_home):
     assert status == 0, text[-2000:]
     assert "Done: the note was saved to" in text
     assert (xsus_home / "notes" / "xsus demo note.md").exists()
+
+
+MARKDOWN = """# A title
+
+A paragraph that runs
+over two lines, with **bold** and a [link](https://example.com).
+
+1. one
+2. two
+
+| a | b |
+|---|---|
+| 1 | 2 |
+
+```python
+x = 1
+
+y = 2
+```
+
+Setext heading
+--------------
+
+- last
+- list
+"""
+
+
+def rendered(chunks: list[str]) -> tuple[str, int]:
+    """What RenderedOutput prints for a reply streamed in `chunks`, and how many times it rendered a block."""
+    import io
+
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=60, force_terminal=True, color_system=None)
+    output = RenderedOutput(console)
+    renders = 0
+    original = output._print
+
+    def counting(block: str) -> None:
+        nonlocal renders
+        renders += 1
+        original(block)
+
+    output._print = counting
+    for chunk in chunks:
+        output.event(ev.TextDelta(chunk))
+    output.event(ev.TurnFinished(stats=ev.TurnStats(), output=MARKDOWN))
+    output.end()
+    return console.file.getvalue(), renders
+
+
+@pytest.mark.parametrize("size", [1, 3, 7, 40])
+def test_streamed_markdown_prints_each_block_once_as_the_whole_would(size):
+    whole, blocks = rendered([MARKDOWN])
+    streamed, renders = rendered([MARKDOWN[i : i + size] for i in range(0, len(MARKDOWN), size)])
+    assert streamed == whole
+    assert renders == blocks == 7  # one render a block, however the text arrived
+    assert "(https://example.com)" in whole and "**" not in whole and "```" not in whole

@@ -578,11 +578,11 @@ class RenderedOutput(Output):
     still growing at the end), through Rich; links written out as `text (target)`; a structured output as
     highlighted JSON."""
 
-    def __init__(self) -> None:
+    def __init__(self, console: Any = None) -> None:
         from markdown_it import MarkdownIt
         from rich.console import Console
 
-        self.console = Console(highlight=False)
+        self.console = console or Console(highlight=False)
         self.parser = MarkdownIt("commonmark").enable(["table", "strikethrough"])
         self.inert = InertStream()
         self.source = ""
