@@ -20,7 +20,8 @@ from pydantic_ai.messages import ModelRequest, ModelResponse, TextPart
 
 from xsus_tui.core import events as ev
 from xsus_tui.core.recording import from_ndjson
-from xsus_tui.headless import MAX_STDIN, RenderedOutput, compose_prompt
+from xsus_tui.headless import MAX_STDIN, compose_prompt
+from xsus_tui.headless_output import RenderedOutput
 
 from .e2e.loopback import OpenAICompatServer, error_reply, messages_with_role, text_reply, tool_call_reply
 from .terminal_helpers import latest_messages, spawn, wait_exit

@@ -11,7 +11,8 @@ It runs the TUI's ChatSession against the TUI's store, so the turn is in the his
 it). Exit status: 0 done, 1 the model failed (or the turn could not be saved), 2 bad usage, 130 interrupted
 (Ctrl+C: the partial reply is saved; a second Ctrl+C exits at once), 141 stdout closed early.
 
-Textual is never imported; pydantic-ai only once the arguments and stdin have been read.
+This module runs the command (arguments, prompt, the turn, signals, approvals); `headless_output.py` writes what
+it produces. Textual is never imported; pydantic-ai only once the arguments and stdin have been read.
 """
 
 from __future__ import annotations
@@ -19,16 +20,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import re
 import select
 import signal
 import sys
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from . import paths
 from .cli import CliError, _ChatLoader, _load_conversation, _open_store, _open_writer, _seconds
+from .headless_output import (
+    JsonOutput,
+    Output,
+    PlainOutput,
+    RenderedOutput,
+    Warnings,
+    args_text,
+    isatty,
+    one_line,
+)
 from .process import in_daemon_thread, run_bounded
 
 if TYPE_CHECKING:
@@ -39,8 +49,6 @@ MAX_STDIN = 1_000_000
 """Bytes of stdin `xsus ask` takes; more is refused with one line rather than sent silently."""
 STDIN_HINT_AFTER = 3.0
 """Seconds of silence on a stdin that is not a terminal before a terminal's stderr says it is being read."""
-TOOL_LINE = 240
-"""Characters of a tool call's arguments or result shown in its line on stderr."""
 FINAL_SAVE_TIMEOUT = 0.8
 """Seconds the last try at saving what a failed save left may take."""
 
@@ -115,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
             JsonOutput(session, prompt, sys.stdout)
             if args.as_json
             else RenderedOutput()
-            if _isatty(sys.stdout)
+            if isatty(sys.stdout)
             else PlainOutput(sys.stdout)
         )
         return run_bounded(_ask(session, prompt, output, warn, args, settings))
@@ -178,13 +186,13 @@ def _read_stdin() -> str | None:
     """stdin's text when it is not a terminal (a pipe, a file, /dev/null), else None. More than `MAX_STDIN`
     bytes, or bytes that are not UTF-8, are a CliError."""
     stdin = sys.stdin
-    if stdin is None or _isatty(stdin):
+    if stdin is None or isatty(stdin):
         return None
     try:
         fd = stdin.fileno()
     except (OSError, ValueError):
         return None
-    if _isatty(sys.stderr):
+    if isatty(sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             ready, _, _ = select.select([fd], [], [], STDIN_HINT_AFTER)
             if not ready:
@@ -203,13 +211,6 @@ def _read_stdin() -> str | None:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise CliError(f"stdin is not UTF-8 text (byte {error.start}); xsus ask sends text only") from None
-
-
-def _isatty(stream: Any) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, OSError, ValueError):
-        return False
 
 
 # -- the turn ----------------------------------------------------------------------------------------------
@@ -251,7 +252,7 @@ async def _ask(
         if session.unsaved:
             warn(f"NOT saved: this turn could not be written to the history ({session.save_error or 'no answer'})")
             return code or 1
-    if session.store is not None and session.conversation.messages and _isatty(sys.stderr) and not args.as_json:
+    if session.store is not None and session.conversation.messages and isatty(sys.stderr) and not args.as_json:
         short = session.conversation.conversation_id[:13]
         warn.dim(f"saved in conversation {short}: go on with  xsus ask -c  or  xsus -r {short}")
     return code
@@ -357,7 +358,7 @@ class Approvals:
                 self.session.decide(event.call_id, False, "The user was not there to approve this tool call.")
                 return
             try:
-                _write(tty, f"xsus: allow {name} {_one_line(_args(event.args))}? [y/N] ")
+                _write(tty, f"xsus: allow {name} {one_line(args_text(event.args))}? [y/N] ")
                 self._question = tty
                 answer = await in_daemon_thread(_read_line, tty, name="approval")
             except OSError:
@@ -396,332 +397,3 @@ def _write(fd: int, text: str) -> None:
 def _read_line(fd: int) -> str:
     """One line typed on the terminal (its line discipline hands it over whole), or "" at end of input."""
     return os.read(fd, 4096).decode(errors="replace")
-
-
-# -- what goes to stderr -----------------------------------------------------------------------------------
-
-
-def _one_line(text: str, limit: int = TOOL_LINE) -> str:
-    from .core.sanitize import inert
-
-    flat = " ".join(inert(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def _args(args: Any) -> str:
-    return args if isinstance(args, str) else json.dumps(args, ensure_ascii=False)
-
-
-class Warnings:
-    """Lines on stderr: tool calls, status, notices and errors, each one line, inert; dim on a terminal."""
-
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self.stream = stream or sys.stderr
-        self.terminal = _isatty(self.stream) and "NO_COLOR" not in os.environ
-        self._shown: set[str] = set()
-        """Tool calls whose line is out."""
-        self._names: dict[str, str] = {}
-        self._stalled = False
-        self._waiting = False
-
-    def __call__(self, text: str) -> None:
-        self._write(f"xsus: {_one_line(text, 4 * TOOL_LINE)}")
-
-    def dim(self, text: str) -> None:
-        self._write(f"xsus: {_one_line(text, 4 * TOOL_LINE)}", dim=True)
-
-    def _write(self, line: str, *, dim: bool = False) -> None:
-        if self.terminal and dim:
-            line = f"\x1b[2m{line}\x1b[0m"
-        self.stream.write(line + "\n")
-        self.stream.flush()
-
-    def event(self, event: Any) -> None:
-        from .core import events as ev
-
-        match event:
-            case ev.ToolCallRunning(call_id=call_id, args=args):
-                if call_id not in self._shown:
-                    self._call(call_id, self._names.get(call_id, "tool"), args)
-            case ev.ToolCallStarted(call_id=call_id, tool_name=name):
-                self._names[call_id] = name
-            case ev.ApprovalRequested(call_id=call_id):
-                self._shown.add(call_id)  # Approvals says it
-            case ev.ToolCallFinished(call_id=call_id, tool_name=name, result=result, error=error, outcome=outcome):
-                if call_id not in self._shown:
-                    self._call(call_id, name, "")
-                if outcome in ("denied", "interrupted"):
-                    self.dim(f"tool {name} {outcome}: {_one_line(error or result or '')}")
-                elif error is not None:
-                    self.dim(f"tool {name} failed: {_one_line(error)}")
-                else:
-                    self.dim(f"tool {name} → {_one_line(result or '')}")
-            case ev.OutputRejected(error=error):
-                self.dim(f"the output did not validate ({_one_line(error)}); the model tries again")
-            case ev.Retrying(attempt=attempt, retries=retries, delay=delay, reason=reason, detail=detail):
-                self(f"{detail or reason}: retry {attempt} of {retries} in {delay:.1f} s")
-            case ev.Stalled(seconds=seconds, limit=limit):
-                if not self._stalled:
-                    self._stalled = True
-                    self.dim(f"the model has sent nothing for {seconds:.0f} s (given up after {limit:g} s)")
-            case ev.Saving(done=done):
-                if not done and not self._waiting:
-                    self.dim("waiting for the history database (another xsus may be writing to it)")
-                self._waiting = not done
-            case ev.Notice(text=text):
-                self(text)
-            case ev.TurnFailed(error=error, unsent=unsent):
-                self(f"error: {error}" + (" (nothing came back)" if unsent else ""))
-            case ev.TurnCancelled(unsent=unsent):
-                self("interrupted" + ("" if unsent else "; the partial reply is kept"))
-        if not isinstance(event, ev.Stalled | ev.Saving | ev.Notice | ev.RequestSent | ev.ResponseUsage):
-            self._stalled = False
-
-    def _call(self, call_id: str, name: str, args: Any) -> None:
-        self._shown.add(call_id)
-        self.dim(f"tool {name} {_one_line(_args(args))}".rstrip())
-
-
-# -- what goes to stdout -----------------------------------------------------------------------------------
-
-
-class Output:
-    """Writes a turn's events to stdout."""
-
-    def event(self, event: Any) -> None:
-        raise NotImplementedError
-
-    def pause(self) -> None:
-        """About to ask on the terminal: write out what is held."""
-
-    def end(self) -> None:
-        """The turn has ended."""
-
-
-class InertStream:
-    """`inert` applied delta by delta: a zero-width joiner at the start of a delta keeps its place after a
-    character outside ASCII at the end of the one before (an emoji sequence split across two deltas)."""
-
-    def __init__(self) -> None:
-        self._last = ""
-
-    def __call__(self, text: str) -> str:
-        from .core.sanitize import inert
-
-        if not text:
-            return text
-        if text[0] in "\u200c\u200d" and self._last:
-            safe = inert(self._last + text)[len(inert(self._last)) :]
-        else:
-            safe = inert(text)
-        self._last = text[-1]
-        return safe
-
-
-class PlainOutput(Output):
-    """stdout is a pipe or a file: the reply's text as it streams, each delta written and flushed. Text of a later
-    response (after tool calls) starts on a line of its own, the output ends with a newline, and a structured
-    output is written as JSON."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.inert = InertStream()
-        self.tail = ""
-        """The last two characters written."""
-        self.values = 0
-        self.gap = False
-        """Text from here on is another run of the reply (after a tool call): a paragraph of its own."""
-
-    def write(self, text: str) -> None:
-        if text:
-            self.stream.write(text)
-            self.stream.flush()
-            self.tail = (self.tail + text)[-2:]
-
-    def event(self, event: Any) -> None:
-        from .core import events as ev
-
-        if isinstance(event, ev.TextDelta):
-            if self.gap and self.tail:
-                newlines = len(self.tail) - len(self.tail.rstrip("\n"))
-                self.write("\n" * (2 - newlines))
-            self.gap = False
-            self.write(self.inert(event.text))
-        elif isinstance(event, ev.ResponseStarted | ev.ToolCallStarted | ev.OutputStarted):
-            self.gap = True
-        elif isinstance(event, ev.OutputValidated) or (
-            isinstance(event, ev.TurnFinished) and event.output is not None and not isinstance(event.output, str)
-        ):
-            if isinstance(event, ev.TurnFinished) and self.values:
-                return
-            self.values += 1
-            self._new_line()
-            self.write(_json_text(event.value if isinstance(event, ev.OutputValidated) else event.output) + "\n")
-
-    def _new_line(self) -> None:
-        if self.tail and not self.tail.endswith("\n"):
-            self.write("\n")
-
-    def end(self) -> None:
-        self._new_line()
-
-
-def _json_text(value: Any) -> str:
-    from .core.sanitize import inert
-    from .core.translate import jsonable
-
-    return inert(json.dumps(jsonable(value), indent=2, ensure_ascii=False))
-
-
-class RenderedOutput(Output):
-    """stdout is a terminal: the reply as markdown, each top-level block printed once it is complete (the one
-    still growing at the end), through Rich; links written out as `text (target)`; a structured output as
-    highlighted JSON."""
-
-    def __init__(self, console: Any = None) -> None:
-        from markdown_it import MarkdownIt
-        from rich.console import Console
-
-        self.console = console or Console(highlight=False)
-        self.parser = MarkdownIt("commonmark").enable(["table", "strikethrough"])
-        self.inert = InertStream()
-        self.source = ""
-        """Text of the current run not printed yet: the blocks that may still grow."""
-        self.printed = False
-        self.values = 0
-
-    def event(self, event: Any) -> None:
-        from .core import events as ev
-
-        if isinstance(event, ev.TextDelta):
-            self.source += self.inert(event.text)
-            if "\n" in event.text:
-                self._print_finished()
-        elif isinstance(event, ev.ResponseStarted | ev.ToolCallStarted | ev.OutputStarted) or isinstance(
-            event, ev.TurnFinished | ev.TurnCancelled | ev.TurnFailed
-        ):
-            self.pause()
-        if isinstance(event, ev.OutputValidated) or (
-            isinstance(event, ev.TurnFinished) and event.output is not None and not isinstance(event.output, str)
-        ):
-            if isinstance(event, ev.TurnFinished) and self.values:
-                return
-            from rich.json import JSON
-
-            self.values += 1
-            self._gap()
-            value = event.value if isinstance(event, ev.OutputValidated) else event.output
-            self.console.print(JSON(_json_text(value)), soft_wrap=True)
-
-    def pause(self) -> None:
-        if self.source.strip():
-            self._print(self.source)
-        self.source = ""
-
-    def end(self) -> None:
-        self.pause()
-
-    def _print_finished(self) -> None:
-        blocks = self._blocks(self.source)
-        # The next block's first line may still join the last one ("2" then ". b" goes on with a list): while it
-        # is arriving, both stay.
-        keep = 2 if len(blocks) > 1 and "\n" not in blocks[-1] else 1
-        if len(blocks) <= keep:
-            return
-        for block in blocks[:-keep]:
-            self._print(block)
-        self.source = "".join(blocks[-keep:])
-
-    def _blocks(self, source: str) -> list[str]:
-        lines = source.splitlines(keepends=True)
-        starts = sorted({token.map[0] for token in self.parser.parse(source) if token.level == 0 and token.map})
-        if not starts:
-            return [source]
-        starts[0] = 0
-        bounds = [*starts, len(lines)]
-        return ["".join(lines[start:end]) for start, end in zip(bounds, bounds[1:], strict=False)]
-
-    def _gap(self) -> None:
-        if self.printed:
-            self.console.line()
-        self.printed = True
-
-    def _print(self, block: str) -> None:
-        from rich.markdown import Markdown
-        from rich.segment import Segment, Segments
-
-        console = self.console
-        rendered = console.render_lines(Markdown(block, hyperlinks=False), console.options, pad=False)
-        text = ["".join(segment.text for segment in line) for line in rendered]
-        start, end = 0, len(text)  # without the blank lines Rich puts around some blocks
-        while start < end and not text[start].strip():
-            start += 1
-        while end > start and not text[end - 1].strip():
-            end -= 1
-        if start == end:
-            return
-        self._gap()
-        segments: list[Segment] = []
-        for line in rendered[start:end]:
-            segments.extend(line)
-            segments.append(Segment.line())
-        console.print(Segments(segments), end="")
-        console.file.flush()
-
-
-class JsonOutput(Output):
-    """`--json`: the turn's recording as NDJSON (docs/recordings.md), written as it happens. The header goes out
-    once the prompt is saved (it holds the prompt's entry and the conversation so far), then each event the
-    session recorded, with the time it recorded. So the output is the recording the store keeps for the turn,
-    and `recording.from_ndjson` (or `xsus replay`) reads it back."""
-
-    def __init__(self, session: ChatSession, prompt: str, stream: TextIO) -> None:
-        self.session = session
-        self.prompt = prompt
-        self.stream = stream
-        self.header = False
-        self.written = 0
-        self.previous: Any = None
-
-    def event(self, event: Any) -> None:
-        from .core import events as ev
-        from .core.recording import dumps_line, event_line
-
-        recorder = self.session.last_recording
-        if recorder is None:
-            return
-        ending = isinstance(event, ev.TurnFinished | ev.TurnCancelled | ev.TurnFailed)
-        if not self.header:
-            if isinstance(event, ev.Saving | ev.Notice) and not ending:
-                return  # the prompt is still being saved: its entry is not known yet (the event is kept meanwhile)
-            header = self._header()
-            self.previous = header.history
-            self.stream.write(dumps_line(header.header()) + "\n")
-            self.header = True
-        for timed in recorder.events[self.written :]:
-            self.stream.write(dumps_line(event_line(timed, self.previous)) + "\n")
-            if isinstance(timed.event, ev.RequestSent):
-                self.previous = timed.event.messages
-        self.written = len(recorder.events)
-        self.stream.flush()
-
-    def _header(self) -> Any:
-        """The header the session will store for this turn. The session keeps what it knows of the turn (its
-        prompt's entry, the history it started from) in `_turn_context`; without it the header is rebuilt from
-        the conversation, without the entry id."""
-        from .core.recording import Recording
-
-        session = self.session
-        context = getattr(session, "_turn_context", None)
-        messages = tuple(session.conversation.messages)
-        return Recording(
-            prompt=getattr(context, "prompt", self.prompt),
-            events=(),
-            history=getattr(context, "history", None) or messages,
-            conversation_id=session.conversation.conversation_id,
-            turn=getattr(context, "turn", None),
-            entry_id=getattr(context, "entry_id", None),
-            started_at=getattr(context, "started_at", None),
-            model=session.chat_agent.label,
-            agent=session.chat_agent.target,
-        )
