@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         output: Output = (
             JsonOutput(session, prompt, sys.stdout)
             if args.as_json
-            else RenderedOutput()
+            else RenderedOutput(warn=warn)
             if isatty(sys.stdout)
             else PlainOutput(sys.stdout)
         )

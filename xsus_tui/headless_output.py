@@ -45,7 +45,11 @@ class Warnings:
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
-        self.terminal = isatty(self.stream) and "NO_COLOR" not in os.environ
+        self.tty = isatty(self.stream)
+        self.terminal = self.tty and "NO_COLOR" not in os.environ
+        """Dim lines (a terminal that takes colour)."""
+        self._status = ""
+        """The transient line on the terminal (`thinking…`), erased before anything else is written."""
         self._shown: set[str] = set()
         """Tool calls whose line is out."""
         self._names: dict[str, str] = {}
@@ -59,10 +63,26 @@ class Warnings:
         self._write(f"xsus: {one_line(text, 4 * TOOL_LINE)}", dim=True)
 
     def _write(self, line: str, *, dim: bool = False) -> None:
+        self.clear()
         if self.terminal and dim:
             line = f"\x1b[2m{line}\x1b[0m"
         self.stream.write(line + "\n")
         self.stream.flush()
+
+    def transient(self, text: str) -> None:
+        """Show `text` on the terminal's current line until something else is written (only on a terminal)."""
+        if not self.tty or text == self._status:
+            return
+        self._status = text
+        shown = f"\x1b[2m{text}\x1b[0m" if self.terminal else text
+        self.stream.write(f"\r\x1b[K{shown}")
+        self.stream.flush()
+
+    def clear(self) -> None:
+        if self._status:
+            self._status = ""
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
 
     def event(self, event: Any) -> None:
         from .core import events as ev
@@ -206,11 +226,13 @@ class RenderedOutput(Output):
     still growing at the end), through Rich; links written out as `text (target)`; a structured output as
     highlighted JSON."""
 
-    def __init__(self, console: Any = None) -> None:
+    def __init__(self, console: Any = None, warn: Warnings | None = None) -> None:
         from markdown_it import MarkdownIt
         from rich.console import Console
 
         self.console = console or Console(highlight=False)
+        self.warn = warn
+        """Where `thinking…` shows while the model thinks, and `…` while a block is still arriving."""
         self.parser = MarkdownIt("commonmark").enable(["table", "strikethrough"])
         self.inert = InertStream()
         self.source = ""
@@ -225,6 +247,12 @@ class RenderedOutput(Output):
             self.source += self.inert(event.text)
             if "\n" in event.text:
                 self._print_finished()
+            if self.source.strip():
+                self._transient("writing…")
+        elif isinstance(event, ev.ThinkingDelta):
+            self._transient("thinking…")
+        elif isinstance(event, ev.RequestSent):
+            self._transient("waiting for the model…")
         elif isinstance(event, ev.ResponseStarted | ev.ToolCallStarted | ev.OutputStarted) or isinstance(
             event, ev.TurnFinished | ev.TurnCancelled | ev.TurnFailed
         ):
@@ -237,6 +265,7 @@ class RenderedOutput(Output):
             from rich.json import JSON
 
             self.values += 1
+            self._clear()
             self._gap()
             value = event.value if isinstance(event, ev.OutputValidated) else event.output
             self.console.print(JSON(_json_text(value)), soft_wrap=True)
@@ -245,6 +274,15 @@ class RenderedOutput(Output):
         if self.source.strip():
             self._print(self.source)
         self.source = ""
+        self._clear()
+
+    def _transient(self, text: str) -> None:
+        if self.warn is not None:
+            self.warn.transient(text)
+
+    def _clear(self) -> None:
+        if self.warn is not None:
+            self.warn.clear()
 
     def end(self) -> None:
         self.pause()
@@ -288,6 +326,7 @@ class RenderedOutput(Output):
             end -= 1
         if start == end:
             return
+        self._clear()
         self._gap()
         segments: list[Segment] = []
         for line in rendered[start:end]:
