@@ -373,22 +373,18 @@ class JsonOutput(Output):
         self.stream.flush()
 
     def _header(self) -> Any:
-        """The header the session will store for this turn. The session keeps what it knows of the turn (its
-        prompt's entry, the history it started from) in `_turn_context`; without it the header is rebuilt from
-        the conversation, without the entry id."""
-        from .core.recording import Recording
+        """The header the session will store for this turn (the prompt's entry, the history it started from)."""
+        recording = self.session.turn_recording()
+        if recording is None:  # recording off: what the conversation says
+            from .core.recording import Recording
 
-        session = self.session
-        context = getattr(session, "_turn_context", None)
-        messages = tuple(session.conversation.messages)
-        return Recording(
-            prompt=getattr(context, "prompt", self.prompt),
-            events=(),
-            history=getattr(context, "history", None) or messages,
-            conversation_id=session.conversation.conversation_id,
-            turn=getattr(context, "turn", None),
-            entry_id=getattr(context, "entry_id", None),
-            started_at=getattr(context, "started_at", None),
-            model=session.chat_agent.label,
-            agent=session.chat_agent.target,
-        )
+            session = self.session
+            return Recording(
+                prompt=self.prompt,
+                events=(),
+                history=tuple(session.conversation.messages),
+                conversation_id=session.conversation.conversation_id,
+                model=session.chat_agent.label,
+                agent=session.chat_agent.target,
+            )
+        return recording

@@ -305,25 +305,23 @@ class ChatSession:
                         recorder.add(event)
                         if isinstance(event, TurnFinished | TurnCancelled | TurnFailed):
                             saved = True  # stored before its ending goes out, unless the database makes it wait
-                            await self._keep_recording(recorder)
+                            await self._keep_recording()
                     yield event
         finally:
             if recorder is not None and not saved:  # closed early: keep what streamed, quietly
                 with contextlib.suppress(asyncio.CancelledError):  # cancelled again: the write goes on without us
-                    await self._keep_recording(recorder)
+                    await self._keep_recording()
             self._channel, self._wake = None, None
             self._cancel_requested = False  # a cancel belongs to the turn it was meant for
 
-    async def _keep_recording(self, recorder: Recorder) -> None:
-        """Store the turn's recording with its conversation. It waits for the database `SLOW_SAVE` at most (then the
-        write goes on behind the turn, on the store's thread); a store that can't take it loses only the recording."""
-        context = self._turn_context
-        store = self.store
-        if context is None or context.entry_id is None or store is None or not hasattr(store, "save_recording"):
-            return
-        if self.save_error is not None:  # the turn itself is not on disk (a full disk): don't add to the trouble
-            return
-        recording = Recording(
+    def turn_recording(self) -> Recording | None:
+        """The running (or latest) turn's recording as far as it has come: its events so far, and what the store
+        keeps with it (the prompt's entry once saved, the history the turn started from). None before any turn, or
+        with recording off."""
+        recorder, context = self.last_recording, self._turn_context
+        if recorder is None or context is None:
+            return None
+        return Recording(
             prompt=context.prompt,
             events=tuple(recorder.events),
             history=context.history,
@@ -334,6 +332,19 @@ class ChatSession:
             model=self.chat_agent.label,
             agent=self.chat_agent.target,
         )
+
+    async def _keep_recording(self) -> None:
+        """Store the turn's recording with its conversation. It waits for the database `SLOW_SAVE` at most (then the
+        write goes on behind the turn, on the store's thread); a store that can't take it loses only the recording."""
+        context = self._turn_context
+        store = self.store
+        if context is None or context.entry_id is None or store is None or not hasattr(store, "save_recording"):
+            return
+        if self.save_error is not None:  # the turn itself is not on disk (a full disk): don't add to the trouble
+            return
+        recording = self.turn_recording()
+        if recording is None:
+            return
         saving = asyncio.ensure_future(store.save_recording(recording))
         saving.add_done_callback(lambda done: done.cancelled() or done.exception())
         await asyncio.wait({saving}, timeout=SLOW_SAVE)
