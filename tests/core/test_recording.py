@@ -105,12 +105,12 @@ async def test_a_turn_with_a_tool_a_rejected_output_and_a_retry_round_trips(stor
     assert len(lines) == 1 + len(events) and all("t" in line and "type" in line for line in lines[1:])
     (again,) = rec.from_ndjson(text)
     same_events(list(again.events), list(recorded))
-    # A request stores only what differs from the one before it.
+    # A request stores what it shares with the one before it as runs, and the rest written out: the first request's
+    # prompt differs from the stored one (pydantic-ai stamps it); then each request repeats the one before and adds
+    # the response and the tool result or the retry prompt.
     request_lines = [line for line in lines if line["type"] == "request"]
-    # (the first request's prompt differs from the stored one: pydantic-ai stamps it; then each request repeats the
-    # one before and adds the response and the tool result or the retry prompt)
-    assert [line["same"] for line in request_lines] == [0, 1, 3]
-    assert [len(line["messages"]) for line in request_lines] == [1, 2, 2]
+    shapes = [[item if isinstance(item, list) else "message" for item in line["messages"]] for line in request_lines]
+    assert shapes == [["message"], [[0, 1], "message", "message"], [[0, 3], "message", "message"]]
 
 
 async def test_each_version_of_a_turn_has_its_own_recording(store):
@@ -223,3 +223,35 @@ async def test_a_recording_the_database_makes_wait_does_not_hold_the_turn(store,
     async with asyncio.timeout(5):
         while not await store.recordings(session.conversation.conversation_id):
             await asyncio.sleep(0.01)
+
+
+async def test_what_a_turn_stores_does_not_grow_with_the_conversation(store, tmp_path):
+    """pydantic-ai sends a tool's result and the next prompt as one joined request, so what was sent is not a
+    prefix of the stored history: still, each recording keeps only what is new, and an export of every turn writes
+    each history once."""
+    import os
+
+    from xsus_tui.core.agents import build_chat_agent
+
+    os.environ["XSUS_DEMO_DELAY"] = "0"
+    session = ChatSession(build_chat_agent("demo"), store)
+    prompts = ("plan a trip", "hello", "use the tools")
+    for turn in range(24):
+        await collect(session, prompts[turn % len(prompts)])
+    db = sqlite3.connect(tmp_path / "history.db")
+    sizes = [len(body) for (body,) in db.execute("SELECT events FROM recordings ORDER BY created_at")]
+    assert len(sizes) == 24
+    for early, late in ((sizes[3], sizes[21]), (sizes[4], sizes[22]), (sizes[5], sizes[23])):
+        # the same prompt costs about the same at turn 4 and turn 22 (each joined request before it is written out:
+        # a few dozen bytes compressed)
+        assert late < early * 1.3, sizes
+    recordings = await store.recordings(session.conversation.conversation_id)
+    text = "".join(rec.to_ndjson(recordings))
+    headers = [json.loads(line) for line in text.split("\n") if line.startswith('{"type":"recording"')]
+    written = sum(isinstance(item, dict) for header in headers for item in header["history"])
+    assert written == len(recordings[-1].history)  # each message of the conversation written out once
+    again = rec.from_ndjson(text)
+    assert [len(r.history) for r in again] == [len(r.history) for r in recordings]
+    assert list(again[-1].history) == list(recordings[-1].history)
+    for back, stored in zip(again, recordings, strict=True):
+        same_events(list(back.events), list(stored.events))

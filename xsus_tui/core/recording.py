@@ -8,13 +8,15 @@ entry, so each version of a turn has its own.
 The format (documented in docs/recordings.md) is NDJSON: a header line, then one event a line:
 
     {"type": "recording", "version": 1, "prompt": "...", "history": [...], ...}
-    {"t": 0.000412, "type": "request", "number": 1, "same": 3, "messages": [...], "tools": [...], ...}
+    {"t": 0.000412, "type": "request", "number": 1, "messages": [[0, 3], {...}], "tools": [...], ...}
     {"t": 0.031877, "type": "text", "text": "Hello"}
     ...
     {"t": 1.207313, "type": "finished", "stats": {...}, "output": "Hello there"}
 
-A request's `messages` are stored as a difference: `same` leading messages are those of the request
-before it (for the first, the header's `history`: the conversation up to the prompt), then the rest.
+A request's `messages` are stored against the request before it (for the first, the header's `history`:
+the conversation up to the prompt): a `[start, count]` item stands for that run of its messages, anything
+else is written out (pydantic-ai joins a tool's result and the next prompt into one request, say). A
+header's `history` is written the same way against the history of the recording before it in the file.
 In the store the header's `history` is left out (the conversation's own entries hold it), and the event
 lines are compressed (zlib): a text turn costs about its text's size.
 """
@@ -42,7 +44,7 @@ VERSION = 1
 """The recording format's version: a reader refuses a newer one with one line."""
 
 _JSON = pydantic.ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
-_MESSAGES = pydantic.TypeAdapter(list[ModelMessage], config=_JSON)
+_MESSAGE = pydantic.TypeAdapter(ModelMessage, config=_JSON)
 
 EVENT_TYPES: dict[type, str] = {
     ev.RequestSent: "request",
@@ -120,13 +122,14 @@ class Recording:
     def duration(self) -> float:
         return self.events[-1].t if self.events else 0.0
 
-    def header(self, *, with_history: bool = True) -> dict[str, Any]:
+    def header(self, *, with_history: bool = True, before: Sequence[Any] | None = None) -> dict[str, Any]:
+        """The header line; its history as runs of `before` (the history of the recording written before it)."""
         header: dict[str, Any] = {"type": "recording", "version": self.version, "xsus": __version__}
         for name in ("conversation_id", "turn", "entry_id", "started_at", "model", "agent", "prompt"):
             if (value := getattr(self, name)) is not None:
                 header[name] = value
         if with_history and self.history is not None:
-            header["history"] = _MESSAGES.dump_python(list(self.history), mode="json")
+            header["history"] = runs(before or (), self.history)
         return header
 
 
@@ -168,13 +171,11 @@ def event_line(timed: Timed, previous: Sequence[Any] | None) -> dict[str, Any]:
         line["delta"] = event.delta
         return line
     if isinstance(event, ev.RequestSent):
-        same = _shared(previous or (), event.messages)
         line.update(
             number=event.number,
             attempt=event.attempt,
             model=event.model,
-            same=same,
-            messages=_MESSAGES.dump_python(list(event.messages[same:]), mode="json"),
+            messages=runs(previous or (), event.messages),
             instructions=event.instructions,
             tools=list(event.tools),
             settings=event.settings,
@@ -193,14 +194,35 @@ def _field_names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls) if f.name != "_")
 
 
-def _shared(before: Sequence[Any], now: Sequence[Any]) -> int:
-    """How many leading messages of `now` are those of `before`."""
-    count = 0
-    for old, new in zip(before, now, strict=False):
-        if old is not new and old != new:
-            break
-        count += 1
-    return count
+def runs(base: Sequence[Any], messages: Sequence[Any]) -> list[Any]:
+    """`messages` against `base`: `[start, count]` for each run of messages that are `base`'s own (the same
+    objects), and each other message written out (pydantic-ai's message JSON)."""
+    where = {id(message): index for index, message in enumerate(base)}
+    out: list[Any] = []
+    for message in messages:
+        index = where.get(id(message))
+        if index is None:
+            out.append(_MESSAGE.dump_python(message, mode="json"))
+        elif out and isinstance(out[-1], list) and out[-1][0] + out[-1][1] == index:
+            out[-1][1] += 1
+        else:
+            out.append([index, 1])
+    return out
+
+
+def from_runs(base: Sequence[Any], items: Any) -> list[Any]:
+    """The messages `runs` wrote, back: the runs taken from `base` (the same objects), the others read."""
+    if not isinstance(items, list):
+        raise ValueError("its messages are not a list")
+    messages: list[Any] = []
+    for item in items:
+        if isinstance(item, list):
+            if len(item) != 2 or not all(isinstance(n, int) and n >= 0 for n in item) or item[0] + item[1] > len(base):
+                raise ValueError(f"it refers to messages that came before it but are not there ({item!r})")
+            messages.extend(base[item[0] : item[0] + item[1]])
+        else:
+            messages.append(_MESSAGE.validate_python(item))
+    return messages
 
 
 class _Decoder:
@@ -235,10 +257,7 @@ class _Decoder:
             self.outputs[event.call_id] = ([], event.schema)
             return event
         if cls is ev.RequestSent:
-            same = int(fields.pop("same", 0))
-            if same > len(self.previous):
-                raise ValueError("it shares more messages than came before it")
-            messages = [*self.previous[:same], *_MESSAGES.validate_python(fields.pop("messages", []))]
+            messages = from_runs(self.previous, fields.pop("messages", []))
             self.previous = messages
             tools = tuple(fields.pop("tools", None) or ())
             return ev.RequestSent(messages=tuple(messages), tools=tools, **fields)
@@ -256,9 +275,12 @@ def _first_line(error: BaseException) -> str:
 # -- whole recordings ------------------------------------------------------------------------------------
 
 
-def lines(recording: Recording, *, with_history: bool = True) -> Iterator[dict[str, Any]]:
-    """The recording as JSON-able lines: its header, then each event."""
-    yield recording.header(with_history=with_history)
+def lines(
+    recording: Recording, *, with_history: bool = True, before: Sequence[Any] | None = None
+) -> Iterator[dict[str, Any]]:
+    """The recording as JSON-able lines: its header (its history against `before`, the history of the recording
+    written before it), then each event."""
+    yield recording.header(with_history=with_history, before=before)
     previous: Sequence[Any] | None = recording.history
     for timed in recording.events:
         yield event_line(timed, previous)
@@ -279,9 +301,11 @@ def dumps_line(line: Any) -> str:
 
 def to_ndjson(recordings: Iterable[Recording]) -> Iterator[str]:
     """NDJSON text, a line at a time (each with its newline): every recording's header and events."""
+    before: Sequence[Any] | None = None
     for recording in recordings:
-        for line in lines(recording):
+        for line in lines(recording, before=before):
             yield dumps_line(line) + "\n"
+        before = recording.history
 
 
 def from_ndjson(text: str, *, history: Sequence[Any] | None = None) -> list[Recording]:
@@ -305,7 +329,7 @@ def from_ndjson(text: str, *, history: Sequence[Any] | None = None) -> list[Reco
             if header is not None:
                 found.append(_recording(header, past, events))
             header, events = _checked_header(line, number), []
-            past = list(history) if history is not None and not found else _history(header, number)
+            past = list(history) if history is not None and not found else _history(header, number, past)
             decoder = _Decoder(past)
             continue
         if decoder is None:
@@ -334,13 +358,15 @@ def _checked_header(line: dict[str, Any], number: int) -> dict[str, Any]:
     return line
 
 
-def _history(header: dict[str, Any], number: int) -> list[Any] | None:
+def _history(header: dict[str, Any], number: int, before: list[Any] | None) -> list[Any] | None:
     if "history" not in header:
         return None
     try:
-        return _MESSAGES.validate_python(header["history"])
+        return from_runs(before or [], header["history"])
     except pydantic.ValidationError as error:
         raise RecordingError(f"line {number}: the recording's history can't be read ({error.title})") from None
+    except ValueError as error:
+        raise RecordingError(f"line {number}: the recording's history can't be read ({error})") from None
 
 
 def _recording(header: dict[str, Any], history: list[Any] | None, events: list[Timed]) -> Recording:

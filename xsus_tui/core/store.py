@@ -858,8 +858,11 @@ class SQLiteConversationStore(ConversationStore):
             return found
 
         recordings = []
+        decoded: dict[str, Any] = {}  # each entry read once: the recordings share their histories' messages
         for header, body, chain, parts in await self._run(read, "read"):
-            history = [_MESSAGE.validate_json(row[3]) for row in chain]
+            history = [
+                decoded.get(row[0]) or decoded.setdefault(row[0], _MESSAGE.validate_json(row[3])) for row in chain
+            ]
             recordings.append(unpack(header, body, history, parts))
         return recordings
 
