@@ -532,7 +532,7 @@ def test_the_chat_start_up_shows_the_indexing_progress(xsus_home):
     args = cli.build_parser().parse_args(["-c", "--model", "demo"])
     from xsus_tui.config import Settings
 
-    loader = cli._ChatLoader(args, Settings())
+    loader = cli.ChatLoader(args, Settings())
     shown: list[str | None] = []
     loader.on_progress = shown.append
 
@@ -584,7 +584,7 @@ async def test_the_start_up_screen_counts_the_indexing_and_opens_the_chat_after_
         return migrate(db, begin, slowly)
 
     monkeypatch.setattr(index, "migrate", slow)
-    loader = cli._ChatLoader(cli.build_parser().parse_args(["-c", "--model", "demo"]), Settings())
+    loader = cli.ChatLoader(cli.build_parser().parse_args(["-c", "--model", "demo"]), Settings())
     app = XsusApp(loader=loader)
     loader.on_progress = app.show_progress
     seen: list[str] = []

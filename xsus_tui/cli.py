@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--idle-timeout",
-        type=_seconds,
+        type=seconds_option,
         metavar="SECONDS",
         help="give a reply up after this many seconds of silence from the model (default 60, or config)",
     )
@@ -148,7 +148,7 @@ def _count(text: str) -> int:
     return value
 
 
-def _seconds(text: str) -> float:
+def seconds_option(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -221,7 +221,7 @@ READ_TIMEOUT = 2.0
 """Seconds a reading command waits for another process's lock before it says so."""
 
 
-def _open_store(*, reading: bool = False, progress: Callable[[int, int], None] | None = None):
+def open_store(*, reading: bool = False, progress: Callable[[int, int], None] | None = None):
     """The history store. `reading` commands open it read-only: they create, move and write nothing, so they
     work on a read-only home and never change what they read. Opened for writing, a database written before
     schema 2 is indexed first, telling `progress(done, total)`."""
@@ -242,7 +242,7 @@ def _open_store(*, reading: bool = False, progress: Callable[[int, int], None] |
 def _run_tui(args: argparse.Namespace) -> int:
     """The chat. It needs a terminal: without one it says so at once (nothing heavy imported yet). Before the
     TUI starts, only the config is read; pydantic-ai, mcp, the --agent module, the model and the store are
-    loaded by `_ChatLoader` after the first frame (docs/architecture.md, Start-up)."""
+    loaded by `ChatLoader` after the first frame (docs/architecture.md, Start-up)."""
     if (missing := missing_terminal()) is not None:
         raise CliError(
             f"the chat needs a terminal, and {missing}; for pipes and scripts use `xsus ask` "
@@ -264,7 +264,7 @@ def _run_tui(args: argparse.Namespace) -> int:
 
     from .ui.app import XsusApp
 
-    loader = _ChatLoader(args, settings)
+    loader = ChatLoader(args, settings)
     app = XsusApp(loader=loader, theme=settings.theme, quit_on_signals=True)
     loader.on_progress = app.show_progress
     try:
@@ -320,7 +320,7 @@ def _farewell(session) -> bool:
     return False
 
 
-class _ChatLoader:
+class ChatLoader:
     """Builds what the chat needs, for XsusApp to run once its first frame is on screen.
 
     pydantic-ai and the rest of the core are imported, and the agent built (an --agent module imported),
@@ -369,14 +369,14 @@ class _ChatLoader:
                 loop.call_soon_threadsafe(self._progress, text, context=context)
 
         progress = _Throttled(show)
-        store = self.store = await in_daemon_thread(lambda: _open_store(progress=progress), name="store-open")
+        store = self.store = await in_daemon_thread(lambda: open_store(progress=progress), name="store-open")
         self._progress(None)
         notices: list[str] = []
         if store.moved_aside is not None:
             notices.append(
                 f"The history database was unreadable; it was moved to {store.moved_aside} and a new one started."
             )
-        conversation = await _load_conversation(store, args, notices)
+        conversation = await load_conversation(store, args, notices)
 
         from .core.mcp_servers import McpServers
         from .core.session import ChatSession
@@ -427,7 +427,7 @@ class _ChatLoader:
             self.store.close(timeout=CLOSE_TIMEOUT)
 
 
-async def _load_conversation(store, args: argparse.Namespace, notices: list[str]):
+async def load_conversation(store, args: argparse.Namespace, notices: list[str]):
     from .core.store import StoreError
 
     try:
@@ -841,7 +841,7 @@ def _print_tree(reader, prefix: str) -> None:
 async def _export(args: argparse.Namespace) -> int:
     from .core.export import to_json, to_markdown
 
-    store = _open_store(reading=True)
+    store = open_store(reading=True)
     try:
         if args.latest:
             conversation_id = store.latest_id()
@@ -930,7 +930,7 @@ async def _export_all_branches(store, conversation, title: str, form: str) -> st
 # -- commands that write -----------------------------------------------------------------------------------
 
 
-def _read_source(name: str) -> str:
+def read_source(name: str) -> str:
     """The text of FILE, or of stdin for `-`; a CliError of one line if it can't be read."""
     if name == "-":
         data = sys.stdin.buffer.read()
@@ -956,12 +956,12 @@ def _import(args: argparse.Namespace) -> int:
         title = " ".join(args.title.split())
         if not title:
             raise CliError("a title can't be empty")
-    text = _read_source(args.file)
+    text = read_source(args.file)
     try:
         imported = read_import(text)  # all of it checked before anything is stored
     except NotImportable as error:
         raise CliError(f"{label}: {error}; nothing was imported") from None
-    store = _open_writer()
+    store = open_writer()
     try:
         if imported.entries:
             conversation_id = asyncio.run(
@@ -981,7 +981,7 @@ def _change(args: argparse.Namespace) -> int:
     """`delete` and `rename`: they open the store for writing (an old store is indexed first)."""
     if not paths.history_db().exists():
         raise CliError(f"no conversation with id {args.id!r} (there are no conversations yet)")
-    store = _open_writer()
+    store = open_writer()
     try:
         conversation_id = _resolve(store, args.id)
         if args.history_command == "rename":
@@ -1036,12 +1036,12 @@ def _store_error() -> type[Exception]:
     return StoreError
 
 
-def _open_writer():
+def open_writer():
     """The store opened for writing, as the chat opens it: a database written before schema 2 is indexed first
     (with its progress on stderr when that is a terminal), and a corrupt one moved aside (said on stderr)."""
     progress = _terminal_progress() if sys.stderr.isatty() else None
     try:
-        store = _open_store(progress=progress)
+        store = open_store(progress=progress)
     finally:
         if progress is not None:
             progress.finish()

@@ -28,7 +28,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from . import paths
-from .cli import CliError, _ChatLoader, _load_conversation, _open_store, _open_writer, _seconds
+from .cli import ChatLoader, CliError, load_conversation, open_store, open_writer, seconds_option
 from .headless_output import (
     JsonOutput,
     Output,
@@ -83,7 +83,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--retries", type=int, choices=range(0, 11), metavar="N", default=unset, help="as for the chat (default 3)"
     )
     parser.add_argument(
-        "--idle-timeout", type=_seconds, metavar="SECONDS", default=unset, help="as for the chat (default 60)"
+        "--idle-timeout", type=seconds_option, metavar="SECONDS", default=unset, help="as for the chat (default 60)"
     )
 
 
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
             parse_target(target)
         except AgentLoadError as error:
             raise CliError(str(error)) from error
-    chat_agent = _ChatLoader(args, settings)._agent(target)  # the chat's own: same errors, config named
+    chat_agent = ChatLoader(args, settings)._agent(target)  # the chat's own: same errors, config named
     store, conversation, notices = _conversation(args)
     try:
         from .core.session import ChatSession
@@ -152,11 +152,11 @@ def _conversation(args: argparse.Namespace) -> tuple[Any, Any, list[str]]:
             if args.resume:
                 raise CliError(f"no conversation with id {args.resume!r} (there are no conversations yet)")
             return None, None, ["There is no saved conversation to continue yet, so this is a new one."]
-        store = _open_store(reading=True)
+        store = open_store(reading=True)
     else:
-        store = _open_writer()
+        store = open_writer()
     try:
-        conversation = asyncio.run(_load_conversation(store, args, notices)) if going_on else None
+        conversation = asyncio.run(load_conversation(store, args, notices)) if going_on else None
     except BaseException:
         store.close(timeout=0.5)
         raise

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import paths
-from .cli import CliError, _open_store, _read_source
+from .cli import CliError, open_store, read_source
 from .process import missing_terminal, run_bounded
 
 if TYPE_CHECKING:
@@ -125,7 +125,7 @@ def _recordings(source: str) -> tuple[list[Recording], str]:
         label = "stdin" if name == "-" else name
         if Path(name).is_dir():
             raise CliError(f"{name} is a folder, not a recording")
-        text = _read_source(name)
+        text = read_source(name)
         try:
             found = from_ndjson(text)
         except RecordingError as error:
@@ -139,7 +139,7 @@ def _stored(prefix: str, turn: int | None) -> tuple[list[Recording], str]:
         raise CliError(f"no file or conversation {prefix!r} (there are no stored conversations yet)")
     from .core.db import StoreError
 
-    store = _open_store(reading=True)
+    store = open_store(reading=True)
     try:
         try:
             conversation_id = store.resolve_id(prefix)

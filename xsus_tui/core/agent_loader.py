@@ -5,7 +5,7 @@ returning one. Every way this can go wrong ends in an `AgentLoadError` whose mes
 (with the file and line for a syntax error), never a traceback.
 
 pydantic-ai is imported only when an agent is loaded, so the CLI can parse a target before the first
-frame. `xsus` loads the agent in a daemon thread after the first frame (cli._ChatLoader), so an
+frame. `xsus` loads the agent in a daemon thread after the first frame (cli.ChatLoader), so an
 import that takes long, or never ends, doesn't hold the screen or the exit.
 """
 
