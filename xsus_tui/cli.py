@@ -14,7 +14,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -1084,26 +1083,10 @@ class _terminal_progress(_Throttled):  # noqa: N801 - used as a function
 
 
 def _write_private(path: Path, text: str, *, force: bool) -> None:
-    """Write `text` to `path` as a new file readable by its owner only (0600). An existing file is replaced only
-    with `force`, and then whole or not at all: the text goes to a new file beside it first, which then takes its
-    name (so a full disk leaves the old file as it was, and a symlink is replaced, not written through)."""
-    if path.exists() or path.is_symlink():
-        if not force:
-            raise CliError(f"{path} exists; add --force to replace it")
-    elif not path.parent.is_dir():
-        raise CliError(f"cannot write {path}: no such file or directory")
+    """Write `text` to `path` as a new private file (0600); an existing one is replaced only with `force`."""
+    from .core.export import NotWritten, write_private
+
     try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mkstemp makes it 0600
-    except OSError as error:
-        raise CliError(f"cannot write {path}: {(error.strerror or str(error)).lower()}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        if not force and (path.exists() or path.is_symlink()):
-            raise CliError(f"{path} exists; add --force to replace it")
-        os.replace(temporary, path)
-    except OSError as error:
-        raise CliError(f"cannot write {path}: {(error.strerror or str(error)).lower()}") from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
+        write_private(path, text, replace=force)
+    except NotWritten as error:
+        raise CliError(f"{error}; add --force to replace it" if error.exists else str(error)) from None

@@ -144,3 +144,16 @@ def test_turn_with_versions(snap_compare, xsus_home):
         await settle(pilot)
 
     assert snap_compare(make_app(xsus_home, chat_agent(stream)), terminal_size=SIZE, run_before=run_before)
+
+
+def test_command_completion(snap_compare, xsus_home):
+    """`/` and Down: every command with its help above the prompt, the first highlighted."""
+
+    async def run_before(pilot):
+        await pilot.press("/")
+        await wait_for(pilot, lambda: pilot.app.chat_screen.prompt.completing)
+        await pilot.press("down")
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
+
+    assert snap_compare(make_app(xsus_home), terminal_size=SIZE, run_before=run_before)

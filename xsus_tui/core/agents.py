@@ -192,6 +192,14 @@ def reload_user_agent(current: ChatAgent) -> ChatAgent:
     return build_user_agent(current.target, model_id=None if current.model is None else current.label)
 
 
+def configured_instructions(chat_agent: ChatAgent) -> str | None:
+    """The instructions the plain chat agent was built with (the configured ones, or the default or the demo's).
+    None for a user's agent (`--agent`): pydantic-ai has no public way to read them before a request."""
+    if chat_agent.target is not None:
+        return None
+    return chat_agent.instructions or (DEMO_INSTRUCTIONS if chat_agent.is_demo else DEFAULT_INSTRUCTIONS)
+
+
 def build_chat_agent(model_id: str | None = None, *, instructions: str | None = None) -> ChatAgent:
     """The plain chat agent for a model id; `None` or `demo` gives the embedded demo model."""
     if model_id in (None, "", DEMO_MODEL_NAME):

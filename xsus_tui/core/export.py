@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pydantic
@@ -31,6 +35,41 @@ from .translate import result_or_error
 def to_json(messages: list[ModelMessage]) -> str:
     """The messages as pydantic-ai writes them: load back with `ModelMessagesTypeAdapter`."""
     return ModelMessagesTypeAdapter.dump_json(messages, indent=2).decode()
+
+
+class NotWritten(Exception):
+    """`write_private` wrote nothing: the message says why, in one line."""
+
+    def __init__(self, message: str, *, exists: bool = False) -> None:
+        super().__init__(message)
+        self.exists = exists
+        """The path exists and replacing it was not asked for."""
+
+
+def write_private(path: Path, text: str, *, replace: bool = False) -> None:
+    """Write `text` to `path` as a new file readable by its owner only (0600). An existing file is replaced only
+    with `replace`, and then whole or not at all: the text goes to a new file beside it first, which then takes its
+    name (so a full disk leaves the old file as it was, and a symlink is replaced, not written through)."""
+    if path.exists() or path.is_symlink():
+        if not replace:
+            raise NotWritten(f"{path} exists", exists=True)
+    elif not path.parent.is_dir():
+        raise NotWritten(f"cannot write {path}: no such file or directory")
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mkstemp makes it 0600
+    except OSError as error:
+        raise NotWritten(f"cannot write {path}: {(error.strerror or str(error)).lower()}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        if not replace and (path.exists() or path.is_symlink()):
+            raise NotWritten(f"{path} exists", exists=True)
+        os.replace(temporary, path)
+    except OSError as error:
+        raise NotWritten(f"cannot write {path}: {(error.strerror or str(error)).lower()}") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
 
 
 def _fence(text: str, lang: str = "") -> str:

@@ -12,6 +12,7 @@ import difflib
 import re
 from dataclasses import KW_ONLY, dataclass
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -46,6 +47,13 @@ COMMANDS = (
     ),
     SlashCommand(name="copy", usage="/copy", help="copy the last reply's markdown, or one of its code blocks"),
     SlashCommand(name="inspect", usage="/inspect", help="inspect the last turn: timeline, output, usage, request (F2)"),
+    SlashCommand(
+        name="export",
+        usage="/export [PATH] [md|json]",
+        help="write the conversation to a new private file (markdown by default)",
+        needs_idle=True,
+    ),
+    SlashCommand(name="system", usage="/system", help="show the instructions (system prompt) the model gets"),
 )
 BY_NAME = {command.name: command for command in COMMANDS}
 
@@ -54,6 +62,7 @@ KEYS = (
     ("Ctrl+J (or Shift+Enter)", "new line in the prompt"),
     ("Esc / Ctrl+C", "interrupt the reply (kept and saved); close a panel"),
     ("Up / Down (empty prompt)", "recall the prompts sent before"),
+    ("/ (empty prompt)", "list the commands as you type: Up/Down pick, Tab or Enter completes, Esc closes"),
     ("Ctrl+Up", "select a turn: Up/Down move, c copies, e edits, f forks, ←/→ versions, F2 inspects, Esc back"),
     ("F2", "inspect the last turn (or the selected one): timeline, output, usage, request, events"),
     ("Ctrl+G", "regenerate the last reply"),
@@ -66,6 +75,22 @@ KEYS = (
 )
 
 _COMMAND = re.compile(r"/([A-Za-z][\w-]*)(?:\s+(.*))?", re.DOTALL)
+
+
+_PARTIAL = re.compile(r"/([A-Za-z][\w-]*)?")
+
+
+def completing(text: str) -> str | None:
+    """The start of a command name that `text` is while it is being typed (`/` and nothing else gives ""), or
+    None: nothing but a slash and letters of a name on one line (`/etc/hosts`, `/model x` and `//` are not)."""
+    match = _PARTIAL.fullmatch(text)
+    return None if match is None else match.group(1) or ""
+
+
+def matching(partial: str) -> list[SlashCommand]:
+    """The commands whose names start with `partial`, in the table's order."""
+    start = partial.lower()
+    return [command for command in COMMANDS if command.name.startswith(start)]
 
 
 @dataclass(frozen=True)
@@ -98,6 +123,22 @@ def escape(prompt: str) -> str:
     """How to type `prompt` (as sent to the model) so that it is sent as it is: `unescape`'s inverse."""
     stripped = prompt.strip()
     return f"/{prompt}" if stripped.startswith("//") or parse(stripped) is not None else prompt
+
+
+def export_target(argument: str, conversation_id: str) -> tuple[Path, str]:
+    """Where `/export [PATH] [md|json]` writes, and in which form ("md" or "json"). Without a form, a PATH ending in
+    .json asks for JSON; a PATH that is a directory (by default the current one) gets `xsus-<id>.md` in it."""
+    path_text, form = argument.strip(), None
+    if path_text:
+        *rest, last = path_text.rsplit(None, 1)
+        if last.lower() in ("md", "markdown", "json"):
+            path_text, form = (rest[0] if rest else ""), ("json" if last.lower() == "json" else "md")
+    path = Path(path_text).expanduser() if path_text else Path.cwd()
+    if form is None:
+        form = "json" if path.suffix.lower() == ".json" else "md"
+    if path.is_dir():
+        path = path / f"xsus-{conversation_id[:8]}.{form}"
+    return path, form
 
 
 def unknown(name: str) -> str:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import time
+from pathlib import Path
 
 from rich.text import Text
 from textual import on, work
@@ -30,6 +31,7 @@ from xsus_tui.core.session import ChatSession
 
 from .. import commands, compat
 from ..folding import near_band, refold, unfold_all
+from ..widgets.completions import CommandCompletions
 from ..widgets.history_page import PAGE_TURNS, HistoryPage, PageStack
 from ..widgets.prompt import PromptInput
 from ..widgets.reply import AssistantReply
@@ -352,7 +354,10 @@ class ChatScreen(TurnSelectionScreen):
     def compose(self) -> ComposeResult:
         yield Header(icon="✳")
         yield ChatLog(id="chat")
-        yield PromptInput(id="prompt")
+        prompt = PromptInput(id="prompt")
+        prompt.completions = CommandCompletions(id="completions")
+        yield prompt.completions
+        yield prompt
         yield StatusLine(self.session.chat_agent.label, id="status")
 
     @property
@@ -919,6 +924,78 @@ class ChatScreen(TurnSelectionScreen):
                 self.copy_reply(replies[-1])
             else:
                 self.notify("There is no reply to copy yet.")
+        elif command.name == "export":
+            self.run_worker(self.export_conversation(argument), group="export")
+        elif command.name == "system":
+            self.show_instructions()
+
+    @on(CommandCompletions.OptionSelected)
+    def completion_clicked(self, message: CommandCompletions.OptionSelected) -> None:
+        """A click on a listed command completes its name, as Tab would."""
+        message.stop()
+        if message.option.id in commands.BY_NAME:
+            self.prompt.complete(commands.BY_NAME[message.option.id])
+            self.prompt.focus()
+
+    async def export_conversation(self, argument: str) -> None:
+        """/export [PATH] [md|json]: the conversation shown, written to a new private file (0600); an existing
+        file is never replaced. PATH may be a directory; by default the file goes in the current directory."""
+        from xsus_tui.core.export import NotWritten, to_json, to_markdown, write_private
+
+        messages = list(self.session.conversation.messages)
+        conversation_id = self.session.conversation.conversation_id
+        if not messages:
+            self.show_notice("Nothing to export yet: this conversation has no turns.")
+            return
+        title = "Conversation"
+        if (store := self.session.store) is not None:
+            with contextlib.suppress(Exception):  # (the title is a nicety: a store that can't say it costs nothing)
+                summary = await store.summary(conversation_id)
+                title = summary.title if summary is not None and summary.title else title
+
+        def write() -> tuple[Path, str]:
+            path, form = commands.export_target(argument, conversation_id)
+            text = (
+                to_json(messages)
+                if form == "json"
+                else to_markdown(messages, title=title, conversation_id=conversation_id)
+            )
+            write_private(path, text)
+            return path.resolve(), form
+
+        try:
+            path, form = await asyncio.to_thread(write)
+        except NotWritten as error:
+            if error.exists:
+                self.show_notice(
+                    f"Not exported: {error}, and /export never replaces a file. Give another: /export PATH"
+                )
+            else:
+                self.show_notice(f"Not exported: {error}")
+            return
+        kind = "JSON" if form == "json" else "markdown"
+        self.show_notice(f"Exported the conversation ({len(messages)} messages, {kind}) to {path}")
+
+    def show_instructions(self) -> None:
+        """/system: the instructions the model gets, as last sent if a turn has run here, else as configured."""
+        from xsus_tui.core.agents import configured_instructions
+        from xsus_tui.core.sanitize import inert
+
+        sent = None
+        if (recording := self.session.turn_recording()) is not None:
+            sent = next(
+                (timed.event for timed in reversed(recording.events) if isinstance(timed.event, ev.RequestSent)), None
+            )
+        agent = self.session.chat_agent
+        if sent is not None:
+            heading = f"Instructions sent with the last request (turn {recording.turn}, request {sent.number}):"
+            text = sent.instructions
+        elif (text := configured_instructions(agent)) is not None:
+            heading = "Instructions the model gets (as configured; no request sent from here yet):"
+        else:
+            self.show_notice(f"{agent.target} sets its own instructions: /system shows them once a turn has run here.")
+            return
+        self.show_notice(f"{heading}\n{inert(text)}" if text else f"{heading}\n(none)")
 
     def action_inspect(self) -> None:
         """F2: the turn inspector on the selected turn, or on the last one."""
@@ -1050,11 +1127,13 @@ class ChatScreen(TurnSelectionScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "interrupt":
-            # An open panel (Keys) closes first, then a selection (Esc only); None: not shown, and the key
-            # goes to other bindings (Esc with nothing running and nothing open does nothing here).
+            # The commands' list closes first (Esc only), then an open panel (Keys), then a selection (Esc only);
+            # None: not shown, and the key goes to other bindings (Esc with nothing running and nothing open does
+            # nothing here).
             at_once = bool(parameters and parameters[0])
             return (
-                self.turn_running
+                (self.prompt.completing and not at_once)
+                or self.turn_running
                 or bool(self.query("HelpPanel"))
                 or (self.selecting and not at_once)
                 or self.editing is not None
@@ -1065,6 +1144,8 @@ class ChatScreen(TurnSelectionScreen):
     def action_interrupt(self, at_once: bool = False) -> None:
         """Esc: close an open panel, else end a turn selection (back to the prompt), else interrupt the reply
         streaming. Ctrl+C (`at_once`) interrupts a streaming reply even while a turn is selected."""
+        if not at_once and self.prompt.dismiss_completions():
+            return
         if panels := self.query("HelpPanel"):
             panels.remove()
             return

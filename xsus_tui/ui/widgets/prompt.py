@@ -1,5 +1,6 @@
 """The prompt input: Enter sends, Shift+Enter or Ctrl+J inserts a newline, Up and Down in an empty prompt
-recall the prompts sent before."""
+recall the prompts sent before. While a command's name is typed (`/in`), the matching commands are listed above
+it (CommandCompletions): Up/Down move in the list, Tab or Enter on a highlighted entry completes, Esc closes it."""
 
 from __future__ import annotations
 
@@ -7,11 +8,16 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import events
 from textual.message import Message
 from textual.widgets import TextArea
+
+from .. import commands
+
+if TYPE_CHECKING:
+    from .completions import CommandCompletions
 
 
 class PromptInput(TextArea):
@@ -43,6 +49,60 @@ class PromptInput(TextArea):
         self._recalled: list[str] = []
         self._recall_index = -1
         """Which of `_recalled` (counted from the newest, 0) the prompt shows; -1: none."""
+        self.completions: CommandCompletions | None = None
+        """The list of matching commands the screen shows above the prompt (None: no completion)."""
+        self._dismissed: str | None = None
+        """The text the list was closed on with Esc: it stays closed until the text changes."""
+
+    # -- completing commands --------------------------------------------------------------------------
+
+    @property
+    def completing(self) -> bool:
+        """The list of matching commands is open."""
+        return self.completions is not None and self.completions.is_open
+
+    def update_completions(self, *, focused: bool | None = None) -> None:
+        """Open, narrow or close the list for the text as it is now (closed while the prompt has no focus)."""
+        completions = self.completions
+        if completions is None:
+            return
+        if focused is None:
+            focused = self.has_focus
+        partial = commands.completing(self.text) if focused else None
+        if self._dismissed is not None and self._dismissed != self.text:
+            self._dismissed = None
+        if partial is None or self._dismissed is not None:
+            completions.close()
+        else:
+            completions.show(partial)
+
+    def dismiss_completions(self) -> bool:
+        """Esc: close the list, keeping the text. False when it was not open."""
+        if not self.completing:
+            return False
+        self._dismissed = self.text
+        self.update_completions()
+        return True
+
+    def complete(self, command: commands.SlashCommand | None = None) -> None:
+        """Put `command`'s name (by default the highlighted entry's, else the first's) in the prompt, followed by a
+        space for its argument; the list closes."""
+        completions = self.completions
+        if command is None and completions is not None:
+            command = completions.chosen or completions.first
+        if command is None:
+            return
+        self.text = f"/{command.name} "
+        self.move_cursor(self.document.end)
+
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        self.update_completions()
+
+    def on_focus(self, event: events.Focus) -> None:
+        self.update_completions(focused=True)
+
+    def on_blur(self, event: events.Blur) -> None:
+        self.update_completions(focused=False)  # (a turn selected, the approval bar, a modal: the list goes)
 
     # -- recall ---------------------------------------------------------------------------------------
 
@@ -54,7 +114,11 @@ class PromptInput(TextArea):
 
     def action_cursor_up(self, select: bool = False) -> None:
         """Up in an empty prompt recalls the last prompt sent, and from a recalled one the one before (like a
-        shell); anywhere else it moves the cursor."""
+        shell); anywhere else it moves the cursor. With the commands listed, it moves in the list."""
+        if not select and self.completing:
+            assert self.completions is not None
+            self.completions.move(-1)
+            return
         if not select and self.recall_source is not None and (self.recalling or not self.text):
             if not self.recalling:
                 self._recalled = [prompt for prompt in self.recall_source() if prompt.strip()]
@@ -65,7 +129,12 @@ class PromptInput(TextArea):
         super().action_cursor_up(select)
 
     def action_cursor_down(self, select: bool = False) -> None:
-        """Down from a recalled prompt goes forward again, and past the newest back to an empty prompt."""
+        """Down from a recalled prompt goes forward again, and past the newest back to an empty prompt. With the
+        commands listed, it moves in the list."""
+        if not select and self.completing:
+            assert self.completions is not None
+            self.completions.move(1)
+            return
         if not select and self.recalling:
             if self._recall_index > 0:
                 self._show_recalled(self._recall_index - 1)
@@ -81,9 +150,17 @@ class PromptInput(TextArea):
         self.move_cursor(self.document.end)
 
     async def _on_key(self, event: events.Key) -> None:
+        if event.key == "tab" and self.completing:
+            event.stop()
+            event.prevent_default()
+            self.complete()
+            return
         if event.key == "enter":
             event.stop()
             event.prevent_default()
+            if self.completing and self.completions is not None and self.completions.chosen is not None:
+                self.complete()
+                return
             self.post_message(self.Submitted(self, self.text))
             return
         if event.key in ("shift+enter", "ctrl+j"):
