@@ -252,3 +252,14 @@ async def test_esc_closes_the_list_before_it_interrupts_a_reply(xsus_home):
         await pilot.press("escape")
         await wait_idle(pilot)
         assert screen.replies[-1].state == "interrupted"
+
+
+async def test_a_click_on_a_listed_command_completes_it(xsus_home):
+    app = make_app(xsus_home, counting_model([]))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.chat_screen
+        await pilot.press("/")
+        await wait_for(pilot, lambda: bool(listed(app)))
+        await pilot.click(CommandCompletions, offset=(5, 1 + listed(app).index("history")))
+        await wait_for(pilot, lambda: screen.prompt.text == "/history ")
+        assert app.focused is screen.prompt and listed(app) == []
