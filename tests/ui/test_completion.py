@@ -263,3 +263,16 @@ async def test_a_click_on_a_listed_command_completes_it(xsus_home):
         await pilot.click(CommandCompletions, offset=(5, 1 + listed(app).index("history")))
         await wait_for(pilot, lambda: screen.prompt.text == "/history ")
         assert app.focused is screen.prompt and listed(app) == []
+
+
+async def test_tab_completes_keys_typed_in_a_burst(xsus_home):
+    """A terminal delivers `/sy` and Tab together: Tab comes before the messages saying the text changed, and must
+    still complete the name (it used to find the list not open yet, and Enter then sent `/sy`)."""
+    from textual import events
+
+    app = make_app(xsus_home, counting_model([]))
+    async with app.run_test(size=SIZE) as pilot:
+        prompt = app.chat_screen.prompt
+        for key in (*"/sy", "tab"):
+            app.post_message(events.Key(key, key if len(key) == 1 else None))
+        await wait_for(pilot, lambda: prompt.text == "/system ")

@@ -150,6 +150,10 @@ class PromptInput(TextArea):
         self.move_cursor(self.document.end)
 
     async def _on_key(self, event: events.Key) -> None:
+        if event.key == "tab" and not self.completing and commands.completing(self.text) is not None:
+            # Keys typed in a burst come before the Changed messages of the text they typed: bring the list up to
+            # date now, so `/sy` then Tab completes however fast they came.
+            self.update_completions()
         if event.key == "tab" and self.completing:
             event.stop()
             event.prevent_default()
