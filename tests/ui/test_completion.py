@@ -276,3 +276,8 @@ async def test_tab_completes_keys_typed_in_a_burst(xsus_home):
         for key in (*"/sy", "tab"):
             app.post_message(events.Key(key, key if len(key) == 1 else None))
         await wait_for(pilot, lambda: prompt.text == "/system ")
+        prompt.clear()
+        await pilot.pause()
+        for key in (*"/in", "down"):  # Down highlights the one match
+            app.post_message(events.Key(key, key if len(key) == 1 else None))
+        await wait_for(pilot, lambda: prompt.completions.chosen is commands.BY_NAME["inspect"])

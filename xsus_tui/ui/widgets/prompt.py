@@ -84,6 +84,12 @@ class PromptInput(TextArea):
         self.update_completions()
         return True
 
+    def _catch_up(self) -> None:
+        """Keys typed in a burst come before the Changed messages of the text they typed: bring the list up to date
+        now, so `/sy` then Tab (or Down) acts on the list however fast the keys came."""
+        if not self.completing and commands.completing(self.text) is not None:
+            self.update_completions()
+
     def complete(self, command: commands.SlashCommand | None = None) -> None:
         """Put `command`'s name (by default the highlighted entry's, else the first's) in the prompt, followed by a
         space for its argument; the list closes."""
@@ -115,6 +121,8 @@ class PromptInput(TextArea):
     def action_cursor_up(self, select: bool = False) -> None:
         """Up in an empty prompt recalls the last prompt sent, and from a recalled one the one before (like a
         shell); anywhere else it moves the cursor. With the commands listed, it moves in the list."""
+        if not select:
+            self._catch_up()
         if not select and self.completing:
             assert self.completions is not None
             self.completions.move(-1)
@@ -131,6 +139,8 @@ class PromptInput(TextArea):
     def action_cursor_down(self, select: bool = False) -> None:
         """Down from a recalled prompt goes forward again, and past the newest back to an empty prompt. With the
         commands listed, it moves in the list."""
+        if not select:
+            self._catch_up()
         if not select and self.completing:
             assert self.completions is not None
             self.completions.move(1)
@@ -150,10 +160,8 @@ class PromptInput(TextArea):
         self.move_cursor(self.document.end)
 
     async def _on_key(self, event: events.Key) -> None:
-        if event.key == "tab" and not self.completing and commands.completing(self.text) is not None:
-            # Keys typed in a burst come before the Changed messages of the text they typed: bring the list up to
-            # date now, so `/sy` then Tab completes however fast they came.
-            self.update_completions()
+        if event.key == "tab":
+            self._catch_up()
         if event.key == "tab" and self.completing:
             event.stop()
             event.prevent_default()
