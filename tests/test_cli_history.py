@@ -25,7 +25,7 @@ from pydantic_ai.messages import (
 )
 from rich.console import Console
 
-from xsus_tui import cli
+from xsus_tui import cli, loading
 from xsus_tui.core.index import MARK_END, MARK_START
 from xsus_tui.core.session import ChatSession
 from xsus_tui.core.store import SQLiteConversationStore
@@ -520,7 +520,7 @@ def test_writing_commands_index_an_old_store_quietly_when_stderr_is_not_a_termin
 
 def test_progress_is_throttled_and_worded():
     shown: list[str] = []
-    progress = cli._Throttled(shown.append, interval=60)
+    progress = loading.Throttled(shown.append, interval=60)
     progress(2000, 200_000)
     progress(4000, 200_000)  # too soon
     assert shown == ["indexing history for search · 2,000 of 200,000 messages"]

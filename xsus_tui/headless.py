@@ -28,7 +28,6 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from . import paths
-from .cli import ChatLoader, CliError, load_conversation, open_store, open_writer, seconds_option
 from .headless_output import (
     JsonOutput,
     Output,
@@ -39,6 +38,7 @@ from .headless_output import (
     isatty,
     one_line,
 )
+from .loading import ChatLoader, CliError, load_conversation, open_store, open_writer, seconds_option
 from .process import in_daemon_thread, run_bounded
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import paths
-from .cli import CliError, open_store, read_source
+from .loading import CliError, open_store, read_source
 from .process import missing_terminal, run_bounded
 
 if TYPE_CHECKING:
