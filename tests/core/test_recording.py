@@ -168,6 +168,7 @@ async def test_deleting_a_conversation_deletes_its_recordings(store, tmp_path):
         ('{"type": "recording", "version": 99}\n', "version 99"),
         ('{"type": "recording", "version": 1}\n{"t": 0.1, "type": "teleport"}\n', "line 2: not an event line"),
         ('{"type": "recording", "version": 1}\n{"t": 0.1, "type": "text"}\n', "line 2: a text event can't be read"),
+        ('{"type": "recording", "version": 1}\n{"t": "x", "type": "text"}\n', "line 2: a text event without its time"),
         ('{"type": "recording", "version": 1, "history": [{"kind": "nope"}]}\n', "history can't be read"),
         ('{"type": "recording", "version": "1"}\n', "no valid version"),
     ],

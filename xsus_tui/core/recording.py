@@ -236,8 +236,10 @@ class _Decoder:
         kind = line.get("type")
         cls = _CLASSES.get(kind) if isinstance(kind, str) else None
         t = line.get("t")
-        if cls is None or not isinstance(t, int | float):
+        if cls is None:
             raise RecordingError(f"not an event line (type {kind!r})")
+        if not isinstance(t, int | float) or isinstance(t, bool):
+            raise RecordingError(f"a {kind} event without its time (t is {t!r}, not a number)")
         fields = {k: v for k, v in line.items() if k not in ("t", "type")}
         try:
             return Timed(float(t), self._build(cls, fields))
