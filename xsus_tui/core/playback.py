@@ -103,6 +103,7 @@ class Playback:
         self._session: Any = None
         self._tasks: set[asyncio.Future[None]] = set()
         self._origin: float | None = None
+        self._chat_agent: ChatAgent | None = None
         self._served = 0
         """How many requests of the turn the model has been sent (retried attempts included)."""
         self._answered = 0
@@ -412,12 +413,12 @@ class Playback:
     @property
     def chat_agent(self) -> ChatAgent:
         """The ChatAgent that replays the turn (built once)."""
-        if (built := getattr(self, "_chat_agent", None)) is not None:
-            return built
+        if self._chat_agent is not None:
+            return self._chat_agent
         first = self.responses[0] if self.responses else None
         system, _, name = (first.model if first is not None else "").partition(":")
         self._model = _PlaybackModel(stream_function=self._stream, model_name=name or "replay")
-        self._model._system = system or "replay"  # noqa: SLF001 - the recorded provider, for the recorded request
+        self._model.recorded_system = system or "replay"  # the recorded provider, for the recorded request
         budgets = self._retry_budgets()
         tools: dict[str, dict[str, Any]] = {}
         for response in self.responses:
@@ -511,10 +512,16 @@ class _PlaybackModel(FunctionModel):
     """A FunctionModel that keeps its streaming response at hand, to report the recorded usage on it."""
 
     live: Any = None
+    recorded_system: str = "replay"
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.live = None
+        self.recorded_system = "replay"
+
+    @property
+    def system(self) -> str:  # the recorded provider (FunctionModel names itself "function")
+        return self.recorded_system
 
     @asynccontextmanager
     async def request_stream(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:  # type: ignore[override]
