@@ -17,6 +17,20 @@ from xsus_tui.ui.app import XsusApp
 SIZE = (100, 30)
 
 
+def started_then_waiting() -> tuple[ChatAgent, asyncio.Event]:
+    """An agent whose reply says "started " and then waits for the returned event before "finished"."""
+    from ..core.helpers import chat_agent
+
+    gate = asyncio.Event()
+
+    async def slow(messages, info):
+        yield "started "
+        await gate.wait()
+        yield "finished"
+
+    return chat_agent(slow), gate
+
+
 def make_app(home, chat_agent: ChatAgent | None = None, conversation=None, **session_options) -> XsusApp:
     home.mkdir(parents=True, exist_ok=True)
     store = SQLiteConversationStore.open(home / "history.db")

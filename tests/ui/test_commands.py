@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from textual.widgets import HelpPanel
 
 from ..core.helpers import chat_agent
-from .helpers import SIZE, make_app, screen_text, send, wait_for, wait_idle
+from .helpers import SIZE, make_app, screen_text, send, started_then_waiting, wait_for, wait_idle
 
 
 def counting_model(calls: list[str]):
@@ -53,14 +51,8 @@ async def test_text_that_only_starts_with_a_slash_is_a_prompt(xsus_home):
 
 
 async def test_esc_closes_the_keys_panel_before_it_interrupts(xsus_home):
-    gate = asyncio.Event()
-
-    async def slow(messages, info):
-        yield "started "
-        await gate.wait()
-        yield "finished"
-
-    app = make_app(xsus_home, chat_agent(slow))
+    agent, gate = started_then_waiting()
+    app = make_app(xsus_home, agent)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.chat_screen
         await send(pilot, "go")

@@ -9,7 +9,7 @@ from xsus_tui.ui import commands
 from xsus_tui.ui.widgets.completions import CommandCompletions
 
 from ..core.helpers import chat_agent
-from .helpers import SIZE, make_app, screen_text, send, wait_for, wait_idle
+from .helpers import SIZE, make_app, screen_text, send, started_then_waiting, wait_for, wait_idle
 
 
 def counting_model(calls: list[str]):
@@ -230,16 +230,8 @@ async def test_system_makes_control_characters_inert(xsus_home):
 
 
 async def test_esc_closes_the_list_before_it_interrupts_a_reply(xsus_home):
-    import asyncio
-
-    gate = asyncio.Event()
-
-    async def slow(messages, info):
-        yield "started "
-        await gate.wait()
-        yield "finished"
-
-    app = make_app(xsus_home, chat_agent(slow))
+    agent, gate = started_then_waiting()
+    app = make_app(xsus_home, agent)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.chat_screen
         await send(pilot, "go")
