@@ -33,6 +33,17 @@ def statuses_of(events) -> list:
     return [e for e in events if isinstance(e, ev.Retrying | ev.Stalled | ev.Saving)]
 
 
+def awaiting(task: asyncio.Task) -> str:
+    """Where a pending task waits: its chain of awaited coroutines, innermost last."""
+    chain, coro = [], task.get_coro()
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
+        where = f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame is not None else ""
+        chain.append(f"{getattr(coro, '__qualname__', type(coro).__name__)} {where}")
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None)
+    return f"{task.get_name()} awaits:\n  " + "\n  ".join(chain)
+
+
 async def run(session: ChatSession, prompt: str, within: float = 8.0) -> list[ev.TurnEvent]:
     async with asyncio.timeout(within):
         return [e async for e in session.run_turn(prompt) if not isinstance(e, ev.RequestSent | ev.ResponseUsage)]
@@ -171,7 +182,7 @@ async def test_a_hundred_interrupts_leave_nothing_behind(server, store):
         asyncio.get_running_loop().time() < deadline
     ):
         await asyncio.sleep(0.01)
-    assert leftover == []
+    assert leftover == [], "\n".join(awaiting(t) for t in leftover)
     assert server.client_disconnects + server.replies_completed == len(server.requests)
     stored = await store.load(session.conversation.conversation_id)
     prompts = [
