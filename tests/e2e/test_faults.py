@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 import time
 
@@ -176,12 +177,20 @@ async def test_a_hundred_interrupts_leave_nothing_behind(server, store):
         partials.append(text_of(events))
         unsent.append(getattr(ending, "unsent", False))
     await server.wait_all_closed(timeout=3)
-    # Every task the turns started ends (pydantic-ai tears its run tasks down after the turn has ended).
+    # Every task the turns started ends (pydantic-ai tears its run tasks down after the turn has ended)...
     deadline = asyncio.get_running_loop().time() + 3
     while (leftover := [t for t in asyncio.all_tasks() - before if not t.done()]) and (
         asyncio.get_running_loop().time() < deadline
     ):
         await asyncio.sleep(0.01)
+    # ...or is garbage: an interrupt that lands just after pydantic-ai 2.68 hands a model stream over, before its
+    # consumer's `try` (ModelRequestNode._stream), leaves that request's wrap task waiting for `stream_done` for ever,
+    # unreferenced (about one interrupt in 3,000 here). A collection frees it, as the app's own after each turn does;
+    # a task something still holds stays and fails the test.
+    if leftover:
+        leftover = []
+        gc.collect()
+        leftover = [t for t in asyncio.all_tasks() - before if not t.done()]
     assert leftover == [], "\n".join(awaiting(t) for t in leftover)
     assert server.client_disconnects + server.replies_completed == len(server.requests)
     stored = await store.load(session.conversation.conversation_id)
