@@ -31,6 +31,7 @@ import logging
 import secrets
 import shlex
 import signal
+import socket
 import sys
 from typing import Any
 
@@ -164,6 +165,8 @@ class ChatServer(Server):
         return app
 
     def url(self, host: str, port: int) -> str:
+        if host in ("0.0.0.0", "::", ""):  # every address: the machine's name is what others can open
+            host = socket.gethostname()
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}/?token={self.token}"
 
@@ -286,7 +289,7 @@ async def _run(server: ChatServer) -> int:
     url = await server.start()
     print(url, flush=True)
     print(
-        f"xsus serve: open the URL above in a browser (each tab is a chat: xsus {shlex.join(server.flags)}). "
+        f"xsus serve: open the URL above in a browser (each tab is a chat: {shlex.join(['xsus', *server.flags])}). "
         "Ctrl+C stops the server.",
         file=sys.stderr,
         flush=True,

@@ -267,3 +267,27 @@ async def wait_until_async(get, expected: str, within: float = 30) -> None:
     while expected not in (text := await get()):
         assert time.monotonic() < deadline, f"{expected!r} not shown within {within} s: {text!r}"
         await asyncio.sleep(0.1)
+
+
+async def test_stopping_the_server_mid_reply_saves_it(xsus_home):
+    with served(xsus_home) as server:
+        async with aiohttp.ClientSession() as http:
+            screen = bytearray()
+            ws = await http.ws_connect(f"{server.base}/ws/{server.token}?width=110&height=36")
+
+            async def read() -> None:
+                async for message in ws:
+                    if message.type == aiohttp.WSMsgType.BINARY:
+                        screen.extend(message.data)
+
+            reading = asyncio.create_task(read())
+            await wait_until(lambda: IDLE in shown(screen), 60, "the chat idle")
+            await ws.send_json(["stdin", "long\r"])
+            await wait_until(lambda: LONG_REPLY_TEXT in shown(screen), 60, "the long reply streaming")
+            sent = time.monotonic()
+            server.process.send_signal(signal.SIGINT)  # Ctrl+C where `xsus serve` runs
+            status = await asyncio.to_thread(server.process.wait, 30)
+            assert time.monotonic() - sent < 10
+            assert status == 0
+            await reading
+        await assert_partial_reply_saved(xsus_home)
