@@ -271,10 +271,18 @@ def _without_resume(flags: list[str]) -> list[str]:
     return kept
 
 
+def _without_request(record: logging.LogRecord) -> bool:
+    """aiohttp's errors about a malformed request quote the request line (which may hold the token): one line
+    without it instead."""
+    record.msg, record.args, record.exc_info, record.exc_text = "refused a malformed request", (), None, None
+    return True
+
+
 def serve(flags: list[str], *, host: str, port: int) -> int:
     """Run the server until Ctrl+C or SIGTERM; what `xsus serve` does."""
     logging.basicConfig(level=logging.WARNING, format="xsus serve: %(message)s", stream=sys.stderr)
     logging.getLogger("aiohttp.access").disabled = True  # request lines hold the token
+    logging.getLogger("aiohttp.server").addFilter(_without_request)
     if not is_loopback(host):
         print(
             f"xsus serve: warning: listening on {host}, not only this machine: anyone who gets the URL can chat "

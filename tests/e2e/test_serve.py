@@ -145,6 +145,11 @@ def test_the_token_is_random_and_not_written_anywhere(xsus_home):
     with served(xsus_home) as first, served(xsus_home) as second:
         assert first.token != second.token and len(first.token) >= 32
         token = first.token
+        with socket.create_connection(urlsplit(first.url).netloc.split(":")) as raw:  # a request line too long
+            raw.sendall(f"GET /?token={token}&x={'a' * 20000} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            assert b" 400 " in raw.recv(100)
+    said = first.process.stderr.read()
+    assert "refused a malformed request" in said and token not in said
     for path in xsus_home.rglob("*"):
         if path.is_file():
             assert token.encode() not in path.read_bytes(), path
