@@ -136,7 +136,25 @@ def build_parser() -> argparse.ArgumentParser:
     from .replaying import add_parser as add_replay  # here: replaying imports cli
 
     add_replay(commands)
+    serve = commands.add_parser(
+        "serve",
+        help="serve the chat to a browser (every xsus flag applies: xsus serve --model X --agent F)",
+        description="Serve the same chat to a browser: each tab runs xsus with the flags given here. The URL "
+        "printed holds a random token; without it the page is refused.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
+    serve.add_argument("--port", type=_port, default=8000, help="port to listen on (default 8000; 0 picks a free one)")
     return parser
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("must be between 0 and 65535")
+    return value
 
 
 def _count(text: str) -> int:
@@ -152,8 +170,13 @@ def _count(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     # pydantic-ai prints a first-run banner from source checkouts; inside a TUI it would land on screen.
     os.environ.setdefault("PYDANTIC_AI_NO_BANNER", "1")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "serve":
+        args = parser.parse_args(argv)  # says what is not understood, and exits
     try:
+        if args.command == "serve":
+            return _serve(parser, args, extra)
         if args.command == "history":
             return _history(args)
         if args.command == "config":
@@ -180,6 +203,37 @@ def main(argv: list[str] | None = None) -> int:
     # forever, an --agent import still running) must not keep the process alive.
     exit_despite_threads(code)
     return code
+
+
+def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace, extra: list[str]) -> int:
+    """`xsus serve`: the chat flags (given before or after `serve`) are checked here, then run per browser tab."""
+    chat = parser.parse_args(extra)  # the flags after `serve`: a bad one is answered now, not in each tab
+    if chat.command is not None:
+        parser.error(f"serve runs the chat; {chat.command!r} can't follow it")
+    flags = _chat_flags(args) + extra
+    try:
+        from .serving import ServeError, serve
+    except ImportError as error:  # textual-serve is a dependency; a broken install says so in one line
+        raise CliError(f"xsus serve needs textual-serve ({error})") from error
+    try:
+        return serve(flags, host=args.host, port=args.port)
+    except ServeError as error:
+        raise CliError(str(error)) from error
+
+
+def _chat_flags(args: argparse.Namespace) -> list[str]:
+    """The chat's flags given before `serve` (`xsus --model X serve`), as flags again."""
+    flags = []
+    for name, flag in (("model", "--model"), ("agent", "--agent"), ("resume", "--resume")):
+        if (value := getattr(args, name)) is not None:
+            flags += [flag, value]
+    if args.idle_timeout is not None:
+        flags += ["--idle-timeout", repr(args.idle_timeout)]
+    if args.retries is not None:
+        flags += ["--retries", str(args.retries)]
+    if args.continue_:
+        flags.append("--continue")
+    return flags
 
 
 def _quiet_stdout() -> None:
@@ -282,8 +336,11 @@ def _farewell(session) -> bool:
         f"written ({cause}); they follow as markdown.",
         file=sys.stderr,
     )
-    sys.stdout.write(to_markdown(messages[len(messages) - unsaved :], title="Unsaved", conversation_id=short))
-    sys.stdout.flush()
+    from .served import in_browser
+
+    out = sys.stderr if in_browser() else sys.stdout  # served to a browser, stdout carries the screen's packets
+    out.write(to_markdown(messages[len(messages) - unsaved :], title="Unsaved", conversation_id=short))
+    out.flush()
     return False
 
 

@@ -122,6 +122,10 @@ class ChatLoader:
                 f"The history database was unreadable; it was moved to {store.moved_aside} and a new one started."
             )
         conversation = await load_conversation(store, args, notices)
+        from .served import resumed_notice
+
+        if conversation is not None and (notice := resumed_notice()):
+            notices.append(notice)
 
         from .core.mcp_servers import McpServers
         from .core.session import ChatSession

@@ -28,7 +28,13 @@ DAEMON_PREFIX = "xsus-"
 
 
 def missing_terminal() -> str | None:
-    """Why the chat can't run here (stdin or the output Textual draws to is not a terminal), or None."""
+    """Why the chat can't run here (stdin or the output Textual draws to is not a terminal), or None.
+
+    Run by `xsus serve` for a browser (Textual's web driver, packets on stdin and stdout), it needs none."""
+    from .served import in_browser
+
+    if in_browser():
+        return None
     stdin, stderr = sys.__stdin__, sys.__stderr__
     if stdin is None or not _isatty(stdin):
         return "stdin is not a terminal"

@@ -125,6 +125,10 @@ class XsusApp(App[int]):
 
             tolerate_invalid_utf8()  # a paste with an invalid byte would end the app, losing what was typed
             return HangupSafeDriver
+        if driver_class.__name__ == "WebDriver" and driver_class.__module__ == "textual.drivers.web_driver":
+            from .web_driver import ServedDriver  # `xsus serve`: a closed browser tab quits like Ctrl+Q
+
+            return ServedDriver
         return driver_class
 
     def on_load(self) -> None:
@@ -145,6 +149,10 @@ class XsusApp(App[int]):
     def _on_signal(self, signal_number: int) -> None:
         if signal_number == getattr(signal, "SIGHUP", None) and not self.terminal_gone and not _is_terminal(2):
             self._lose_terminal()
+        self.request_quit()
+
+    def request_quit(self) -> None:
+        """Quit as Ctrl+Q does, asked from outside the app (a signal, the browser tab closed); on the event loop."""
         if not self.quitting:
             self.call_later(self.action_quit)
 
