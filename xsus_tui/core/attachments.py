@@ -119,7 +119,9 @@ class Prompt:
             elif meta is not None:
                 size = int(meta.get("size") or 0)
                 media = str(meta.get("media_type") or "text/plain")
-                attachments.append(Attachment(name=str(meta.get("name", "?")), size=size, media_type=media, items=(item,)))
+                attachments.append(
+                    Attachment(name=str(meta.get("name", "?")), size=size, media_type=media, items=(item,))
+                )
             elif isinstance(item, BinaryContent):
                 items = (label, item) if label is not None else (item,)
                 name = item.identifier
@@ -166,7 +168,9 @@ def display_name(path: Path, cwd: Path | None = None) -> str:
     return storable(str(absolute))
 
 
-def read_file(path: Path, *, limit: int = DEFAULT_LIMIT, name: str | None = None, cwd: Path | None = None) -> Attachment:
+def read_file(
+    path: Path, *, limit: int = DEFAULT_LIMIT, name: str | None = None, cwd: Path | None = None
+) -> Attachment:
     """Read `path` into an Attachment, or raise AttachmentError saying why not in one line."""
     name = name or display_name(path, cwd)
     shown = _quoted(name)
@@ -306,9 +310,7 @@ def expand(path: str, cwd: Path | None = None) -> Path:
     return expanded if expanded.is_absolute() else (cwd or Path.cwd()) / expanded
 
 
-def take_mentions(
-    text: str, *, cwd: Path | None = None, limit: int = DEFAULT_LIMIT
-) -> tuple[str, list[Attachment]]:
+def take_mentions(text: str, *, cwd: Path | None = None, limit: int = DEFAULT_LIMIT) -> tuple[str, list[Attachment]]:
     """The `@path` mentions of existing files (and of missing ones that read as paths) read as attachments, and the
     text without them. Raises AttachmentError for the first that can't be attached; `@@` stays as one `@`."""
     found: list[Attachment] = []

@@ -25,9 +25,9 @@ from pydantic_ai.messages import (
     UserPromptPart,
 )
 
+from .attachments import human_size
 from .events import ERROR_METADATA_KEY
 from .index import ConversationTree, TreeLine, Version
-from .attachments import human_size
 from .replay import pair_tool_results, prompt_files, prompt_text
 from .sanitize import inert
 from .translate import result_or_error

@@ -286,9 +286,9 @@ class ChatSession:
     # -- a turn -----------------------------------------------------------------------------------------
 
     async def run_turn(self, prompt: str | Prompt) -> AsyncIterator[TurnEvent]:
-        """Run one turn for `prompt` (text, or text with attached files), yielding everything it produces in order (the reply, the requests and their
-        usage, status events and notices); always ends with one Turn* ending event. Events are frozen: what was
-        yielded never changes.
+        """Run one turn for `prompt` (text, or text with attached files), yielding everything it produces in order
+        (the reply, the requests and their usage, status events and notices); always ends with one Turn* ending
+        event. Events are frozen: what was yielded never changes.
 
         A consumer that stops early (it is cancelled, or closes the stream) cancels the turn, which still saves
         what it produced before the stream closes; cancelled again meanwhile, it stops waiting for that save.
