@@ -313,7 +313,10 @@ def _first_prompt(db: sqlite3.Connection, head_id: str) -> str | None:
     for (message,) in found:
         for part in json.loads(message).get("parts") or ():
             if part.get("part_kind") == "user-prompt" and isinstance(content := part.get("content"), str | list):
-                return title_of(content if isinstance(content, str) else _content_text(content)) or None
+                if isinstance(content, list):  # a prompt with files: its text, else the files' names
+                    typed = " ".join(item for item in content if isinstance(item, str))
+                    content = typed if typed.strip() else _content_text(content)
+                return title_of(content) or None
     return None
 
 
