@@ -95,7 +95,10 @@ def test_a_fifo_and_a_device_never_hang_and_are_refused(files):
     thread = threading.Thread(target=attempt, daemon=True)
     thread.start()
     thread.join(5)
-    assert done == ["pipe is a FIFO, not a regular file: not attached", "/dev/zero is a device, not a regular file: not attached"]
+    assert done == [
+        "pipe is a FIFO, not a regular file: not attached",
+        "/dev/zero is a device, not a regular file: not attached",
+    ]
 
 
 def test_a_symlink_attaches_its_target_under_the_name_given(files):
@@ -141,9 +144,16 @@ def test_a_pasted_path_is_recognised_quoted_as_a_url_or_escaped(files):
 def test_completing_reads_the_mention_at_the_cursor(files):
     assert att.completing("see @no", 7) == att.Completing(4, "no", False)
     assert att.completing('@"my f', 6) == att.Completing(0, "my f", True)
-    assert att.completing("bob@ex", 6) is None and att.completing("@@x", 3) is None and att.completing("@a b", 4) is None
+    assert (
+        att.completing("bob@ex", 6) is None and att.completing("@@x", 3) is None and att.completing("@a b", 4) is None
+    )
     assert [e.path for e in att.path_entries("", files)] == [
-        "sub/", "cat.png", "doc.pdf", "latin1.txt", "notes.md", "tool.bin"
+        "sub/",
+        "cat.png",
+        "doc.pdf",
+        "latin1.txt",
+        "notes.md",
+        "tool.bin",
     ]
     assert [e.path for e in att.path_entries("n", files)] == ["notes.md"]
     assert att.path_entries("nothing/", files) == []
@@ -170,7 +180,9 @@ async def test_a_turn_with_files_is_stored_sent_and_given_back(files, tmp_path):
     store = SQLiteConversationStore.open(tmp_path / "history.db")
     try:
         session = ChatSession(chat_agent(stream), store)
-        prompt = Prompt("what is this", (read_file(files / "cat.png", cwd=files), read_file(files / "notes.md", cwd=files)))
+        prompt = Prompt(
+            "what is this", (read_file(files / "cat.png", cwd=files), read_file(files / "notes.md", cwd=files))
+        )
         [event async for event in session.run_turn(prompt)]
         assert seen[0][0] == "what is this" and any(isinstance(i, BinaryContent) and i.data == PNG for i in seen[0])
         loaded = await store.load(session.conversation.conversation_id)
