@@ -212,3 +212,14 @@ def test_a_model_whose_profile_takes_no_images_is_said_before_sending(files):
     prompt = Prompt("x", (read_file(files / "cat.png", cwd=files),))
     assert att.unsupported(prompt, {"supports_image_input": False}).startswith("This model takes no images: cat.png")
     assert att.unsupported(prompt, {}) is None and att.unsupported(prompt, None) is None
+
+
+def test_the_limit_is_set_in_config_toml(tmp_path):
+    from xsus_tui.config import ConfigError, load_settings
+
+    config = tmp_path / "config.toml"
+    config.write_text("max_attachment_mb = 0.5\n")
+    assert load_settings(config).max_attachment_mb == 0.5
+    config.write_text("max_attachment_mb = 0\n")
+    with pytest.raises(ConfigError, match=r"config.toml:1: max_attachment_mb must be between 0.001 and 100, not 0"):
+        load_settings(config)
