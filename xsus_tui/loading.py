@@ -138,6 +138,7 @@ class ChatLoader:
             idle_timeout=args.idle_timeout or settings.idle_timeout,
             model_settings=settings.model_settings,
         )
+        session.attachment_limit = int(settings.max_attachment_mb * 1024 * 1024)
         return ChatSetup(session, notices, McpServers(settings.mcp_servers))
 
     def _progress(self, activity: str | None) -> None:

@@ -28,6 +28,7 @@ from pydantic_ai.messages import (
 from pydantic_ai.models.function import AgentInfo, DeltaThinkingPart, DeltaToolCall, FunctionModel
 
 from . import demo_text
+from .attachments import Prompt
 
 DEMO_MODEL_NAME = "demo"
 _TOKEN = re.compile(r"\s*\S+|\s+")
@@ -61,8 +62,11 @@ class DemoStream:
         prompt = _last_prompt(messages)
         returns = _tool_returns(messages[-1])
         word = prompt.lower()
+        files = _last_files(messages) if not returns else ()
         if returns:
             script = self._after_tools(returns, messages)
+        elif files:
+            script = self._text(_acknowledge(files, prompt))
         elif re.search(r"\bhelp\b|^\?$|what can you", word):
             script = self._text(demo_text.HELP)
         elif re.search(r"\bnote|approv|save", word):
@@ -188,8 +192,36 @@ def _last_prompt(messages: list[ModelMessage]) -> str:
         if isinstance(message, ModelRequest):
             for part in message.parts:
                 if isinstance(part, UserPromptPart):
-                    return part.content if isinstance(part.content, str) else ""
+                    if isinstance(part.content, str):
+                        return part.content
+                    return " ".join(item for item in part.content if isinstance(item, str))
     return ""
+
+
+def _last_files(messages: list[ModelMessage]) -> tuple[Any, ...]:
+    """The files attached to the prompt the model is answering."""
+    last = messages[-1] if messages else None
+    if not isinstance(last, ModelRequest):
+        return ()
+    for part in last.parts:
+        if isinstance(part, UserPromptPart) and not isinstance(part.content, str):
+            return Prompt.from_content(part.content).attachments
+    return ()
+
+
+def _acknowledge(files: tuple[Any, ...], prompt: str) -> str:
+    """What the demo says to attached files: that it got each one, and what it can tell of it offline."""
+    lines = [f"I got {len(files)} file{'s' if len(files) != 1 else ''}:", ""]
+    for attachment in files:
+        line = f"- **{attachment.name}** ({attachment.size:,} bytes, {attachment.kind})"
+        if attachment.kind == "text":
+            body = attachment.items[0].content.split("\n", 1)[-1]
+            count = max(0, len(body.splitlines()) - 2)  # (without its fence)
+            line += f": {count} line{'s' if count != 1 else ''}"
+        lines.append(line)
+    lines += ["", f"You asked: {prompt}" if prompt.strip() else "You didn't ask anything about them yet."]
+    lines += ["", "I'm the offline demo model, so I can't read them; a real model gets their content."]
+    return "\n".join(lines) + "\n"
 
 
 def _tool_returns(message: ModelMessage) -> list[ToolReturnPart]:

@@ -25,9 +25,10 @@ from pydantic_ai.messages import (
     UserPromptPart,
 )
 
+from .attachments import human_size
 from .events import ERROR_METADATA_KEY
 from .index import ConversationTree, TreeLine, Version
-from .replay import pair_tool_results, prompt_text
+from .replay import pair_tool_results, prompt_files, prompt_text
 from .sanitize import inert
 from .translate import result_or_error
 
@@ -89,6 +90,17 @@ def to_markdown(messages: list[ModelMessage], *, title: str, conversation_id: st
     return inert("\n".join(out).rstrip()) + "\n"
 
 
+def _files(part: UserPromptPart) -> list[str]:
+    """The files attached to a prompt: a line each; a text file's content follows it as the model read it."""
+    out: list[str] = []
+    for attachment in prompt_files(part):
+        out += [f"📎 *Attached* `{attachment.name}` ({attachment.kind}, {human_size(attachment.size)})", ""]
+        if attachment.kind == "text":
+            body = attachment.items[0].content.split("\n", 1)[-1]  # (its first line names the file: said above)
+            out += [body, ""]
+    return out
+
+
 def _transcript(messages: Sequence[ModelMessage]) -> list[str]:
     """The markdown lines of `messages`."""
     results = pair_tool_results(list(messages))
@@ -98,6 +110,7 @@ def _transcript(messages: Sequence[ModelMessage]) -> list[str]:
             for part in message.parts:
                 if isinstance(part, UserPromptPart):
                     out += ["---", "", "**You**", "", prompt_text(part), ""]
+                    out += _files(part)
         elif isinstance(message, ModelResponse):
             if not message.parts and not (message.metadata or {}).get(ERROR_METADATA_KEY):
                 continue  # an attempt that produced nothing

@@ -104,7 +104,10 @@ def _content_text(content: Any) -> str:
 
 
 def _item_name(item: dict[str, Any]) -> str:
-    """A file or URL in a prompt: its name, not its bytes."""
+    """A file or URL in a prompt: its name, not its bytes (an attached text file: its name, from its metadata)."""
+    attached = (item.get("metadata") or {}).get("xsus_attachment") if isinstance(item.get("metadata"), dict) else None
+    if isinstance(attached, dict):
+        return "" if attached.get("label") else str(attached.get("name") or "")
     return str(item.get("url") or item.get("identifier") or item.get("kind") or "")
 
 
@@ -309,8 +312,11 @@ def _first_prompt(db: sqlite3.Connection, head_id: str) -> str | None:
     ).fetchall()
     for (message,) in found:
         for part in json.loads(message).get("parts") or ():
-            if part.get("part_kind") == "user-prompt" and isinstance(part.get("content"), str):
-                return title_of(part["content"]) or None
+            if part.get("part_kind") == "user-prompt" and isinstance(content := part.get("content"), str | list):
+                if isinstance(content, list):  # a prompt with files: its text, else the files' names
+                    typed = " ".join(item for item in content if isinstance(item, str))
+                    content = typed if typed.strip() else _content_text(content)
+                return title_of(content) or None
     return None
 
 

@@ -20,6 +20,7 @@ from pydantic_ai.messages import (
 )
 
 from . import compat
+from .attachments import Attachment, Prompt
 from .events import (
     ERROR_METADATA_KEY,
     OutputPartial,
@@ -49,6 +50,8 @@ class PastTurn:
     _: KW_ONLY
     prompt: str
     """What the user typed."""
+    attachments: tuple[Attachment, ...] = ()
+    """The files attached to the prompt."""
     events: list[TurnEvent] = field(default_factory=list)
     """The reply as turn events, ending with TurnFinished or TurnCancelled."""
     interrupted: bool = False
@@ -62,9 +65,15 @@ class PastTurn:
 
 
 def prompt_text(part: UserPromptPart) -> str:
+    """What the user typed (a prompt with files: its text items, not the files)."""
     if isinstance(part.content, str):
         return part.content
     return " ".join(item for item in part.content if isinstance(item, str))
+
+
+def prompt_files(part: UserPromptPart) -> tuple[Attachment, ...]:
+    """The files attached to a stored prompt."""
+    return () if isinstance(part.content, str) else Prompt.from_content(part.content).attachments
 
 
 def user_prompts(messages: list[ModelMessage]) -> list[str]:
@@ -117,7 +126,7 @@ def past_turns(messages: list[ModelMessage], output_tools: frozenset[str] = froz
                 number += 1
             for part in message.parts:
                 if isinstance(part, UserPromptPart):
-                    turns.append(PastTurn(prompt=prompt_text(part), number=number))
+                    turns.append(PastTurn(prompt=prompt_text(part), attachments=prompt_files(part), number=number))
         elif isinstance(message, ModelResponse):
             if not turns:
                 turns.append(PastTurn(prompt=""))

@@ -39,6 +39,7 @@ from pydantic_ai.usage import UsageLimits
 from pydantic_core import PydanticSerializationError
 
 from .agents import ChatAgent
+from .attachments import DEFAULT_LIMIT, Prompt
 from .channel import SideChannel, merged
 from .db import StoreError
 from .events import (
@@ -153,6 +154,8 @@ class ChatSession:
         self.on_notice = on_notice
         """Receives one-line notices about the conversation itself (e.g. it was continued elsewhere) outside a turn;
         during a turn they come in its stream as `Notice`."""
+        self.attachment_limit = DEFAULT_LIMIT
+        """Bytes one attached file may have (config.toml `max_attachment_mb`; the front end reads the files)."""
         self.record = True
         """Record each turn (its events with their times, what each request was sent) into the store."""
         self.last_recording: Recorder | None = None
@@ -193,16 +196,17 @@ class ChatSession:
                 await self._save()
         return not self.unsaved
 
-    async def take_back_unanswered(self) -> str | None:
+    async def take_back_unanswered(self) -> str | Prompt | None:
         """A conversation whose last message is a prompt nothing answered (xsus stopped before the first token):
         take that prompt out of the history (kept in the store as a branch) and return it, to offer it again,
         so the next prompt doesn't follow it unanswered."""
         messages = self.conversation.messages
         if self.busy or not messages or not isinstance(last := messages[-1], ModelRequest):
             return None
-        prompt = next((p.content for p in last.parts if isinstance(p, UserPromptPart)), None)
-        if not isinstance(prompt, str):
+        content = next((p.content for p in last.parts if isinstance(p, UserPromptPart)), None)
+        if content is None:
             return None
+        prompt = content if isinstance(content, str) else Prompt.from_content(content)
         store = self.store
         if store is not None and hasattr(store, "pending_reply"):
             # It was answered, but the answer is still in a checkpoint the store could not add at open (a full
@@ -281,10 +285,10 @@ class ChatSession:
 
     # -- a turn -----------------------------------------------------------------------------------------
 
-    async def run_turn(self, prompt: str) -> AsyncIterator[TurnEvent]:
-        """Run one turn for `prompt`, yielding everything it produces in order (the reply, the requests and their
-        usage, status events and notices); always ends with one Turn* ending event. Events are frozen: what was
-        yielded never changes.
+    async def run_turn(self, prompt: str | Prompt) -> AsyncIterator[TurnEvent]:
+        """Run one turn for `prompt` (text, or text with attached files), yielding everything it produces in order
+        (the reply, the requests and their usage, status events and notices); always ends with one Turn* ending
+        event. Events are frozen: what was yielded never changes.
 
         A consumer that stops early (it is cancelled, or closes the stream) cancels the turn, which still saves
         what it produced before the stream closes; cancelled again meanwhile, it stops waiting for that save.
@@ -296,7 +300,7 @@ class ChatSession:
         if self._cancel_requested:
             self._wake.set()
         recorder = self.last_recording = Recorder() if self.record else None
-        self._turn_context = _TurnContext(prompt=storable(prompt))
+        self._turn_context = _TurnContext(prompt=storable(Prompt.of(prompt).text))
         saved = False
         try:
             async with contextlib.aclosing(self._turn(prompt)) as events:
@@ -349,8 +353,8 @@ class ChatSession:
         saving.add_done_callback(lambda done: done.cancelled() or done.exception())
         await asyncio.wait({saving}, timeout=SLOW_SAVE)
 
-    async def _turn(self, prompt: str) -> AsyncIterator[TurnEvent]:
-        request = ModelRequest(parts=[UserPromptPart(storable(prompt))])
+    async def _turn(self, prompt: str | Prompt) -> AsyncIterator[TurnEvent]:
+        request = ModelRequest(parts=[UserPromptPart(Prompt.of(prompt).content())])
         self.conversation.messages.append(request)
         context = self._turn_context
         self._saving_prompt = True
@@ -586,7 +590,7 @@ class ChatSession:
 
     # -- the conversation -------------------------------------------------------------------------------
 
-    async def regenerate(self) -> str | None:
+    async def regenerate(self) -> str | Prompt | None:
         """Take the last turn out of the conversation (kept in the store as an earlier branch) and return
         its prompt, to be run again with `run_turn`; None when there is no turn yet."""
         if self.busy:
@@ -595,9 +599,9 @@ class ChatSession:
         for index in range(len(messages) - 1, -1, -1):
             message = messages[index]
             if isinstance(message, ModelRequest) and any(isinstance(p, UserPromptPart) for p in message.parts):
-                prompt = next(p.content for p in message.parts if isinstance(p, UserPromptPart))
+                content = next(p.content for p in message.parts if isinstance(p, UserPromptPart))
                 await self._branch_at(index)
-                return prompt if isinstance(prompt, str) else None
+                return content if isinstance(content, str) else Prompt.from_content(content)
         return None
 
     def prompt_indexes(self) -> list[int]:

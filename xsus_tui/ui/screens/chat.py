@@ -19,6 +19,7 @@ from textual.widget import Widget
 from textual.widgets import Header, Static
 from textual.worker import Worker
 
+from xsus_tui.core import attachments
 from xsus_tui.core import events as ev
 from xsus_tui.core.agent_loader import AgentLoadError
 from xsus_tui.core.agents import ModelChoiceError, reload_user_agent, switch_model
@@ -31,6 +32,7 @@ from xsus_tui.core.session import ChatSession
 
 from .. import commands, compat
 from ..folding import near_band, refold, unfold_all
+from ..widgets.chips import AttachmentChips
 from ..widgets.completions import CommandCompletions
 from ..widgets.history_page import PAGE_TURNS, HistoryPage, PageStack
 from ..widgets.prompt import PromptInput
@@ -356,7 +358,9 @@ class ChatScreen(TurnSelectionScreen):
         yield ChatLog(id="chat")
         prompt = PromptInput(id="prompt")
         prompt.completions = CommandCompletions(id="completions")
+        prompt.chips = AttachmentChips(id="chips")
         yield prompt.completions
+        yield prompt.chips
         yield prompt
         yield StatusLine(self.session.chat_agent.label, id="status")
 
@@ -367,6 +371,10 @@ class ChatScreen(TurnSelectionScreen):
     @property
     def prompt(self) -> PromptInput:
         return self.query_one("#prompt", PromptInput)
+
+    @property
+    def _chips(self) -> AttachmentChips:
+        return self.query_one("#chips", AttachmentChips)
 
     @property
     def status(self) -> StatusLine:
@@ -386,6 +394,7 @@ class ChatScreen(TurnSelectionScreen):
         self.show_hint(busy=False)
         self.prompt.focus()
         self.prompt.recall_source = self.recallable_prompts
+        self.prompt.attachment_limit = self.session.attachment_limit
         if self.draft:
             self.prompt.text = self.draft
             self.prompt.move_cursor(self.prompt.document.end)
@@ -402,6 +411,9 @@ class ChatScreen(TurnSelectionScreen):
             await chat.mount(Static(Text(notice), classes="notice"))
         late = self._recovery_notices()  # about the last turn: shown under it, where the eye is
         if (unanswered := await self.session.take_back_unanswered()) is not None:
+            if isinstance(unanswered, attachments.Prompt):
+                self._chips.set_files(unanswered.attachments)
+                unanswered = unanswered.text
             self.draft = f"{unanswered}\n{self.draft}" if self.draft.strip() else unanswered
             late.append("Your last prompt got no answer before xsus stopped; it is back in the input.")
         if self.session.save_error is not None:
@@ -744,6 +756,7 @@ class ChatScreen(TurnSelectionScreen):
         self.editing = number
         self.end_selection()
         self.prompt.text = turn.user.prompt
+        self._chips.set_files(turn.user.attachments)  # (sent again as they were then)
         self.prompt.move_cursor(self.prompt.document.end)
         self.prompt.border_title = f"Editing turn {number}: Enter sends it as a new version · Esc cancels"
 
@@ -870,10 +883,17 @@ class ChatScreen(TurnSelectionScreen):
     def turn_running(self) -> bool:
         return self.session.busy or (self.turn_worker is not None and self.turn_worker.is_running)
 
+    @on(PromptInput.Problem)
+    def attach_problem(self, message: PromptInput.Problem) -> None:
+        self.show_notice(message.text)
+
     @on(PromptInput.Submitted)
     def send(self, message: PromptInput.Submitted) -> None:
         text = message.text.strip()
-        if not text:
+        chips = self._chips
+        if chips.offer is not None:
+            return  # (the prompt answers the offer first)
+        if not text and not chips.files:
             return
         if (parsed := commands.parse(text)) is not None:
             if parsed.command is None:
@@ -886,8 +906,40 @@ class ChatScreen(TurnSelectionScreen):
         if self.turn_running:
             self.notify("A reply is still streaming: press Esc to interrupt it first.", severity="warning")
             return
+        prompt = self._with_files(commands.unescape(text) if text else "")
+        if prompt is None:
+            return  # (said why; the prompt and its chips stay as they were)
         self.prompt.clear()
-        self.turn_worker = self.run_turn(commands.unescape(text))
+        chips.clear()
+        self.turn_worker = self.run_turn(prompt if prompt.attachments else prompt.text)
+
+    def _with_files(self, text: str) -> attachments.Prompt | None:
+        """The prompt with its files: the chips' read again (a file may have changed or gone since), then the
+        `@path` mentions left in the text. None, after one line saying why, when one can't be attached."""
+        limit = self.session.attachment_limit
+        cwd = self.prompt.cwd
+        files = []
+        try:
+            for chip in self._chips.files:
+                if chip.source is None:  # read back from the history (an edited turn): sent as it was
+                    files.append(chip)
+                    continue
+                files.append(attachments.read_file(chip.source, limit=limit, name=chip.name, cwd=cwd))
+            text, mentioned = attachments.take_mentions(text, cwd=cwd, limit=limit)
+        except attachments.AttachmentError as error:
+            self.show_notice(f"Not sent: {error}. Your prompt is kept.")
+            return None
+        for attachment in mentioned:
+            if any(attachment.name == present.name for present in files):
+                self.show_notice(f"{attachment.name} is attached already: sent once.")
+            else:
+                files.append(attachment)
+        prompt = attachments.Prompt(text, tuple(files))
+        model = self.session.chat_agent.model or getattr(self.session.chat_agent.agent, "model", None)
+        if (refused := attachments.unsupported(prompt, getattr(model, "profile", None))) is not None:
+            self.show_notice(f"Not sent: {refused}. Your prompt is kept.")
+            return None
+        return prompt
 
     def recallable_prompts(self) -> list[str]:
         """The prompts of this conversation (stored ones too), oldest first, as they would be typed again (a
@@ -933,7 +985,10 @@ class ChatScreen(TurnSelectionScreen):
     def completion_clicked(self, message: CommandCompletions.OptionSelected) -> None:
         """A click on a listed command completes its name, as Tab would."""
         message.stop()
-        if message.option.id in commands.BY_NAME:
+        if (entry := self.prompt.completions.paths.get(message.option.id or "")) is not None:
+            self.prompt.complete_path(entry)
+            self.prompt.focus()
+        elif message.option.id in commands.BY_NAME:
             self.prompt.complete(commands.BY_NAME[message.option.id])
             self.prompt.focus()
 
@@ -1018,7 +1073,7 @@ class ChatScreen(TurnSelectionScreen):
             self.turn_worker = self.run_turn(None)
 
     @work(exclusive=True, group="turn", exit_on_error=False)
-    async def run_turn(self, prompt: str | None) -> None:
+    async def run_turn(self, prompt: str | attachments.Prompt | None) -> None:
         """The one task that owns this turn's stream, from the prompt to the saved reply.
 
         With `prompt=None` it regenerates: the last turn is taken off the screen and run again.
@@ -1053,7 +1108,8 @@ class ChatScreen(TurnSelectionScreen):
             await self._show_conversation()
             chat = self.chat
         reply = AssistantReply()
-        user = UserMessage(prompt, number=len(self.session.prompt_indexes()) + 1)
+        sent = attachments.Prompt.of(prompt)
+        user = UserMessage(sent.text, number=len(self.session.prompt_indexes()) + 1, attachments=sent.attachments)
         await chat.mount_all([user, reply])
         chat.anchor()
         status.state, status.stats = "streaming", None
@@ -1090,7 +1146,9 @@ class ChatScreen(TurnSelectionScreen):
         self._show_ending(ending, prompt, reply)
         self.run_worker(self.refresh_versions(), group="versions", exclusive=True)
 
-    def _show_ending(self, ending: ev.TurnEvent | None, prompt: str, reply: AssistantReply) -> None:
+    def _show_ending(
+        self, ending: ev.TurnEvent | None, prompt: str | attachments.Prompt, reply: AssistantReply
+    ) -> None:
         status = self.status
         status.note, self._retry = "", None
         self.show_hint(busy=False)
@@ -1109,9 +1167,14 @@ class ChatScreen(TurnSelectionScreen):
             if ending.unsent:
                 self._give_back(prompt)
 
-    def _give_back(self, prompt: str) -> None:
+    def _give_back(self, prompt: str | attachments.Prompt) -> None:
         """Nothing came back: put the prompt in the input again, to edit or send as it was (above anything
-        typed meanwhile, which stays too)."""
+        typed meanwhile, which stays too), and its files back in the chips."""
+        if isinstance(prompt, attachments.Prompt):
+            chips = self._chips
+            for attachment in prompt.attachments:
+                chips.add(attachment)
+            prompt = prompt.text
         typed = self.prompt.text
         if typed.strip() == prompt.strip():
             return
@@ -1144,7 +1207,7 @@ class ChatScreen(TurnSelectionScreen):
     def action_interrupt(self, at_once: bool = False) -> None:
         """Esc: close an open panel, else end a turn selection (back to the prompt), else interrupt the reply
         streaming. Ctrl+C (`at_once`) interrupts a streaming reply even while a turn is selected."""
-        if not at_once and self.prompt.dismiss_completions():
+        if not at_once and (self.prompt.answer_offer(False) or self.prompt.dismiss_completions()):
             return
         if panels := self.query("HelpPanel"):
             panels.remove()

@@ -1,4 +1,5 @@
-"""The slash commands matching what is typed, listed above the prompt while a command's name is typed.
+"""The slash commands matching what is typed, listed above the prompt while a command's name is typed; and the
+files and directories matching an `@path` being typed (PathEntry options, their ids starting with `@`).
 
 The list never takes the focus: typing goes on in the prompt, which moves the highlight (Up/Down), completes
 (Tab, Enter on a highlighted entry) and closes it (Esc). See PromptInput.
@@ -9,6 +10,9 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
+
+from xsus_tui.core.attachments import PathEntry, human_size
+from xsus_tui.core.sanitize import inert
 
 from .. import commands
 
@@ -40,7 +44,9 @@ class CommandCompletions(OptionList, can_focus=False):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.partial: str | None = None
-        """The start of a name the list shows the commands for; None: closed."""
+        """The start of a name the list shows the commands for (for paths: `@` and the path); None: closed."""
+        self.paths: dict[str, PathEntry] = {}
+        """The listed paths by option id, when the list shows paths."""
 
     @property
     def is_open(self) -> bool:
@@ -68,10 +74,47 @@ class CommandCompletions(OptionList, can_focus=False):
         self.add_class("-open")
         return True
 
+    def show_paths(self, partial: str, entries: list[PathEntry]) -> bool:
+        """Open (or narrow) the list on the files and directories `entries` (those starting with `partial`)."""
+        key = "@" + partial
+        if key == self.partial:
+            return True
+        if not entries:
+            self.close()
+            return False
+        options = []
+        self.paths = {}
+        for entry in entries:
+            line = Text(inert(entry.path), style="bold" if entry.is_dir else "")
+            if entry.size is not None:
+                line.append(f"  {human_size(entry.size)}", style="dim")
+            line.no_wrap = True
+            line.overflow = "ellipsis"
+            option_id = f"@{len(self.paths)}"
+            self.paths[option_id] = entry
+            options.append(Option(line, id=option_id))
+        self.partial = key
+        self.set_options(options)
+        self.add_class("-open")
+        return True
+
+    @property
+    def showing_paths(self) -> bool:
+        return self.partial is not None and self.partial.startswith("@")
+
+    @property
+    def chosen_path(self) -> PathEntry | None:
+        """The highlighted path, else the first listed (Tab completes to it)."""
+        if not self.showing_paths or not self.option_count:
+            return None
+        option = self.highlighted_option or self.options[0]
+        return self.paths.get(option.id or "")
+
     def close(self) -> None:
         if self.partial is None:
             return
         self.partial = None
+        self.paths = {}
         self.remove_class("-open")
         self.clear_options()
 
@@ -90,8 +133,8 @@ class CommandCompletions(OptionList, can_focus=False):
     def chosen(self) -> commands.SlashCommand | None:
         """The highlighted entry's command."""
         option = self.highlighted_option
-        return None if option is None or option.id is None else commands.BY_NAME[option.id]
+        return None if option is None or option.id is None else commands.BY_NAME.get(option.id)
 
     @property
     def first(self) -> commands.SlashCommand | None:
-        return commands.BY_NAME[self.options[0].id] if self.option_count and self.options[0].id else None
+        return commands.BY_NAME.get(self.options[0].id or "") if self.option_count else None

@@ -89,7 +89,10 @@ class HistoryPage(Vertical):
             widgets, replies = [], []
             for turn in self.turns:
                 reply = AssistantReply()
-                widgets += [UserMessage(turn.prompt, number=turn.number, versions=turn.versions), reply]
+                widgets += [
+                    UserMessage(turn.prompt, number=turn.number, versions=turn.versions, attachments=turn.attachments),
+                    reply,
+                ]
                 replies.append((reply, turn.events))
             with self.app.batch_update():
                 await self.mount_all(widgets)

@@ -1,6 +1,10 @@
 """The prompt input: Enter sends, Shift+Enter or Ctrl+J inserts a newline, Up and Down in an empty prompt
 recall the prompts sent before. While a command's name is typed (`/in`), the matching commands are listed above
-it (CommandCompletions): Up/Down move in the list, Tab or Enter on a highlighted entry completes, Esc closes it."""
+it (CommandCompletions): Up/Down move in the list, Tab or Enter on a highlighted entry completes, Esc closes it.
+After `@` the files and directories matching the path typed are listed the same way: completing a directory goes
+into it, completing a file attaches it (a chip above the prompt, AttachmentChips; the `@path` leaves the text).
+Backspace at the very start of the prompt removes the last chip. A paste that is exactly an existing file's path
+asks `Attach FILE? y/n` (any other key: the text goes in as pasted)."""
 
 from __future__ import annotations
 
@@ -8,15 +12,19 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import events
 from textual.message import Message
 from textual.widgets import TextArea
 
+from xsus_tui.core import attachments
+
 from .. import commands
 
 if TYPE_CHECKING:
+    from .chips import AttachmentChips
     from .completions import CommandCompletions
 
 
@@ -29,6 +37,13 @@ class PromptInput(TextArea):
     @dataclass
     class Submitted(Message):
         """The user pressed Enter with this text."""
+
+        prompt: PromptInput
+        text: str
+
+    @dataclass
+    class Problem(Message):
+        """A file could not be attached (or was already): one line for the chat."""
 
         prompt: PromptInput
         text: str
@@ -53,6 +68,12 @@ class PromptInput(TextArea):
         """The list of matching commands the screen shows above the prompt (None: no completion)."""
         self._dismissed: str | None = None
         """The text the list was closed on with Esc: it stays closed until the text changes."""
+        self.chips: AttachmentChips | None = None
+        """The files attached to the prompt being written, shown above it (None: attaching is off)."""
+        self.cwd: Path | None = None
+        """Where `@path` is relative to (None: the process's current directory)."""
+        self.attachment_limit = attachments.DEFAULT_LIMIT
+        """Bytes one attached file may have (the screen sets the session's)."""
 
     # -- completing commands --------------------------------------------------------------------------
 
@@ -69,12 +90,24 @@ class PromptInput(TextArea):
         if focused is None:
             focused = self.has_focus
         partial = commands.completing(self.text) if focused else None
+        path = self._path_completing() if focused and partial is None else None
         if self._dismissed is not None and self._dismissed != self.text:
             self._dismissed = None
-        if partial is None or self._dismissed is not None:
+        if self._dismissed is not None:
             completions.close()
-        else:
+        elif partial is not None:
             completions.show(partial)
+        elif path is not None:
+            if completions.partial != "@" + path.partial:
+                completions.show_paths(path.partial, attachments.path_entries(path.partial, self.cwd))
+        else:
+            completions.close()
+
+    def _path_completing(self) -> attachments.Completing | None:
+        """The `@path` being typed at the cursor, when attaching is on."""
+        if self.chips is None or "@" not in self.text or self.selection.start != self.selection.end:
+            return None
+        return attachments.completing(self.text, self.document.get_index_from_location(self.cursor_location))
 
     def dismiss_completions(self) -> bool:
         """Esc: close the list, keeping the text. False when it was not open."""
@@ -87,19 +120,79 @@ class PromptInput(TextArea):
     def _catch_up(self) -> None:
         """Keys typed in a burst come before the Changed messages of the text they typed: bring the list up to date
         now, so `/sy` then Tab (or Down) acts on the list however fast the keys came."""
-        if not self.completing and commands.completing(self.text) is not None:
+        if not self.completing and (commands.completing(self.text) is not None or "@" in self.text):
             self.update_completions()
 
     def complete(self, command: commands.SlashCommand | None = None) -> None:
         """Put `command`'s name (by default the highlighted entry's, else the first's) in the prompt, followed by a
         space for its argument; the list closes."""
         completions = self.completions
+        if command is None and completions is not None and completions.showing_paths:
+            if (entry := completions.chosen_path) is not None:
+                self.complete_path(entry)
+            return
         if command is None and completions is not None:
             command = completions.chosen or completions.first
         if command is None:
             return
         self.text = f"/{command.name} "
         self.move_cursor(self.document.end)
+
+    def complete_path(self, entry: attachments.PathEntry) -> None:
+        """A directory: its path after the `@`, listing what is in it. A file: attached, its `@path` taken out."""
+        typing = self._path_completing()
+        if typing is None:
+            return
+        start = self.document.get_location_from_index(typing.start)
+        if entry.is_dir:
+            needs_quotes = typing.quoted or any(char.isspace() or char == '"' for char in entry.path)
+            quoted = entry.path.replace("\\", "\\\\").replace('"', '\\"')
+            self.replace(f'@"{quoted}' if needs_quotes else f"@{entry.path}", start, self.cursor_location)
+            return
+        if self.attach(attachments.expand(entry.path, self.cwd), name=entry.path):
+            text, at = self.text, typing.start
+            end = self.document.get_index_from_location(self.cursor_location)
+            if at > 0 and text[at - 1] == " " and (end == len(text) or text[end] == " "):
+                start = self.document.get_location_from_index(at - 1)  # (no double space where it was)
+            self.replace("", start, self.cursor_location)
+
+    def attach(self, path: Path, *, name: str | None = None) -> bool:
+        """Read `path` into a chip; one line (a Problem message) when it can't be, or is attached already."""
+        if self.chips is None:
+            return False
+        try:
+            attachment = attachments.read_file(path, limit=self.attachment_limit, name=name, cwd=self.cwd)
+        except attachments.AttachmentError as error:
+            self.post_message(self.Problem(self, f"Not attached: {error}"))
+            return False
+        if not self.chips.add(attachment):
+            self.post_message(self.Problem(self, f"{attachment.name} is attached already"))
+        return True
+
+    # -- a pasted path ----------------------------------------------------------------------------------
+
+    async def _on_paste(self, event: events.Paste) -> None:
+        """A paste that is exactly one existing file's path: ask whether to attach it (TextArea's own handler,
+        which inserts the text, runs after this one unless the paste is held back here)."""
+        if self.chips is None or self.read_only:
+            return
+        if (path := attachments.pasted_path(event.text, self.cwd)) is not None:
+            event.stop()
+            event.prevent_default()
+            self.chips.offer_path(path, event.text)
+
+    @property
+    def offering(self) -> bool:
+        return self.chips is not None and self.chips.offer is not None
+
+    def answer_offer(self, attach: bool) -> bool:
+        """y: attach the pasted path's file; n: put the pasted text in as it was. False when nothing was offered."""
+        if self.chips is None or (offer := self.chips.close_offer()) is None:
+            return False
+        path, pasted = offer
+        if not attach or not self.attach(path):
+            self.insert(pasted)
+        return True
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         self.update_completions()
@@ -160,6 +253,24 @@ class PromptInput(TextArea):
         self.move_cursor(self.document.end)
 
     async def _on_key(self, event: events.Key) -> None:
+        if self.offering:
+            if event.key in ("y", "Y", "enter", "n", "N"):
+                event.stop()
+                event.prevent_default()
+                self.answer_offer(event.key in ("y", "Y", "enter"))
+                return
+            self.answer_offer(False)  # any other key: the paste goes in as text, then the key
+        if (
+            event.key == "backspace"
+            and self.chips is not None
+            and self.chips.files
+            and self.cursor_location == (0, 0)
+            and self.selection.start == self.selection.end
+        ):
+            event.stop()
+            event.prevent_default()
+            self.chips.remove()
+            return
         if event.key == "tab":
             self._catch_up()
         if event.key == "tab" and self.completing:
