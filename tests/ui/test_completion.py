@@ -172,9 +172,9 @@ async def test_every_command_is_in_the_palette(xsus_home):
         provider = commands.SlashCommands(app.chat_screen)
         found = [hit.text async for hit in provider.discover()]
         assert found == [command.usage for command in commands.COMMANDS]
-        assert "/export [PATH] [md|json]" in found and "/system" in found
+        assert "/export [PATH] [md|json]" in found and "/system" in found and "/compact [FOCUS]" in found
         await pilot.pause()
-    assert "/compact" not in commands.help_text()
+    assert "/compact [FOCUS]" in commands.help_text()
 
 
 async def test_export_writes_a_private_file_and_never_replaces_one(xsus_home, tmp_path, monkeypatch):
@@ -236,11 +236,11 @@ async def test_esc_closes_the_list_before_it_interrupts_a_reply(xsus_home):
         screen = app.chat_screen
         await send(pilot, "go")
         await wait_for(pilot, lambda: "started" in screen.replies[-1].text)
-        await pilot.press("/", "c")
+        await pilot.press("/", "c", "o", "p")
         await wait_for(pilot, lambda: listed(app) == ["copy"])
         await pilot.press("escape")
         await wait_for(pilot, lambda: listed(app) == [])
-        assert screen.session.busy and screen.prompt.text == "/c"  # the reply goes on
+        assert screen.session.busy and screen.prompt.text == "/cop"  # the reply goes on
         await pilot.press("escape")
         await wait_idle(pilot)
         assert screen.replies[-1].state == "interrupted"

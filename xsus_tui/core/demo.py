@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from pydantic_ai.exceptions import ModelAPIError
 from pydantic_ai.messages import (
+    CompactionPart,
     ModelMessage,
     ModelRequest,
     ModelResponse,
@@ -29,6 +30,7 @@ from pydantic_ai.models.function import AgentInfo, DeltaThinkingPart, DeltaToolC
 
 from . import demo_text
 from .attachments import Prompt
+from .compaction import SUMMARY_REQUEST
 
 DEMO_MODEL_NAME = "demo"
 _TOKEN = re.compile(r"\s*\S+|\s+")
@@ -65,6 +67,8 @@ class DemoStream:
         files = _last_files(messages) if not returns else ()
         if returns:
             script = self._after_tools(returns, messages)
+        elif prompt.startswith(SUMMARY_REQUEST):
+            script = self._text(_summary(prompt))
         elif files:
             script = self._text(_acknowledge(files, prompt))
         elif re.search(r"\bhelp\b|^\?$|what can you", word):
@@ -243,11 +247,17 @@ def _recap(messages: list[ModelMessage], prompt: str) -> str:
         p for m in messages[:-1] if isinstance(m, ModelRequest) for p in m.parts if isinstance(p, UserPromptPart)
     ]
     replies = [p.content for m in messages if isinstance(m, ModelResponse) for p in m.parts if isinstance(p, TextPart)]
+    summaries = [p for m in messages if isinstance(m, ModelRequest) for p in m.parts if isinstance(p, CompactionPart)]
     if not prompts:
         return "This is the start of our conversation: I have no earlier messages. Ask me something first."
     lines = [
-        f"I received **{len(messages) - 1} earlier messages**: {len(prompts)} prompts and "
-        f"{sum(len(r) for r in replies):,} characters of my own replies.",
+        f"I received **{len(messages) - 1} earlier messages**: {len(prompts)} prompt{'s' if len(prompts) != 1 else ''} "
+        f"and {sum(len(r) for r in replies):,} characters of my own replies"
+        + (
+            f", after a summary of the earlier conversation ({len(summaries[-1].content or ''):,} characters)."
+            if summaries
+            else "."
+        ),
         "",
         "| # | You asked |",
         "|---|---|",
@@ -261,4 +271,19 @@ def _recap(messages: list[ModelMessage], prompt: str) -> str:
             "",
             "> " + " ".join(last[-160:].split()),
         ]
+    return "\n".join(lines) + "\n"
+
+
+def _summary(request: str) -> str:
+    """The demo's summary for compaction: what the transcript asked, turn by turn (a real model writes prose)."""
+    transcript = request.partition("<transcript>")[2]
+    asked = re.findall(r"\*\*You\*\*\n\n(.+?)(?:\n\n|$)", transcript, flags=re.S)
+    earlier = "**Summary of the earlier conversation**" in transcript
+    lines = [
+        f"The user and the demo assistant talked through {len(asked)} turn{'s' if len(asked) != 1 else ''}"
+        + (", after an earlier summary" if earlier else "")
+        + ". The user asked:",
+        "",
+    ]
+    lines += [f"- {' '.join(text.split())[:80]}" for text in asked]
     return "\n".join(lines) + "\n"

@@ -14,6 +14,7 @@ from typing import Any
 import pydantic
 from pydantic_ai.conversation_store import ConversationEntry
 from pydantic_ai.messages import (
+    CompactionPart,
     ModelMessage,
     ModelMessagesTypeAdapter,
     ModelRequest,
@@ -101,14 +102,21 @@ def _files(part: UserPromptPart) -> list[str]:
     return out
 
 
-def _transcript(messages: Sequence[ModelMessage]) -> list[str]:
+def transcript(messages: Sequence[ModelMessage], *, tool_result_chars: int | None = None) -> str:
+    """`messages` as markdown (what compaction asks a summary of); tool results cut at `tool_result_chars`."""
+    return "\n".join(_transcript(messages, tool_result_chars=tool_result_chars)).strip()
+
+
+def _transcript(messages: Sequence[ModelMessage], *, tool_result_chars: int | None = None) -> list[str]:
     """The markdown lines of `messages`."""
     results = pair_tool_results(list(messages))
     out: list[str] = []
     for message in messages:
         if isinstance(message, ModelRequest):
             for part in message.parts:
-                if isinstance(part, UserPromptPart):
+                if isinstance(part, CompactionPart) and part.provider_name is None and part.content:
+                    out += ["---", "", "**Summary of the earlier conversation**", "", part.content, ""]
+                elif isinstance(part, UserPromptPart):
                     out += ["---", "", "**You**", "", prompt_text(part), ""]
                     out += _files(part)
         elif isinstance(message, ModelResponse):
@@ -129,7 +137,12 @@ def _transcript(messages: Sequence[ModelMessage]) -> list[str]:
                         text, error = result_or_error(result)
                         denied = isinstance(result, ToolReturnPart) and result.outcome == "denied"
                         label = "Denied" if denied else "Result" if error is None else "Error"
-                        out += [f"{label}:", "", _fence(text if error is None else error), ""]
+                        shown = text if error is None else error
+                        if tool_result_chars is not None and len(shown) > tool_result_chars:
+                            shown = (
+                                f"{shown[:tool_result_chars]}\n… ({len(shown) - tool_result_chars:,} more characters)"
+                            )
+                        out += [f"{label}:", "", _fence(shown), ""]
             error = (message.metadata or {}).get(ERROR_METADATA_KEY)
             if error:
                 out += [f"*(reply failed: {error})*", ""]

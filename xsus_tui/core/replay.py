@@ -8,6 +8,7 @@ from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from pydantic_ai.messages import (
+    CompactionPart,
     ModelMessage,
     ModelRequest,
     ModelResponse,
@@ -21,6 +22,7 @@ from pydantic_ai.messages import (
 
 from . import compat
 from .attachments import Attachment, Prompt
+from .compaction import summarized_turns
 from .events import (
     ERROR_METADATA_KEY,
     OutputPartial,
@@ -62,6 +64,10 @@ class PastTurn:
     """Its turn in the conversation (1 = the first prompt); None for one not in it (a prompt that was not sent)."""
     versions: tuple[int, int] | None = None
     """Which version of its turn this is, of how many (`‹2/3›`), when there are more than one."""
+    summary: str | None = None
+    """The summary of the earlier conversation that comes before this turn (it was compacted), if any."""
+    summarized: int | None = None
+    """How many turns that summary replaced, when xsus wrote it."""
 
 
 def prompt_text(part: UserPromptPart) -> str:
@@ -124,9 +130,16 @@ def past_turns(messages: list[ModelMessage], output_tools: frozenset[str] = froz
         if isinstance(message, ModelRequest):
             if any(isinstance(part, UserPromptPart) for part in message.parts):
                 number += 1
+            summary = next(
+                (p for p in message.parts if isinstance(p, CompactionPart) and p.provider_name is None), None
+            )
             for part in message.parts:
                 if isinstance(part, UserPromptPart):
                     turns.append(PastTurn(prompt=prompt_text(part), attachments=prompt_files(part), number=number))
+                    if summary is not None:
+                        turns[-1].summary = summary.content or ""
+                        turns[-1].summarized = summarized_turns(summary)
+                        summary = None
         elif isinstance(message, ModelResponse):
             if not turns:
                 turns.append(PastTurn(prompt=""))

@@ -38,9 +38,11 @@ from pydantic_ai.tools import DeferredToolRequests, DeferredToolResults, ToolDen
 from pydantic_ai.usage import UsageLimits
 from pydantic_core import PydanticSerializationError
 
+from . import compaction
 from .agents import ChatAgent
 from .attachments import DEFAULT_LIMIT, Prompt
 from .channel import SideChannel, merged
+from .compaction import Compaction
 from .db import StoreError
 from .events import (
     ERROR_METADATA_KEY,
@@ -59,6 +61,7 @@ from .events import (
     TurnFinished,
     TurnStats,
 )
+from .export import transcript
 from .recording import Recorder, Recording
 from .retrying import RetryingModel, RetryPolicy
 from .sanitize import storable, storable_value
@@ -603,6 +606,62 @@ class ChatSession:
                 await self._branch_at(index)
                 return content if isinstance(content, str) else Prompt.from_content(content)
         return None
+
+    async def compact(
+        self, *, keep_turns: int = 1, focus: str = "", on_text: Callable[[str], None] | None = None
+    ) -> Compaction:
+        """Replace every turn but the last `keep_turns` by a summary the model writes (`on_text` hears it stream).
+
+        The compacted history (the summary, then the kept turns) is saved in one write as a new branch from the
+        conversation's root, so the full conversation stays stored as the earlier branch. Nothing changes until
+        the summary is complete: a cancelled or failed compaction leaves the conversation as it was.
+        Raises NothingToCompact, the model's error, or StoreError (then the compacted history waits in memory
+        for the next save, like an unsaved reply)."""
+        if self.busy:
+            raise RuntimeError("a turn is running")
+        messages = self.conversation.messages
+        split = compaction.plan(messages, keep_turns)
+        request = compaction.summary_request(
+            transcript(split.older, tool_result_chars=compaction.TOOL_RESULT_CHARS), focus
+        )
+        base = self.chat_agent.model or self.chat_agent.agent.model
+        if base is None:
+            raise UserError("no model to write the summary")
+        policy = RetryPolicy(retries=self.retries, base_delay=self.backoff, open_timeout=self.idle_timeout)
+        writer = compaction.SummaryWriter(RetryingModel(base, policy, self._status), self.model_settings)
+
+        async def write() -> None:
+            async for piece in writer.write(request):
+                if on_text is not None:
+                    on_text(piece)
+
+        # Run beside a wait for `cancel()` (Esc), so the summary's request is stopped without cancelling our caller.
+        self._cancel_requested = False
+        wake = self._wake = asyncio.Event()
+        writing = asyncio.ensure_future(write())
+        woken = asyncio.ensure_future(wake.wait())
+        try:
+            await asyncio.wait({writing, woken}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._wake = None
+            for task in (writing, woken):
+                task.cancel()
+            await asyncio.wait({writing, woken})
+        if not writing.cancelled() and (error := writing.exception()) is not None:
+            raise error
+        if self._cancel_requested or writing.cancelled():
+            self._cancel_requested = False
+            raise compaction.CompactionCancelled("stopped: nothing changed")
+        summary = storable(writer.text.strip())
+        if not summary:
+            raise ValueError("the model wrote an empty summary; nothing was changed")
+        if self.unsaved:
+            await self._save()  # what is not on disk yet goes into the old branch first
+        conversation = self.conversation
+        conversation.messages[:] = compaction.compacted(split, summary)
+        conversation.new_message_index = None  # compared whole with the stored history: a rewrite, so a branch
+        await self._save()
+        return Compaction(turns=split.turns, summary=summary, kept=keep_turns)
 
     def prompt_indexes(self) -> list[int]:
         """Where each turn's prompt is in `conversation.messages` (turn n is at [n - 1])."""

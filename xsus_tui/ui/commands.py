@@ -54,6 +54,12 @@ COMMANDS = (
         needs_idle=True,
     ),
     SlashCommand(name="system", usage="/system", help="show the instructions (system prompt) the model gets"),
+    SlashCommand(
+        name="compact",
+        usage="/compact [FOCUS]",
+        help="replace older turns by a summary the model writes (the full conversation stays as a branch)",
+        needs_idle=True,
+    ),
 )
 BY_NAME = {command.name: command for command in COMMANDS}
 

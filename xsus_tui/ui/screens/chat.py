@@ -184,7 +184,15 @@ class ChatLog(VerticalScroll, can_focus=False):
                     last = taken[-1][1]
                     bottom = far[last].bottom + last.styles.margin.bottom
                     turns = [
-                        PastTurn(prompt=user.prompt, events=reply.events, number=user.number, versions=user.versions)
+                        PastTurn(
+                            prompt=user.prompt,
+                            events=reply.events,
+                            number=user.number,
+                            versions=user.versions,
+                            attachments=user.attachments,
+                            summary=user.summary,
+                            summarized=user.summarized,
+                        )
                         for user, reply in taken
                     ]
                     if page is not None:
@@ -850,6 +858,11 @@ class ChatScreen(TurnSelectionScreen):
             await self.show_turn(turn, select=select)
         settle_garbage()
 
+    async def show_compacted(self) -> None:
+        """The conversation again after /compact: the summary above the turns kept, their versions marked."""
+        await self._show_conversation(resumed=False)
+        await self.refresh_versions()
+
     async def show_turn(self, turn: int, *, select: bool = True) -> None:
         """Bring turn `turn` (1 = the first) of the conversation into view: selected (the keys then act on it), or
         only marked for a moment while typing stays in the prompt (`select=False`, as for a search hit)."""
@@ -980,6 +993,12 @@ class ChatScreen(TurnSelectionScreen):
             self.run_worker(self.export_conversation(argument), group="export")
         elif command.name == "system":
             self.show_instructions()
+        elif command.name == "compact":
+            from ..compacting import compact
+
+            self.turn_worker = self.run_worker(
+                compact(self, argument), group="turn", exclusive=True, exit_on_error=False
+            )
 
     @on(CommandCompletions.OptionSelected)
     def completion_clicked(self, message: CommandCompletions.OptionSelected) -> None:

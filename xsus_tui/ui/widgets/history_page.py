@@ -89,10 +89,15 @@ class HistoryPage(Vertical):
             widgets, replies = [], []
             for turn in self.turns:
                 reply = AssistantReply()
-                widgets += [
-                    UserMessage(turn.prompt, number=turn.number, versions=turn.versions, attachments=turn.attachments),
-                    reply,
-                ]
+                user = UserMessage(
+                    turn.prompt,
+                    number=turn.number,
+                    versions=turn.versions,
+                    attachments=turn.attachments,
+                    summary=turn.summary,
+                    summarized=turn.summarized,
+                )
+                widgets += [user, reply]
                 replies.append((reply, turn.events))
             with self.app.batch_update():
                 await self.mount_all(widgets)

@@ -16,6 +16,7 @@ STATE_STYLES = {
     "interrupting": "$text-warning",
     "interrupted": "$text-warning",
     "error": "$text-error",
+    "compacting": "$text-accent",
 }
 
 

@@ -1,4 +1,5 @@
-"""The user's prompt as it appears in the chat, with the files attached to it."""
+"""The user's prompt as it appears in the chat, with the files attached to it (after the summary of the earlier
+conversation, when it was compacted just before this turn)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ class UserMessage(Static):
         number: int | None = None,
         versions: tuple[int, int] | None = None,
         attachments: tuple[Attachment, ...] = (),
+        summary: str | None = None,
+        summarized: int | None = None,
     ) -> None:
-        super().__init__(_shown(prompt, versions, attachments), classes="user-message")
         self.prompt = prompt
         """What the user typed."""
         self.attachments = attachments
@@ -27,23 +29,33 @@ class UserMessage(Static):
         """Its turn in the conversation (1 = the first prompt); None when it is not in it (not sent)."""
         self.versions = versions
         """Which version of its turn is shown, of how many, when there is more than one (`‹2/3›`)."""
+        self.summary = summary
+        """The summary of the earlier conversation the model gets before this prompt (a compaction), if any."""
+        self.summarized = summarized
+        """How many turns that summary replaced."""
+        super().__init__(self._shown(), classes="user-message")
 
     def show_versions(self, versions: tuple[int, int] | None) -> None:
         if versions != self.versions:
             self.versions = versions
-            self.update(_shown(self.prompt, versions, self.attachments))
+            self.update(self._shown())
 
-
-def _shown(prompt: str, versions: tuple[int, int] | None, attachments: tuple[Attachment, ...]) -> Text:
-    text = Text()
-    if versions is not None:
-        text.append(f"‹{versions[0]}/{versions[1]}› ", style="bold")
-    text.append(inert(prompt))
-    if attachments:
-        if prompt:
-            text.append("\n")
-        for index, attachment in enumerate(attachments):
-            if index:
-                text.append("  ")
-            text.append(f" 📎 {inert(attachment.label)} ", style="reverse")
-    return text
+    def _shown(self) -> Text:
+        text = Text()
+        if (summary := self.summary) is not None:
+            count = self.summarized
+            what = f"{count} earlier turn{'s' if count != 1 else ''}" if count else "The earlier conversation"
+            text.append(f"┄┄ {what} summarized: the model gets this summary instead ┄┄\n", style="bold")
+            text.append(inert(summary.strip()) + "\n", style="dim italic")
+            text.append("┄┄ the full conversation stays stored: /tree, or ←/→ on this turn ┄┄\n\n", style="dim")
+        if self.versions is not None:
+            text.append(f"‹{self.versions[0]}/{self.versions[1]}› ", style="bold")
+        text.append(inert(self.prompt))
+        if self.attachments:
+            if self.prompt:
+                text.append("\n")
+            for index, attachment in enumerate(self.attachments):
+                if index:
+                    text.append("  ")
+                text.append(f" 📎 {inert(attachment.label)} ", style="reverse")
+        return text

@@ -1,0 +1,56 @@
+"""/compact in the chat: the summary written with its progress on the status line, Esc to stop, the chat shown
+again from the compacted history (the summary above the turns kept)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from xsus_tui.core.compaction import CompactionCancelled, NothingToCompact
+from xsus_tui.core.db import StoreError
+from xsus_tui.core.errors import describe_error
+
+if TYPE_CHECKING:
+    from .screens.chat import ChatScreen
+
+
+async def compact(screen: ChatScreen, focus: str) -> None:
+    """Run as the screen's turn worker: no prompt is sent meanwhile, and Esc (`session.cancel()`) stops it."""
+    session, status = screen.session, screen.status
+    turns = len(session.prompt_indexes())
+    written = 0
+
+    def heard(piece: str) -> None:
+        nonlocal written
+        written += len(piece)
+        status.note = f"summary {written:,} characters so far · Esc stops"
+
+    status.state, status.stats = "compacting", None
+    status.note = f"the model is summarizing {max(0, turns - 1)} turns · Esc stops"
+    screen.show_hint(busy=True)
+    try:
+        done = await session.compact(focus=focus, on_text=heard)
+    except NothingToCompact as error:
+        screen.show_notice(f"Nothing to compact: {error}.")
+        return
+    except CompactionCancelled:
+        screen.show_notice("Compaction stopped: nothing changed.")
+        return
+    except StoreError as error:  # compacted in memory; saved with the next save (or at quit)
+        await screen.show_compacted()
+        screen.show_notice(f"Compacted, but not saved yet ({error}): xsus saves it with your next prompt or at quit.")
+        return
+    except Exception as error:  # the model failed: one line, nothing changed
+        screen.show_notice(
+            f"Not compacted: {describe_error(error, key_env=session.chat_agent.key_env)} Nothing changed."
+        )
+        return
+    finally:
+        status.state, status.note = "idle", ""
+        screen.show_hint(busy=False)
+    await screen.show_compacted()
+    replaced = f"{done.turns} turn{'s' if done.turns != 1 else ''}"
+    kept = "the last turn kept as it was" if done.kept == 1 else f"the last {done.kept} turns kept as they were"
+    screen.show_notice(
+        f"Compacted: {replaced} replaced by a {len(done.summary):,}-character summary, {kept}. The full "
+        "conversation stays stored as the earlier version of turn 1 (/tree, or Ctrl+Up then ←/→)."
+    )
