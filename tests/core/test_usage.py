@@ -113,17 +113,19 @@ def test_mixed_models_are_each_priced_with_their_own() -> None:
         *turn("b", response("y", "gpt-4o", "openai", 1000, 100)),
         *turn("c", response("z", "demo", "function", 50, 5)),
     ]
-    total, context = pricing.conversation_usage(messages)
+    found = pricing.conversation_usage(messages)
+    total, context = found.total, found.context_tokens
     mini = response("x", "gpt-4o-mini", "openai", 1000, 100).cost().total_price
     big = response("y", "gpt-4o", "openai", 1000, 100).cost().total_price
     assert big > mini * 10
     assert total.cost == pytest.approx(float(mini + big))
     assert (total.input_tokens, total.output_tokens, total.responses, total.unpriced) == (2050, 205, 3, 1)
     assert context == 55  # the latest response's input plus output
+    assert found.turn.tokens == 55  # the last turn: the responses after the last prompt
 
 
 def test_a_cost_pydantic_ai_filled_in_is_taken_as_it_is() -> None:
-    total, _ = pricing.conversation_usage(turn("a", response("x", "demo", "function", 10, 1, Decimal("0.5"))))
+    total = pricing.conversation_usage(turn("a", response("x", "demo", "function", 10, 1, Decimal("0.5")))).total
     assert (total.cost, total.unpriced) == (0.5, 0)
 
 

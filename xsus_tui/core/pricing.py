@@ -8,12 +8,14 @@ genai-prices). When either is unknown the answer is None: never a guess.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import KW_ONLY, dataclass, replace
 from typing import Any
 
-from pydantic_ai.messages import ModelMessagesTypeAdapter, ModelResponse
+from pydantic_ai.messages import ModelMessagesTypeAdapter, ModelResponse, UserPromptPart
 
 from . import compat
-from .usage import UsageTotals
+from .events import ResponseUsage
+from .usage import ContextUse, UsageFigures, UsageTotals
 
 
 class Pricer:
@@ -46,23 +48,79 @@ class Pricer:
         return self(response) if isinstance(response, ModelResponse) else None
 
 
-def conversation_usage(messages: Iterable[Any], pricer: Pricer | None = None) -> tuple[UsageTotals, int | None]:
-    """The totals of `messages` (a conversation's current branch) and the context its latest response with usage
-    left behind (None before one)."""
+def conversation_usage(messages: Iterable[Any], pricer: Pricer | None = None) -> ConversationUsage:
+    """The usage of `messages` (a conversation's current branch): its totals, its last turn's (the responses after
+    its last prompt) and the context its latest response with usage left behind."""
     price = pricer or Pricer()
-    total = UsageTotals()
+    total, turn = UsageTotals(), None
     context: int | None = None
     for message in messages:
         if not isinstance(message, ModelResponse):
+            if any(isinstance(part, UserPromptPart) for part in message.parts):
+                turn = None  # a turn starts
             continue
         usage = message.usage
         input_tokens, output_tokens = usage.input_tokens or 0, usage.output_tokens or 0
         cost = float(usage.cost) if usage.cost is not None else None
         if cost is None and (input_tokens or output_tokens) and not usage.unmeasured_requests:
             cost = price(message)
-        total += UsageTotals.of_response(input_tokens, output_tokens, usage.cache_read_tokens or 0, cost)
+        one = UsageTotals.of_response(input_tokens, output_tokens, usage.cache_read_tokens or 0, cost)
+        total, turn = total + one, (turn or UsageTotals()) + one
         context = compat.context_tokens(message) or context
-    return total, context
+    return ConversationUsage(total=total, turn=turn, context_tokens=context)
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationUsage:
+    """What `conversation_usage` finds."""
+
+    _: KW_ONLY
+    total: UsageTotals
+    """Over every response."""
+    turn: UsageTotals | None
+    """Over the responses after the last prompt; None when it has none (a new chat, a prompt not answered)."""
+    context_tokens: int | None
+    """The context the latest response with usage left behind."""
+
+
+class UsageTracker:
+    """A chat's usage figures: worked out from the conversation when it changes (opened, switched, a version
+    shown, a turn interrupted), added to as each response of a turn reports (`ResponseUsage`, once per request:
+    nothing per delta)."""
+
+    def __init__(self) -> None:
+        self._pricer = Pricer()
+        self.figures = UsageFigures()
+        """What the status line shows now."""
+
+    def reset(self, messages: Iterable[Any], model: Any) -> UsageFigures:
+        found = conversation_usage(messages, self._pricer)
+        context = ContextUse(tokens=found.context_tokens, window=context_window(model))
+        self.figures = UsageFigures(turn=found.turn, total=found.total, context=context)
+        return self.figures
+
+    def switch_model(self, model: Any) -> UsageFigures:
+        """Another model from now on: the context is measured against its window."""
+        context = replace(self.figures.context, window=context_window(model))
+        self.figures = replace(self.figures, context=context)
+        return self.figures
+
+    def begin_turn(self) -> UsageFigures:
+        self.figures = replace(self.figures, turn=None)
+        return self.figures
+
+    def add(self, event: ResponseUsage) -> UsageFigures:
+        """A response of the turn streaming now; the window is the one of the model that answered, when known."""
+        one = UsageTotals.of_event(event)
+        figures = self.figures
+        context = ContextUse(
+            tokens=event.context_tokens or figures.context.tokens,
+            window=event.context_window if event.context_window is not None else figures.context.window,
+        )
+        self.figures = UsageFigures(
+            turn=(figures.turn or UsageTotals()) + one, total=figures.total + one, context=context
+        )
+        return self.figures
 
 
 def context_window(model: Any) -> int | None:

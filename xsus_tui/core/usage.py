@@ -10,7 +10,7 @@ estimates a price or a context window.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import KW_ONLY, dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 CONTEXT_WARN = 0.8
@@ -98,6 +98,19 @@ class ContextUse:
         """From `CONTEXT_WARN` (80%) of the window on."""
         fraction = self.fraction
         return fraction is not None and fraction >= CONTEXT_WARN
+
+
+@dataclass(frozen=True, slots=True)
+class UsageFigures:
+    """What a chat shows about usage (the status line): the latest turn's, the conversation's, the context."""
+
+    _: KW_ONLY
+    turn: UsageTotals | None = None
+    """The latest turn's (this one's while it streams, from its first response on); None before one."""
+    total: UsageTotals = field(default_factory=UsageTotals)
+    """The conversation's current branch."""
+    context: ContextUse = field(default_factory=ContextUse)
+    """How full the context window is after the latest response."""
 
 
 # -- from stored messages --------------------------------------------------------------------------------------
