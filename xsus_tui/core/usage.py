@@ -197,6 +197,27 @@ def format_usage(total: UsageTotals, *, short: bool = False) -> str:
     return f"{tokens} · {format_cost(total, short=short)}"
 
 
+def format_brief(total: UsageTotals | None) -> str:
+    """A conversation's total in a list: `12k tok $0.0019`, `13 tok cost ?`; empty when not counted or none."""
+    if total is None or not total.tokens:  # not counted yet, or responses without usage (nothing to say)
+        return ""
+    return f"{format_tokens(total.tokens)} tok {format_cost(total, short=True)}"
+
+
+def as_json(total: UsageTotals | None) -> dict[str, Any] | None:
+    """A total for JSON output: `cost` is null when nothing of it is priced, `cost_complete` false when part is."""
+    if total is None:
+        return None
+    return {
+        "input_tokens": total.input_tokens,
+        "output_tokens": total.output_tokens,
+        "cache_read_tokens": total.cache_read_tokens,
+        "responses": total.responses,
+        "cost_usd": None if total.unpriced and total.cost <= 0 else round(total.cost, 10),
+        "cost_complete": total.priced,
+    }
+
+
 def meter(fraction: float, cells: int = METER_CELLS) -> str:
     """A bar of `cells` characters, `▰` filled (rounded up, so any use shows) and `▱` empty."""
     filled = min(cells, max(0, -int(-fraction * cells // 1))) if fraction > 0 else 0
