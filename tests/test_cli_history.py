@@ -23,6 +23,7 @@ from pydantic_ai.messages import (
     ToolReturnPart,
     UserPromptPart,
 )
+from pydantic_ai.usage import RequestUsage
 from rich.console import Console
 
 from xsus_tui import cli, loading
@@ -111,19 +112,22 @@ def terminal_console(monkeypatch, width: int) -> io.StringIO:
 
 
 def test_list_shows_turns_agent_or_model_title_and_preview(xsus_home):
+    priced = turn("Plan a trip to Lisbon", "Day one: Alfama.\nDay two: Belém.", model="gpt-4o-mini")
+    priced[1].provider_name, priced[1].usage = "openai", RequestUsage(input_tokens=1000, output_tokens=100)
     first, second = seed(
         xsus_home,
-        turn("Plan a trip to Lisbon", "Day one: Alfama.\nDay two: Belém.", model="gpt-4o-mini"),
+        priced,
         turn("hi", "hello") + turn("again", "sure thing"),
         agent="app.py:support",
     )
     result = xsus("history", "list")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["id", "updated", "turns", "agent/model", "title", "preview"]
+    assert lines[0].split() == ["id", "updated", "turns", "usage", "agent/model", "title", "preview"]
     assert lines[1].startswith(second[:13]) and lines[1].split()[3:5] == ["2", "app.py:support"]
     assert "hi" in lines[1] and lines[1].endswith("sure thing")
     assert lines[2].startswith(first[:13]) and "Plan a trip to Lisbon" in lines[2]
+    assert lines[2].split()[3:7] == ["1", "1.1k", "tok", "$0.0002"]  # genai-prices: 1,000 in, 100 out of gpt-4o-mini
     assert lines[2].endswith("Day one: Alfama. Day two: Belém.")  # piped: whole, on one line
     rows = json.loads(xsus("history", "list", "--json", "-n", "1").stdout)
     assert rows == [
@@ -137,8 +141,18 @@ def test_list_shows_turns_agent_or_model_title_and_preview(xsus_home):
             "model": "gpt-test",
             "agent": "app.py:support",
             "preview": "sure thing",
+            "usage": {
+                "input_tokens": 0,
+                "output_tokens": 0,
+                "cache_read_tokens": 0,
+                "responses": 2,
+                "cost_usd": 0.0,
+                "cost_complete": True,
+            },
         }
     ]
+    [priced_row] = json.loads(xsus("history", "list", "--json").stdout)[1:]
+    assert priced_row["usage"]["cost_usd"] == pytest.approx(0.00021) and priced_row["usage"]["cost_complete"]
     assert "must be 1 or more" in xsus("history", "list", "-n", "0").stderr
 
 

@@ -403,6 +403,9 @@ def _console():
 
 
 def _print_list(reader, *, as_json: bool, limit: int | None) -> None:
+    from .core.usage import as_json as usage_json
+    from .core.usage import format_brief
+
     rows = reader.summaries(limit=limit)
     if as_json:
         data = [
@@ -416,6 +419,7 @@ def _print_list(reader, *, as_json: bool, limit: int | None) -> None:
                 "model": row.model,
                 "agent": row.agent,
                 "preview": row.preview,
+                "usage": usage_json(row.usage),
             }
             for row in rows
         ]
@@ -432,19 +436,24 @@ def _print_list(reader, *, as_json: bool, limit: int | None) -> None:
             row.conversation_id[:13],
             row.updated_at.astimezone().strftime("%Y-%m-%d %H:%M"),
             str(row.turns),
+            format_brief(row.usage),
             inert(row.agent or row.model or ""),
             inert(row.title),
             inert(row.preview),
         ]
         for row in rows
     ]
+    headers = ["id", "updated", "turns", "usage", "agent/model", "title", "preview"]
+    if not any(cell[3] for cell in cells):  # none counted (or no usage reported): no empty column
+        headers.pop(3)
+        cells = [cell[:3] + cell[4:] for cell in cells]
     _print_table(
-        ["id", "updated", "turns", "agent/model", "title", "preview"],
+        headers,
         cells,
-        right={"turns"},
+        right={"turns", "usage"},
         caps={"agent/model": 24},
         squeeze=(("preview", 16), ("title", 16), ("agent/model", 8), ("title", 8)),
-        drop=("preview", "agent/model", "turns"),
+        drop=("preview", "agent/model", "usage", "turns"),
         dim={"preview"},
     )
 

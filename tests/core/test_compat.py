@@ -105,3 +105,17 @@ def test_a_streaming_response_keeps_its_usage_and_model_name_where_replay_sets_t
     import asyncio
 
     asyncio.run(check())
+
+
+def test_the_context_a_response_leaves_is_pydantic_ais_measure() -> None:
+    from pydantic_ai.usage import RequestUsage
+
+    assert compat._context_tokens is not None, (
+        "pydantic_ai._context_size.context_tokens is gone: update compat.context_tokens (the context meter)"
+    )
+    response = ModelResponse(parts=[TextPart("x")], usage=RequestUsage(input_tokens=100, output_tokens=5))
+    assert compat.context_tokens(response) == 105
+    from pydantic_ai._context_size import mark_context_input_tokens
+
+    mark_context_input_tokens(response, 40)  # a response whose usage sums several requests
+    assert compat.context_tokens(response) == 45, "pydantic-ai no longer reads its marked context input tokens"

@@ -344,3 +344,24 @@ async def test_the_cli_search_lists_what_the_browser_lists(xsus_home, capsys):
             for row in browser(app).rows
         ]
         assert shown == listed
+
+
+async def test_each_conversation_shows_its_tokens_and_cost(xsus_home):
+    from pydantic_ai.usage import RequestUsage
+
+    xsus_home.mkdir(parents=True, exist_ok=True)
+    store = SQLiteConversationStore.open(xsus_home / "history.db")
+    for model, provider in (("gpt-4o-mini", "openai"), ("mystery-model", "nowhere")):
+        messages = turn(f"Question for {model}", "An answer.")
+        messages[1].model_name, messages[1].provider_name = model, provider
+        messages[1].usage = RequestUsage(input_tokens=1000, output_tokens=100)
+        await store.save(Conversation(messages=messages))
+    store.close()
+    app = make_app(xsus_home)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, BrowserScreen) and len(browser(app).rows) == 2)
+        await wait_for(pilot, lambda: "1.1k tok cost ?" in screen_text(app))
+        lines = screen_text(app).splitlines()
+        assert any("1 turn" in line and "1.1k tok $0.0002" in line for line in lines)  # genai-prices' gpt-4o-mini
+        assert any("1 turn" in line and "1.1k tok cost ?" in line for line in lines)  # unknown: never a guess

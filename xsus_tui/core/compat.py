@@ -54,3 +54,17 @@ def report_usage(response: Any, usage: Any, model_name: str | None) -> None:
         response._usage = usage
     if model_name is not None and hasattr(response, "_model_name"):
         response._model_name = model_name
+
+
+try:  # pydantic-ai's measure of the context a response leaves behind (what `RunContext.context_window_used` reads).
+    from pydantic_ai._context_size import context_tokens as _context_tokens
+except ImportError:  # pragma: no cover - input plus output: wrong only for responses that sum several requests
+    _context_tokens = None
+
+
+def context_tokens(response: Any) -> int:
+    """The context `response` leaves behind, as pydantic-ai measures it for `context_window_used`: its input tokens
+    (the ones it marked for a response whose usage sums several requests) plus its output tokens."""
+    if _context_tokens is not None:
+        return _context_tokens(response)
+    return (response.usage.input_tokens or 0) + (response.usage.output_tokens or 0)  # pragma: no cover

@@ -292,6 +292,10 @@ class ResponseUsage:
     """Price in USD from genai-prices, or None when it doesn't know the model (never a guess)."""
     finish_reason: str | None = None
     """Why the response ended (`stop`, `length`, `tool_call`...), when the provider said."""
+    context_tokens: int = 0
+    """The context this response leaves behind (its input as pydantic-ai measures context, plus its output)."""
+    context_window: int | None = None
+    """The answering model's context window in tokens, None when neither its profile nor genai-prices knows it."""
 
 
 StatusEvent = Retrying | Stalled | Saving

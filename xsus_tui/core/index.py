@@ -21,9 +21,12 @@ import re
 import sqlite3
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import KW_ONLY, dataclass, field, replace
 from datetime import datetime
 from typing import Any
+
+from . import usage_index
+from .usage import UsageTotals
 
 SCHEMA_VERSION = 2
 
@@ -365,6 +368,8 @@ class ConversationSummary:
     """The model that answered last."""
     agent: str | None = None
     """The agent it was last run with (`--agent`), if any."""
+    usage: UsageTotals | None = None
+    """Tokens and price over its current branch (`usage_index`); None when not counted yet."""
 
 
 SUMMARY_COLUMNS = "conversation_id, title, created_at, updated_at, messages, turns, preview, model, agent"
@@ -402,7 +407,9 @@ def summaries(
 ) -> list[ConversationSummary]:
     """Conversations newest first; from a schema-1 file read-only (not indexed yet), each history's messages counted."""
     if schema >= 2:
-        return list_summaries(db, limit=limit, offset=offset, title=title)
+        found = list_summaries(db, limit=limit, offset=offset, title=title)
+        totals = usage_index.totals_of(db, [s.conversation_id for s in found])
+        return [replace(s, usage=totals.get(s.conversation_id)) for s in found] if totals else found
     sql = (
         "SELECT c.conversation_id, c.title, c.created_at, c.updated_at, json_extract(c.record, '$.head_id')"
         " FROM conversations c ORDER BY c.updated_at DESC, c.conversation_id DESC LIMIT ? OFFSET ?"

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from . import index
+from . import index, usage_index
 from .db import StoreError, cause_of, connect_readonly, no_search_index
 from .index import ConversationSummary, ConversationTree, SearchHit
 
@@ -73,7 +74,10 @@ class HistoryReader:
             row = self._db.execute(
                 f"SELECT {index.SUMMARY_COLUMNS} FROM conversations WHERE conversation_id = ?", (conversation_id,)
             ).fetchone()
-            return None if row is None else index.summary(row)
+            if row is None:
+                return None
+            found = index.summary(row)
+            return replace(found, usage=usage_index.totals_of(self._db, [conversation_id]).get(conversation_id))
 
         return self._read(read)
 

@@ -24,8 +24,10 @@ from pydantic_ai.models import Model, ModelRequestParameters, StreamedResponse
 from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.settings import ModelSettings
 
+from . import compat
 from .errors import describe_error
 from .events import RequestSent, ResponseUsage, Retrying
+from .pricing import context_window
 
 SECRET_SETTINGS = frozenset({"extra_headers", "extra_body"})
 """Model settings whose values may hold credentials (an Authorization header): recorded by name only."""
@@ -149,11 +151,12 @@ class RetryingModel(WrapperModel):
             message = response.get()
         except Exception:  # a stream that broke before it could say anything
             return
-        self.on_event(response_usage(number, message))
+        self.on_event(response_usage(number, message, context_window(self.wrapped)))
 
 
-def response_usage(number: int, message: Any) -> ResponseUsage:
-    """A `ModelResponse`'s usage and price (genai-prices; None when it doesn't know the model or the usage)."""
+def response_usage(number: int, message: Any, window: int | None = None) -> ResponseUsage:
+    """A `ModelResponse`'s usage and price (genai-prices; None when it doesn't know the model or the usage), and
+    the context it leaves behind in a window of `window` tokens."""
     usage = message.usage
     try:
         cost: float | None = float(message.cost().total_price) if message.model_name else None
@@ -169,6 +172,8 @@ def response_usage(number: int, message: Any) -> ResponseUsage:
         provider_name=message.provider_name,
         cost=cost,
         finish_reason=message.finish_reason,
+        context_tokens=compat.context_tokens(message),
+        context_window=window,
     )
 
 

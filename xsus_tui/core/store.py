@@ -15,6 +15,7 @@ next time the database is opened for writing.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import socket
@@ -38,7 +39,7 @@ from pydantic_ai.conversation_store import (
 from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, UserPromptPart
 from pydantic_ai.run import AgentRunResult
 
-from . import index
+from . import index, usage_index
 from .compat import STORED_MARK, set_stored_mark, stored_mark
 from .db import (
     BUSY_STEP,
@@ -54,6 +55,7 @@ from .db import (
     primary_code,
 )
 from .index import ConversationSummary, ConversationTree, SearchHit
+from .pricing import Pricer
 from .recording import Recording, pack, unpack
 
 __all__ = ["ConversationSummary", "ConversationTree", "SQLiteConversationStore", "SearchHit", "StoreError"]
@@ -147,6 +149,8 @@ class SQLiteConversationStore(ConversationStore):
         """The schema the file is in: 1 for a store read-only that xsus has not indexed yet (no search)."""
         self.agent_label: str | None = None
         """What the app runs (an `--agent` target), recorded with each conversation it saves to."""
+        self._pricer = Pricer()
+        """Prices stored responses that carry no cost, for the conversations' totals (`usage_index`)."""
 
     @classmethod
     def open(
@@ -198,10 +202,22 @@ class SQLiteConversationStore(ConversationStore):
         db = self._db
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version >= SCHEMA_VERSION:
+            self._count_usage()
             return version
         index.migrate(db, self._begin, progress)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self._count_usage()
         return SCHEMA_VERSION
+
+    def _count_usage(self) -> None:
+        """At open: count the token and price totals of conversations stored without them (see `usage_index`).
+        Another process's lock leaves them for a later open rather than holding this one up."""
+        if not usage_index.needs_fill(self._db):
+            return
+        try:
+            usage_index.fill(self._db, lambda: self._db.execute("BEGIN IMMEDIATE"), self._pricer.stored)
+        except sqlite3.OperationalError:
+            pass
 
     def stop_waiting(self) -> None:
         """Make a write that is waiting for another process's lock give up now (StoreError), rather than at the
@@ -412,6 +428,7 @@ class SQLiteConversationStore(ConversationStore):
                     raise ConversationConflict(record.conversation_id)
             db.executemany("INSERT INTO entries (id, parent_id, kind, message) VALUES (?, ?, ?, ?)", rows)
             index.add_entries(db, record.conversation_id, rows)
+            usage_index.add(db, rows, self._pricer.stored)
             updated = record.updated_at.isoformat()
             title = (row[2] if row else None) or title
             db.execute(
@@ -430,6 +447,7 @@ class SQLiteConversationStore(ConversationStore):
                 ),
             )
             index.refresh(db, record.conversation_id, agent=self.agent_label if rows else None)
+            usage_index.refresh(db, record.conversation_id, self._pricer.stored)
             # The turn a checkpoint was kept for is saved now: in the same transaction, so never both or neither.
             db.execute("DELETE FROM partials WHERE conversation_id = ?", (record.conversation_id,))
             db.execute("COMMIT")
@@ -602,13 +620,16 @@ class SQLiteConversationStore(ConversationStore):
         return await self._run(lambda: self._summaries(limit, offset, title), "read")
 
     async def summary(self, conversation_id: str) -> ConversationSummary | None:
-        def read() -> Any:
-            return self._db.execute(
+        def read() -> ConversationSummary | None:
+            row = self._db.execute(
                 f"SELECT {index.SUMMARY_COLUMNS} FROM conversations WHERE conversation_id = ?", (conversation_id,)
             ).fetchone()
+            if row is None:
+                return None
+            totals = usage_index.totals_of(self._db, [conversation_id])
+            return dataclasses.replace(index.summary(row), usage=totals.get(conversation_id))
 
-        row = await self._run(read, "read")
-        return None if row is None else index.summary(row)
+        return await self._run(read, "read")
 
     async def search(self, text: str, *, limit: int = 50, offset: int = 0) -> list[SearchHit]:
         """The messages that match `text` (FTS5 syntax, or plain words when it isn't), newest first."""
@@ -684,6 +705,7 @@ class SQLiteConversationStore(ConversationStore):
                     json.loads(kept[0]),
                 )
                 db.execute("DELETE FROM deleted WHERE conversation_id = ?", (conversation_id,))
+                usage_index.refresh(db, conversation_id, self._pricer.stored)
 
         await self._run(write, "save to")
 
@@ -904,6 +926,8 @@ def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
             db.executescript(_SCHEMA)
         if "recordings" not in tables:
             db.executescript(_RECORDINGS)
+        if not usage_index.has_columns(db):
+            usage_index.create(db)
         if version < SCHEMA_VERSION:
             index.create(db)
             if not index.needs_migration(db):  # else SQLiteConversationStore._migrate sets it, once indexed

@@ -30,6 +30,7 @@ from textual.widgets.option_list import Option
 from xsus_tui.core.index import MARK_END, MARK_START, ConversationSummary, SearchHit
 from xsus_tui.core.sanitize import inert
 from xsus_tui.core.store import StoreError
+from xsus_tui.core.usage import format_brief
 
 if TYPE_CHECKING:
     from xsus_tui.core.store import SQLiteConversationStore
@@ -78,7 +79,8 @@ def conversation_row(row: ConversationSummary, *, current: bool = False, title: 
     head = Text()
     head.append("● " if current else "  ", style="bold")
     head.append_text(title or Text(inert(row.title), style="bold"))
-    head.append(f"  {turns} · {when(row.updated_at)}" + (f" · {inert(who)}" if who else ""), style="dim")
+    usage = f" · {brief}" if (brief := format_brief(row.usage)) else ""
+    head.append(f"  {turns} · {when(row.updated_at)}{usage}" + (f" · {inert(who)}" if who else ""), style="dim")
     head.append("\n    ")
     head.append(inert(row.preview) or "(no reply yet)", style="dim italic")
     head.no_wrap, head.overflow = True, "ellipsis"  # each line one line, cut to the width

@@ -26,6 +26,7 @@ from xsus_tui.core.agents import ModelChoiceError, reload_user_agent, switch_mod
 from xsus_tui.core.db import StoreError
 from xsus_tui.core.index import Version
 from xsus_tui.core.mcp_servers import McpServers
+from xsus_tui.core.pricing import UsageTracker
 from xsus_tui.core.recording import Recorder
 from xsus_tui.core.replay import PastTurn, past_turns, user_prompts
 from xsus_tui.core.session import ChatSession
@@ -358,6 +359,8 @@ class ChatScreen(TurnSelectionScreen):
         self._loading_older = False
         self.recorded: tuple[UserMessage, Recorder] | None = None
         """The latest turn this screen ran and its recording in memory (the inspector reads it there)."""
+        self.usage = UsageTracker()
+        """Tokens, price and context for the status line."""
 
     # -- layout ---------------------------------------------------------------------------------------
 
@@ -398,6 +401,7 @@ class ChatScreen(TurnSelectionScreen):
         self.session.on_status = self._on_status
         self.session.on_notice = self.show_notice
         await self._fill_chat(self.notices)
+        self._reset_usage()
         chat = self.chat
         self.show_hint(busy=False)
         self.prompt.focus()
@@ -505,6 +509,7 @@ class ChatScreen(TurnSelectionScreen):
             self.show_notice(f"Could not switch to {model_id}: {error}")
             return
         self.status.model_label = self.session.chat_agent.label
+        self.status.usage = self.usage.switch_model(self._model())
         self.status.refresh()
         self._show_agent()
         switched = self.session.chat_agent
@@ -852,6 +857,7 @@ class ChatScreen(TurnSelectionScreen):
             self.prompt.move_cursor(self.prompt.document.end)
         status = self.status
         status.state, status.stats, status.note = "idle", None, ""  # the figures were the other conversation's
+        self._reset_usage()
         if not select:
             self.prompt.focus()
         if turn:
@@ -1112,6 +1118,7 @@ class ChatScreen(TurnSelectionScreen):
             if prompt is None:
                 self.notify("There is no reply to regenerate yet.")
                 return
+            self._reset_usage()  # the reply it replaces no longer counts
             for widget in list(chat.query("UserMessage, AssistantReply"))[-2:]:
                 if isinstance(widget, UserMessage) and isinstance(page := widget.parent, HistoryPage):
                     page.turns.pop()  # or it would come back when the page renders again
@@ -1131,7 +1138,7 @@ class ChatScreen(TurnSelectionScreen):
         user = UserMessage(sent.text, number=len(self.session.prompt_indexes()) + 1, attachments=sent.attachments)
         await chat.mount_all([user, reply])
         chat.anchor()
-        status.state, status.stats = "streaming", None
+        status.state, status.stats, status.usage = "streaming", None, self.usage.begin_turn()
         self.show_hint(busy=True)
         ending: ev.TurnEvent | None = None
         try:
@@ -1143,7 +1150,10 @@ class ChatScreen(TurnSelectionScreen):
                     if isinstance(event, ev.Notice):
                         self.show_notice(event.text)
                         continue
-                    if isinstance(event, ev.RequestSent | ev.ResponseUsage):
+                    if isinstance(event, ev.ResponseUsage):  # once per model request, not per delta
+                        status.usage = self.usage.add(event)
+                        continue
+                    if isinstance(event, ev.RequestSent):
                         continue  # in the turn's recording, for the inspector
                     if status.note:
                         status.note, status.state, self._retry = "", "streaming", None
@@ -1173,6 +1183,8 @@ class ChatScreen(TurnSelectionScreen):
         self.show_hint(busy=False)
         self.chat.schedule_refold()
         settle_garbage()
+        if not isinstance(ending, ev.TurnFinished):
+            self._reset_usage()  # what was kept of it (or nothing, its prompt taken back) is what counts
         if isinstance(ending, ev.TurnFinished):
             status.state, status.stats = "idle", ending.stats
         elif isinstance(ending, ev.TurnCancelled):
@@ -1185,6 +1197,14 @@ class ChatScreen(TurnSelectionScreen):
             status.state, status.stats = "error", ending.stats
             if ending.unsent:
                 self._give_back(prompt)
+
+    def _model(self) -> object:
+        chat_agent = self.session.chat_agent
+        return chat_agent.model or chat_agent.agent.model
+
+    def _reset_usage(self) -> None:
+        """Usage worked out again from the conversation as it stands (opened, switched, another version)."""
+        self.status.usage = self.usage.reset(self.session.conversation.messages, self._model())
 
     def _give_back(self, prompt: str | attachments.Prompt) -> None:
         """Nothing came back: put the prompt in the input again, to edit or send as it was (above anything
