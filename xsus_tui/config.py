@@ -29,6 +29,8 @@ class Settings:
     """Seconds of silence from the model after which a reply is given up."""
     max_attachment_mb: float = 5.0
     """The largest file `@path` attaches, in MB (it is stored, and sent again with every later request)."""
+    compact_at: float = 0.8
+    """How full the context window may get (0.5-1.0, a fraction) before xsus offers /compact after a turn."""
     theme: str | None = None
     """A Textual theme name (`textual-dark`, `nord`, `gruvbox`, `dracula`, `tokyo-night`, ...)."""
     model_settings: dict[str, float | int] = field(default_factory=dict)
@@ -45,10 +47,11 @@ _FIELDS: dict[str, type | tuple[type, ...]] = {
     "idle_timeout": (int, float),
     "theme": str,
     "max_attachment_mb": (int, float),
+    "compact_at": (int, float),
     "model_settings": dict,
     "mcp_servers": dict,
 }
-_LIMITS = {"retries": (0, 10), "idle_timeout": (1, 3600), "max_attachment_mb": (0.001, 100)}
+_LIMITS = {"retries": (0, 10), "idle_timeout": (1, 3600), "max_attachment_mb": (0.001, 100), "compact_at": (0.5, 1)}
 _MODEL_SETTINGS: dict[str, tuple[type | tuple[type, ...], float, float]] = {
     "temperature": ((int, float), 0, 2),
     "top_p": ((int, float), 0, 1),
@@ -168,7 +171,16 @@ def _table_line(text: str, table: str) -> str:
 def to_toml(settings: Settings) -> str:
     """The effective settings as a config file would say them (for `xsus config show`)."""
     lines = []
-    for name in ("model", "agent", "instructions", "retries", "idle_timeout", "max_attachment_mb", "theme"):
+    for name in (
+        "model",
+        "agent",
+        "instructions",
+        "retries",
+        "idle_timeout",
+        "max_attachment_mb",
+        "compact_at",
+        "theme",
+    ):
         value = getattr(settings, name)
         lines.append(f"{name} = {_toml_value(value)}" if value is not None else f"# {name} is not set")
     lines.append("")

@@ -139,6 +139,7 @@ class ChatLoader:
             model_settings=settings.model_settings,
         )
         session.attachment_limit = int(settings.max_attachment_mb * 1024 * 1024)
+        session.compact_at = settings.compact_at
         return ChatSetup(session, notices, McpServers(settings.mcp_servers))
 
     def _progress(self, activity: str | None) -> None:

@@ -129,3 +129,47 @@ async def test_a_tool_turn_adds_up_its_requests_and_is_shown_again_when_resumed(
         await _wait_for(pilot, lambda: app.chat_screen.status.usage is not None)
         line = status_line(app)
         assert "turn 2.1k in / 7 out $0.0003  ·  total 2.1k tok, $0.0003  ·  ctx ▰▱▱▱▱ 1% of 128k" in line, line
+
+
+async def test_a_full_context_offers_compact_once_and_compacting_keeps_the_cost_and_forgets_the_old_context(
+    server: OpenAICompatServer, store: SQLiteConversationStore
+) -> None:
+    server.model = "gpt-4o-mini"
+    server.script = [
+        dataclasses.replace(text_reply("One.", chunks=2), prompt_tokens=50_000),
+        dataclasses.replace(text_reply("Two.", chunks=2), prompt_tokens=110_000),  # 86%: offered
+        dataclasses.replace(text_reply("Three.", chunks=2), prompt_tokens=112_000),  # still full: not again
+        dataclasses.replace(text_reply("They talked about numbers.", chunks=3), prompt_tokens=20_000),  # the summary
+        dataclasses.replace(text_reply("Four.", chunks=2), prompt_tokens=3_000),
+    ]
+    offer = "The context window is 86% full"
+    app = XsusApp(ChatSession(build_chat_agent("openai-chat:gpt-4o-mini"), store))
+    async with app.run_test(size=(180, 40)) as pilot:
+        screen = app.chat_screen
+        await one_turn(app, pilot, "one")
+        assert "/compact replaces" not in _notices(app)
+        await one_turn(app, pilot, "two")
+        assert any(offer in notice for notice in _notices(app)), _notices(app)
+        await one_turn(app, pilot, "three")
+        assert sum("/compact replaces" in notice for notice in _notices(app)) == 1  # once, not after every turn
+        await pilot.press(*"/compact")
+        await pilot.press("enter")
+        await _wait_for(pilot, lambda: any("Compacted: 2 turns" in n for n in _notices(app)))
+        summary_request = server.requests[3]
+        assert "tools" not in summary_request and "one" in str(summary_request["messages"])
+        line = status_line(app)
+        assert "ctx" not in line, line  # the kept turn's context was measured before: unknown until the next reply
+        spent = 50_000 + 110_000 + 112_000 + 20_000 + 2 + 2 + 2 + 3
+        assert "total 292k tok" in line and spent // 1000 == 292, line  # the replaced turns and the summary count
+        await one_turn(app, pilot, "four")
+        assert "ctx ▰▱▱▱▱ 2% of 128k" in status_line(app), status_line(app)
+        assert not any("/compact replaces" in notice for notice in _notices(app))  # (the chat was shown again)
+        conversation_id = screen.session.conversation.conversation_id
+    [row] = store.summaries()
+    assert row.usage.tokens == spent + 3_000 + 2
+    loaded = await store.load(conversation_id)
+    assert loaded.messages[0].parts[0].part_kind == "compaction"
+
+
+def _notices(app: XsusApp) -> list[str]:
+    return [str(widget.render()) for widget in app.chat_screen.query(".notice")]

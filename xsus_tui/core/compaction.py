@@ -25,6 +25,7 @@ from pydantic_ai.messages import (
     CompactionPart,
     ModelMessage,
     ModelRequest,
+    ModelResponse,
     PartDeltaEvent,
     PartStartEvent,
     TextPart,
@@ -119,13 +120,17 @@ def summarized_turns(part: CompactionPart) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def compacted(plan: Plan, summary: str) -> list[ModelMessage]:
-    """The compacted history: the summary at the head of the first kept turn's request, then the kept turns."""
+def compacted(plan: Plan, summary: str, usage: dict[str, Any] | None = None) -> list[ModelMessage]:
+    """The compacted history: the summary at the head of the first kept turn's request, then the kept turns.
+
+    `usage` (a `UsageTotals` as a dict: what the replaced turns and the summary's own request cost) rides along in
+    the summary's metadata, so the conversation's totals still count it; `kept` says how many messages after the
+    summary were answered before it, so their context sizes are not taken for the compacted context's."""
     earlier = next((summarized_turns(p) or 0 for m in plan.older if (p := summary_of(m)) is not None), 0)
-    part = CompactionPart(
-        content=summary,
-        metadata={METADATA_KEY: {"turns": plan.turns + earlier, "messages": len(plan.older)}},
-    )
+    facts: dict[str, Any] = {"turns": plan.turns + earlier, "messages": len(plan.older), "kept": len(plan.kept)}
+    if usage is not None:
+        facts["usage"] = usage
+    part = CompactionPart(content=summary, metadata={METADATA_KEY: facts})
     first, *rest = plan.kept
     assert isinstance(first, ModelRequest)
     parts = [p for p in first.parts if not (isinstance(p, CompactionPart) and p.provider_name is None)]
@@ -150,6 +155,8 @@ class SummaryWriter:
     model: Model | str
     settings: dict[str, Any] | None = None
     text: str = ""
+    response: ModelResponse | None = None
+    """The whole response once streamed (its usage is what the summary cost)."""
 
     async def write(self, request: ModelRequest) -> AsyncIterator[str]:
         """Each piece of the summary as it streams."""
@@ -163,3 +170,4 @@ class SummaryWriter:
                 if piece:
                     self.text += piece
                     yield piece
+            self.response = stream.get()

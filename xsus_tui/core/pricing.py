@@ -11,11 +11,11 @@ from collections.abc import Iterable
 from dataclasses import KW_ONLY, dataclass, replace
 from typing import Any
 
-from pydantic_ai.messages import ModelMessagesTypeAdapter, ModelResponse, UserPromptPart
+from pydantic_ai.messages import CompactionPart, ModelMessagesTypeAdapter, ModelResponse, UserPromptPart
 
 from . import compat
 from .events import ResponseUsage
-from .usage import ContextUse, UsageFigures, UsageTotals
+from .usage import COMPACTION_KEY, ContextUse, UsageFigures, UsageTotals, carried
 
 
 class Pricer:
@@ -54,10 +54,16 @@ def conversation_usage(messages: Iterable[Any], pricer: Pricer | None = None) ->
     price = pricer or Pricer()
     total, turn = UsageTotals(), None
     context: int | None = None
-    for message in messages:
+    stale_until = 0  # the messages a /compact kept were answered before it: their context is not the compacted one
+    for index, message in enumerate(messages):
         if not isinstance(message, ModelResponse):
             if any(isinstance(part, UserPromptPart) for part in message.parts):
                 turn = None  # a turn starts
+            for part in message.parts:
+                if isinstance(part, CompactionPart) and (earlier := carried(part.metadata)) is not None:
+                    total, context = total + earlier, None
+                    facts = (part.metadata or {}).get(COMPACTION_KEY, {})
+                    stale_until = index + (facts.get("kept") if isinstance(facts.get("kept"), int) else 0)
             continue
         usage = message.usage
         input_tokens, output_tokens = usage.input_tokens or 0, usage.output_tokens or 0
@@ -66,7 +72,8 @@ def conversation_usage(messages: Iterable[Any], pricer: Pricer | None = None) ->
             cost = price(message)
         one = UsageTotals.of_response(input_tokens, output_tokens, usage.cache_read_tokens or 0, cost)
         total, turn = total + one, (turn or UsageTotals()) + one
-        context = compat.context_tokens(message) or context
+        if index >= stale_until:
+            context = compat.context_tokens(message) or context
     return ConversationUsage(total=total, turn=turn, context_tokens=context)
 
 

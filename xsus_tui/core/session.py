@@ -62,10 +62,12 @@ from .events import (
     TurnStats,
 )
 from .export import transcript
+from .pricing import Pricer, conversation_usage
 from .recording import Recorder, Recording
 from .retrying import RetryingModel, RetryPolicy
 from .sanitize import storable, storable_value
 from .translate import TurnTranslator
+from .usage import UsageTotals
 
 T = TypeVar("T")
 
@@ -158,6 +160,9 @@ class ChatSession:
         """Receives one-line notices about the conversation itself (e.g. it was continued elsewhere) outside a turn;
         during a turn they come in its stream as `Notice`."""
         self.attachment_limit = DEFAULT_LIMIT
+        self.compact_at = 0.8
+        """How full the context window may get (a fraction, config.toml `compact_at`) before the front end offers
+        `compact()` after a turn."""
         """Bytes one attached file may have (config.toml `max_attachment_mb`; the front end reads the files)."""
         self.record = True
         """Record each turn (its events with their times, what each request was sent) into the store."""
@@ -658,7 +663,13 @@ class ChatSession:
         if self.unsaved:
             await self._save()  # what is not on disk yet goes into the old branch first
         conversation = self.conversation
-        conversation.messages[:] = compaction.compacted(split, summary)
+        spent = conversation_usage(split.older).total  # what the replaced turns cost still counts...
+        if (response := writer.response) is not None:  # ...and so does the summary
+            usage = response.usage
+            spent += UsageTotals.of_response(
+                usage.input_tokens or 0, usage.output_tokens or 0, usage.cache_read_tokens or 0, Pricer()(response)
+            )
+        conversation.messages[:] = compaction.compacted(split, summary, dataclasses.asdict(spent))
         conversation.new_message_index = None  # compared whole with the stored history: a rewrite, so a branch
         await self._save()
         return Compaction(turns=split.turns, summary=summary, kept=keep_turns)

@@ -116,6 +116,28 @@ class UsageFigures:
 # -- from stored messages --------------------------------------------------------------------------------------
 
 
+COMPACTION_KEY = "xsus_compaction"
+"""The metadata key of a summary /compact wrote (`compaction.METADATA_KEY`; this module stays free of pydantic-ai)."""
+
+
+def carried(metadata: Any) -> UsageTotals | None:
+    """What the turns a /compact summary replaced, and the summary's own request, cost: kept in the summary's
+    metadata so the conversation's totals still count it (None for metadata without it)."""
+    facts = metadata.get(COMPACTION_KEY) if isinstance(metadata, dict) else None
+    usage = facts.get("usage") if isinstance(facts, dict) else None
+    if not isinstance(usage, dict):
+        return None
+    cost = usage.get("cost")
+    return UsageTotals(
+        input_tokens=_int(usage.get("input_tokens")),
+        output_tokens=_int(usage.get("output_tokens")),
+        cache_read_tokens=_int(usage.get("cache_read_tokens")),
+        responses=_int(usage.get("responses")),
+        cost=float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) and cost >= 0 else 0.0,
+        unpriced=_int(usage.get("unpriced")),
+    )
+
+
 def stored_cost(usage: dict[str, Any]) -> float | None:
     """`usage.cost` of a stored response (pydantic-ai writes the Decimal as a string), or None."""
     cost = usage.get("cost")
@@ -133,6 +155,10 @@ def of_stored(data: dict[str, Any], price: Callable[[dict[str, Any]], float | No
     store kept without a cost (saved before pydantic-ai filled it in); it is not asked for an unknown model twice
     by the callers that cache (see `pricing.StoredPricer`)."""
     if data.get("kind") != "response":
+        for part in data.get("parts") or ():
+            if isinstance(part, dict) and part.get("part_kind") == "compaction":
+                if (usage := carried(part.get("metadata"))) is not None:
+                    return usage
         return UsageTotals()
     usage = data.get("usage")
     if not isinstance(usage, dict):

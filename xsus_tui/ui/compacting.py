@@ -8,9 +8,33 @@ from typing import TYPE_CHECKING
 from xsus_tui.core.compaction import CompactionCancelled, NothingToCompact
 from xsus_tui.core.db import StoreError
 from xsus_tui.core.errors import describe_error
+from xsus_tui.core.usage import format_tokens
 
 if TYPE_CHECKING:
     from .screens.chat import ChatScreen
+
+
+def offer(screen: ChatScreen) -> None:
+    """After a turn: when it left the context window `session.compact_at` full or more, say so once for this
+    conversation (again after it went below, as after a compaction) and offer /compact."""
+    session = screen.session
+    figures = screen.status.usage
+    context = figures.context if figures is not None else None
+    fraction = context.fraction if context is not None else None
+    conversation_id = session.conversation.conversation_id
+    if fraction is None or fraction < session.compact_at:
+        if screen.compact_offered == conversation_id:
+            screen.compact_offered = None
+        return
+    if screen.compact_offered == conversation_id or len(session.prompt_indexes()) < 2:
+        return
+    screen.compact_offered = conversation_id
+    assert context is not None and context.tokens is not None and context.window is not None
+    screen.show_notice(
+        f"The context window is {fraction:.0%} full ({format_tokens(context.tokens)} of "
+        f"{format_tokens(context.window)} tokens). /compact replaces the earlier turns by a summary the model "
+        "writes, so the conversation goes on fitting; the full conversation stays stored."
+    )
 
 
 async def compact(screen: ChatScreen, focus: str) -> None:

@@ -360,6 +360,8 @@ class ChatScreen(TurnSelectionScreen):
         self.recorded: tuple[UserMessage, Recorder] | None = None
         """The latest turn this screen ran and its recording in memory (the inspector reads it there)."""
         self.usage = UsageTracker()
+        self.compact_offered: str | None = None
+        """The conversation /compact was last offered for (once each time its context passes `compact_at`)."""
         """Tokens, price and context for the status line."""
 
     # -- layout ---------------------------------------------------------------------------------------
@@ -1187,6 +1189,9 @@ class ChatScreen(TurnSelectionScreen):
             self._reset_usage()  # what was kept of it (or nothing, its prompt taken back) is what counts
         if isinstance(ending, ev.TurnFinished):
             status.state, status.stats = "idle", ending.stats
+            from ..compacting import offer
+
+            offer(self)
         elif isinstance(ending, ev.TurnCancelled):
             status.state, status.stats = "interrupted", ending.stats
             if ending.unsent:
