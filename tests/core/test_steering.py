@@ -254,3 +254,37 @@ def test_steered_marker_is_metadata_the_model_never_sees():
     assert is_steered(request)
     assert request.parts[0].content == "hi \ufffd"  # a lone surrogate is made storable
     assert not is_steered(ModelResponse(parts=[TextPart("x")]))
+
+
+async def test_the_demo_takes_up_the_time_in_tokyo_queued_while_its_tools_run(store, monkeypatch):
+    from xsus_tui.core.agents import build_chat_agent
+
+    monkeypatch.setenv("XSUS_DEMO_DELAY", "0")
+    session = ChatSession(build_chat_agent("demo"), store)
+    queued = False
+
+    def queue_at_first_tool(event, out):
+        nonlocal queued
+        if isinstance(event, ev.ToolCallStarted) and not queued:
+            queued = True
+            session.queue_message("also show the time in Tokyo")
+
+    events = await collect(session, "tools", on_event=queue_at_first_tool)
+    assert isinstance(events[-1], ev.TurnFinished)
+    assert [e.text for e in events if isinstance(e, ev.Steered)] == ["also show the time in Tokyo"]
+    text = text_of(events)
+    assert "You asked while I was working: *also show the time in Tokyo*" in text
+    # Through the real clock tool, in Tokyo's zone, and the rest of the demo went on.
+    tokyo = [e for e in events if isinstance(e, ev.ToolCallRunning) and e.args == {"timezone": "Asia/Tokyo"}]
+    assert len(tokyo) == 1
+    assert "In Tokyo it is **" in text and "JST" in text
+    assert "Fixed: **1 / (7 − 6)" in text
+
+
+async def test_the_demo_answers_the_time_in_a_city_asked_on_its_own(store, monkeypatch):
+    from xsus_tui.core.agents import build_chat_agent
+
+    monkeypatch.setenv("XSUS_DEMO_DELAY", "0")
+    session = ChatSession(build_chat_agent("demo"), store)
+    text = text_of(await collect(session, "what time is it in Paris?"))
+    assert "In Paris it is **" in text
