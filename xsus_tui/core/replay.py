@@ -22,6 +22,7 @@ from pydantic_ai.messages import (
 from . import compat
 from .events import (
     ERROR_METADATA_KEY,
+    STEERED_METADATA_KEY,
     OutputPartial,
     OutputStarted,
     OutputValidated,
@@ -59,6 +60,9 @@ class PastTurn:
     """Its turn in the conversation (1 = the first prompt); None for one not in it (a prompt that was not sent)."""
     versions: tuple[int, int] | None = None
     """Which version of its turn this is, of how many (`‹2/3›`), when there are more than one."""
+    steered: bool = False
+    """Typed while the reply before it ran, and delivered into that run (steering): it follows that reply's tool
+    results in the history, where the model saw it."""
 
 
 def prompt_text(part: UserPromptPart) -> str:
@@ -113,11 +117,12 @@ def past_turns(messages: list[ModelMessage], output_tools: frozenset[str] = froz
     number = 0
     for message in messages:
         if isinstance(message, ModelRequest):
+            steered = bool((message.metadata or {}).get(STEERED_METADATA_KEY))
             if any(isinstance(part, UserPromptPart) for part in message.parts):
                 number += 1
             for part in message.parts:
                 if isinstance(part, UserPromptPart):
-                    turns.append(PastTurn(prompt=prompt_text(part), number=number))
+                    turns.append(PastTurn(prompt=prompt_text(part), number=number, steered=steered))
         elif isinstance(message, ModelResponse):
             if not turns:
                 turns.append(PastTurn(prompt=""))

@@ -89,7 +89,8 @@ class HistoryPage(Vertical):
             widgets, replies = [], []
             for turn in self.turns:
                 reply = AssistantReply()
-                widgets += [UserMessage(turn.prompt, number=turn.number, versions=turn.versions), reply]
+                user = UserMessage(turn.prompt, number=turn.number, versions=turn.versions, steered=turn.steered)
+                widgets += [user, reply]
                 replies.append((reply, turn.events))
             with self.app.batch_update():
                 await self.mount_all(widgets)
