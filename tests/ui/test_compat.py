@@ -84,5 +84,6 @@ def test_esc_enter_is_decoded_as_alt_enter_once_taught() -> None:
         return [event.key for event in [*parser.feed(data), *parser.feed("")] if hasattr(event, "key")]
 
     compat.decode_alt_enter()
-    assert keys(compat.ALT_ENTER) == ["alt+enter"], "Textual's input decoding changed: update ui/compat.decode_alt_enter"
+    changed = "Textual's input decoding changed: update ui/compat.decode_alt_enter"
+    assert keys(compat.ALT_ENTER) == ["alt+enter"], changed
     assert keys("\r") == ["enter"] and keys("\x1b[13;3u") == ["alt+enter"] and keys("\x1bs") == ["alt+s"]
