@@ -288,3 +288,27 @@ async def test_the_demo_answers_the_time_in_a_city_asked_on_its_own(store, monke
     session = ChatSession(build_chat_agent("demo"), store)
     text = text_of(await collect(session, "what time is it in Paris?"))
     assert "In Paris it is **" in text
+
+
+async def test_a_steered_turn_plays_back_offline_with_its_steer_delivered_again(store):
+    from xsus_tui.core.playback import MAX, Playback
+
+    seen: list = []
+    entered, release = asyncio.Event(), asyncio.Event()
+    session = ChatSession(two_requests(seen, entered, release), store)
+    task = asyncio.create_task(collect(session, "what time is it"))
+    await entered.wait()
+    session.queue_message("and in Tokyo")
+    release.set()
+    recorded = await task
+    recording = session.turn_recording()
+    assert recording is not None
+
+    playback = Playback(recording, speed=MAX)
+    replaying = ChatSession(playback.chat_agent)
+    playback.attach(replaying)
+    events = await collect(replaying, recording.prompt)
+    assert text_of(events) == text_of(recorded)
+    assert [e.text for e in events if isinstance(e, ev.Steered)] == ["and in Tokyo"]
+    assert prompts_in(replaying.conversation.messages[3]) == ["and in Tokyo"]
+    assert isinstance(events[-1], ev.TurnFinished)
