@@ -312,3 +312,20 @@ async def test_a_steered_turn_plays_back_offline_with_its_steer_delivered_again(
     assert [e.text for e in events if isinstance(e, ev.Steered)] == ["and in Tokyo"]
     assert prompts_in(replaying.conversation.messages[3]) == ["and in Tokyo"]
     assert isinstance(events[-1], ev.TurnFinished)
+
+
+async def test_the_inspector_reads_a_steered_turn(store):
+    from xsus_tui.core.inspect import inspect_turn
+
+    seen: list = []
+    entered, release = asyncio.Event(), asyncio.Event()
+    session = ChatSession(two_requests(seen, entered, release), store)
+    task = asyncio.create_task(collect(session, "what time is it"))
+    await entered.wait()
+    session.queue_message("and in Tokyo")
+    release.set()
+    await task
+    recording = session.turn_recording()
+    assert recording is not None
+    report = inspect_turn(recording)
+    assert len(report.requests) == 2
