@@ -177,3 +177,53 @@ async def test_the_demo_takes_up_the_time_in_tokyo_typed_while_tools_runs(xsus_h
         answer = screen.replies[-1].text  # taken up on the way, or (typed late) with one more request at the end
         assert "In Tokyo it is" in answer and "JST" in answer
         assert "Fixed: **1 / (7 − 6)" in "".join(reply.text for reply in screen.replies)
+
+
+async def test_quitting_with_messages_queued_keeps_them_with_the_unsent_text(xsus_home):
+    seen: list = []
+    release = asyncio.Event()
+    app = make_app(xsus_home, tool_then_answer(seen, release))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.chat_screen
+        await send(pilot, "first")
+        await wait_for(pilot, lambda: "checking" in screen.replies[-1].text)
+        await send(pilot, "queued one")
+        await pilot.press(*"half typed")
+        await app.action_quit()
+    assert app.unsent == "queued one\nhalf typed"
+
+
+async def test_a_failed_turn_gives_the_queued_messages_back(xsus_home):
+    from pydantic_ai.exceptions import ModelAPIError
+
+    seen: list = []
+    release = asyncio.Event()
+
+    async def stream(messages, info):
+        seen.append(messages)
+        if len(seen) == 1:
+            yield {0: DeltaToolCall(name="clock", json_args="{}", tool_call_id="c1")}
+            return
+        raise ModelAPIError("m", "the connection dropped")
+
+    agent = chat_agent(stream)
+
+    @agent.agent.tool_plain
+    async def clock() -> str:
+        await release.wait()
+        return "12:00"
+
+    app = make_app(xsus_home, agent, retries=0)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.chat_screen
+        await send(pilot, "first")
+        await wait_for(pilot, lambda: bool(screen.query("ToolPanel")))
+        await send(pilot, "steer \u202eodd\u200b")
+        await pilot.press(*"then", "alt+enter")
+        await wait_for(pilot, lambda: "↪ next" in screen_text(app))
+        assert "\u202e" not in screen_text(app)  # shown inert
+        release.set()
+        await wait_idle(pilot)
+        assert screen.status.state == "error"
+        assert screen.prompt.text == "steer \u202eodd\u200b\nthen"
+        assert len(seen) == 2 and "steer" in str(seen[1][-1])

@@ -268,6 +268,9 @@ class XsusApp(App[int]):
         for screen in reversed(self.screen_stack):  # the start-up or chat screen, under any browser or dialog
             with contextlib.suppress(Exception):
                 self.unsent = screen.prompt.text
+                queue = getattr(getattr(screen, "session", None), "queue", None)
+                if queue is not None and queue.items:  # messages queued while the reply ran: printed too, in order
+                    self.unsent = "\n".join([*(item.text for item in queue.items), self.unsent]).strip("\n")
                 break
         if self._loading is not None and self.session is None:
             activity, since = self._loading
