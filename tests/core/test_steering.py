@@ -99,6 +99,7 @@ async def test_a_queued_message_is_in_the_second_request_and_stored_where_the_mo
     assert [t.prompt for t in turns] == ["what time is it", "also the time in Tokyo"]
     markdown = to_markdown(stored, title="t", conversation_id="c")
     assert markdown.index("what time is it") < markdown.index("12:00") < markdown.index("also the time in Tokyo")
+    assert "**You** · *sent while the reply ran*\n\nalso the time in Tokyo" in markdown
     # The recording has the delivery between the two requests, and reads back.
     recording = session.turn_recording()
     assert recording is not None

@@ -227,3 +227,22 @@ async def test_a_failed_turn_gives_the_queued_messages_back(xsus_home):
         assert screen.status.state == "error"
         assert screen.prompt.text == "steer \u202eodd\u200b\nthen"
         assert len(seen) == 2 and "steer" in str(seen[1][-1])
+
+
+async def test_f2_on_a_steered_turn_inspects_the_turn_it_was_sent_into(xsus_home):
+    from xsus_tui.ui.screens.inspector import InspectorScreen
+
+    seen: list = []
+    release = asyncio.Event()
+    app = make_app(xsus_home, tool_then_answer(seen, release))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.chat_screen
+        await send(pilot, "first")
+        await wait_for(pilot, lambda: "checking" in screen.replies[-1].text)
+        await send(pilot, "and in Tokyo?")
+        release.set()
+        await wait_idle(pilot)
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, InspectorScreen))
+        assert app.screen.recording.prompt == "first"
+        assert any(type(t.event).__name__ == "Steered" for t in app.screen.recording.events)

@@ -25,7 +25,7 @@ from pydantic_ai.messages import (
     UserPromptPart,
 )
 
-from .events import ERROR_METADATA_KEY
+from .events import ERROR_METADATA_KEY, STEERED_METADATA_KEY
 from .index import ConversationTree, TreeLine, Version
 from .replay import pair_tool_results, prompt_text
 from .sanitize import inert
@@ -97,7 +97,9 @@ def _transcript(messages: Sequence[ModelMessage]) -> list[str]:
         if isinstance(message, ModelRequest):
             for part in message.parts:
                 if isinstance(part, UserPromptPart):
-                    out += ["---", "", "**You**", "", prompt_text(part), ""]
+                    steered = (message.metadata or {}).get(STEERED_METADATA_KEY)  # typed while the reply ran
+                    who = "**You** · *sent while the reply ran*" if steered else "**You**"
+                    out += ["---", "", who, "", prompt_text(part), ""]
         elif isinstance(message, ModelResponse):
             if not message.parts and not (message.metadata or {}).get(ERROR_METADATA_KEY):
                 continue  # an attempt that produced nothing
