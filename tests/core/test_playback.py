@@ -284,14 +284,18 @@ async def test_an_interrupted_turn_stops_where_it_stopped():
 
 
 async def test_a_turn_interrupted_before_any_answer_gives_the_prompt_back_again():
+    asked = asyncio.Event()
+
     async def stream(messages, info):
+        asked.set()
         await asyncio.sleep(30)
         yield "never"
 
     session = ChatSession(chat_agent(stream))
 
-    async def interrupt():
-        await asyncio.sleep(0.1)
+    async def interrupt():  # once the request is out (a fixed sleep could come before it on a loaded machine)
+        await asyncio.wait_for(asked.wait(), 5)
+        await asyncio.sleep(0.05)
         session.cancel()
 
     task = asyncio.ensure_future(interrupt())

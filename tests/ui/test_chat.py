@@ -216,21 +216,30 @@ async def test_failure_mid_stream_keeps_text_and_shows_the_error(xsus_home):
         assert app.chat_screen.replies[-1].state == "done"
 
 
-async def test_sending_while_streaming_keeps_the_typed_text(xsus_home):
+async def test_sending_while_streaming_queues_it_and_the_run_answers_it(xsus_home):
+    """(Steering, tests/ui/test_steering.py:) Enter while a reply streams no longer waits in the input: it is queued,
+    and a run that would end makes one more request for it."""
     gate = asyncio.Event()
-    app = make_app(xsus_home, chat_agent(gated_stream([["first part "], ["rest"]], [gate])))
-    async with app.run_test(size=SIZE, notifications=True) as pilot:
+    seen: list = []
+
+    async def stream(messages, info):
+        seen.append(messages)
+        yield "first part "
+        if len(seen) == 1:
+            await gate.wait()
+            yield "rest"
+
+    app = make_app(xsus_home, chat_agent(stream))
+    async with app.run_test(size=SIZE) as pilot:
         screen = app.chat_screen
         await send(pilot, "one")
         await wait_for(pilot, lambda: bool(screen.replies[-1].text))
         await send(pilot, "two")
-        assert screen.prompt.text == "two" and len(screen.replies) == 1
-        await wait_for(pilot, lambda: "still streaming" in screen_text(app))
+        assert screen.prompt.text == "" and len(screen.replies) == 1
+        await wait_for(pilot, lambda: "⧗ queued two" in screen_text(app))
         gate.set()
         await wait_idle(pilot)
-        await pilot.press("enter")
-        await wait_idle(pilot)
-        assert len(screen.replies) == 2 and screen.prompt.text == ""
+        assert len(screen.replies) == 2 and len(seen) == 2
 
 
 async def test_resumed_conversation_is_shown_and_continued(xsus_home):

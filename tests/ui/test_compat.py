@@ -73,3 +73,17 @@ def test_the_private_widget_parts_are_still_there() -> None:
     assert callable(getattr(StylesCache, "clear", None)) and "_styles_cache" in inspect.getsource(Widget.__init__), (
         "Widget._styles_cache / StylesCache.clear changed: update ui/compat.forget_dirty_lines"
     )
+
+
+def test_esc_enter_is_decoded_as_alt_enter_once_taught() -> None:
+    """tmux sends Alt+Enter as Esc Enter; Textual's sequence table (private) learns it in ui/compat."""
+    from textual._xterm_parser import XTermParser
+
+    def keys(data: str) -> list[str]:
+        parser = XTermParser()
+        return [event.key for event in [*parser.feed(data), *parser.feed("")] if hasattr(event, "key")]
+
+    compat.decode_alt_enter()
+    changed = "Textual's input decoding changed: update ui/compat.decode_alt_enter"
+    assert keys(compat.ALT_ENTER) == ["alt+enter"], changed
+    assert keys("\r") == ["enter"] and keys("\x1b[13;3u") == ["alt+enter"] and keys("\x1bs") == ["alt+s"]

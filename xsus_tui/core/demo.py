@@ -23,6 +23,7 @@ from pydantic_ai.messages import (
     ModelRequest,
     ModelResponse,
     TextPart,
+    ToolCallPart,
     ToolReturnPart,
     UserPromptPart,
 )
@@ -62,15 +63,20 @@ class DemoStream:
 
     async def __call__(self, messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[Any]:
         prompt = _last_prompt(messages)
-        returns = _tool_returns(messages[-1])
+        steered = _steered_prompts(messages[-1])
+        returns = _tool_returns(messages[-1], steered=bool(steered))
         word = prompt.lower()
         files = _last_files(messages) if not returns else ()
-        if returns:
+        if returns and steered:  # a message typed while the tools ran: answer it on the way
+            script = self._steered(steered, returns, messages)
+        elif returns:
             script = self._after_tools(returns, messages)
         elif prompt.startswith(SUMMARY_REQUEST):
             script = self._text(_summary(prompt))
         elif files:
             script = self._text(_acknowledge(files, prompt))
+        elif zone := _time_zone_asked(word):
+            script = self._time_in(zone)
         elif re.search(r"\bhelp\b|^\?$|what can you", word):
             script = self._text(demo_text.HELP)
         elif re.search(r"\bnote|approv|save", word):
@@ -132,8 +138,47 @@ class DemoStream:
         async for item in self._stream_call(11, "current_time", "time-1", {"timezone": "UTC"}):
             yield item
 
+    async def _steered(
+        self, steered: list[str], returns: list[ToolReturnPart], messages: list[ModelMessage]
+    ) -> AsyncIterator[Any]:
+        """The request carries tool results and a message the user queued meanwhile: take it up, then go on."""
+        quoted = " / ".join(" ".join(text.split())[:80] for text in steered)
+        zones = [zone for text in steered if (zone := _time_zone_asked(text.lower()))]
+        if zones:
+            text = f"You asked while I was working: *{quoted}*. I'll ask the clock for {zones[0][0]} too.\n\n"
+        else:
+            text = (
+                f"You asked while I was working: *{quoted}*. I'm the offline demo: I can add the time in a city "
+                "(try *the time in Tokyo*), but not that, so I'll carry on.\n\n"
+            )
+        async for item in self._stream_text(text):
+            yield item
+        async for item in self._after_tools(returns, messages):
+            yield item
+        if zones:
+            async for item in self._stream_call(
+                12, "current_time", f"steer-{len(messages)}", {"timezone": zones[0][1]}
+            ):
+                yield item
+
+    async def _time_in(self, zone: tuple[str, str]) -> AsyncIterator[Any]:
+        async for item in self._stream_text(f"Asking the clock for {zone[0]}.\n"):
+            yield item
+        async for item in self._stream_call(10, "current_time", "place-1", {"timezone": zone[1]}):
+            yield item
+
     async def _after_tools(self, returns: list[ToolReturnPart], messages: list[ModelMessage]) -> AsyncIterator[Any]:
         names = {part.tool_call_id for part in returns}
+        for part in returns:  # a clock asked for on the way (steering) or on its own: say what it told
+            if part.tool_call_id.startswith(("steer-", "place-")):
+                where = _zone_name(messages, part.tool_call_id)
+                async for item in self._stream_text(
+                    f"In {where} it is **{_result_of(returns, part.tool_call_id)}**.\n\n"
+                ):
+                    yield item
+        names = {name for name in names if not name.startswith(("steer-", "place-"))}
+        if not names:
+            return
         if "note-1" in names:
             outcome = _result_of(returns, "note-1")
             done = outcome.startswith("saved to")
@@ -228,11 +273,61 @@ def _acknowledge(files: tuple[Any, ...], prompt: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _tool_returns(message: ModelMessage) -> list[ToolReturnPart]:
-    """The tool results the model is answering, unless the request also carries a new prompt."""
-    if not isinstance(message, ModelRequest) or any(isinstance(p, UserPromptPart) for p in message.parts):
+def _tool_returns(message: ModelMessage, *, steered: bool = False) -> list[ToolReturnPart]:
+    """The tool results the model is answering, unless the request also carries a new prompt (other than one typed
+    while the tools ran, `steered`)."""
+    if not isinstance(message, ModelRequest):
+        return []
+    if not steered and any(isinstance(p, UserPromptPart) for p in message.parts):
         return []
     return [part for part in message.parts if isinstance(part, ToolReturnPart)]
+
+
+PLACES = {
+    "tokyo": "Asia/Tokyo",
+    "japan": "Asia/Tokyo",
+    "paris": "Europe/Paris",
+    "london": "Europe/London",
+    "berlin": "Europe/Berlin",
+    "new york": "America/New_York",
+    "san francisco": "America/Los_Angeles",
+    "los angeles": "America/Los_Angeles",
+    "sydney": "Australia/Sydney",
+    "mumbai": "Asia/Kolkata",
+    "delhi": "Asia/Kolkata",
+    "singapore": "Asia/Singapore",
+    "utc": "UTC",
+}
+"""The places the demo knows the time zone of (the `current_time` tool takes any IANA name)."""
+
+
+def _time_zone_asked(text: str) -> tuple[str, str] | None:
+    """`(place, IANA zone)` when `text` asks for the time somewhere the demo knows (`the time in Tokyo`)."""
+    if not re.search(r"\btime\b|\bclock\b|what time", text):
+        return None
+    for place, zone in PLACES.items():
+        if re.search(rf"\b{place}\b", text):
+            return place.title() if place != "utc" else "UTC", zone
+    return None
+
+
+def _zone_name(messages: list[ModelMessage], call_id: str) -> str:
+    """The place a `current_time` call was made for, by the zone in its arguments."""
+    for message in messages:
+        if isinstance(message, ModelResponse):
+            for part in message.parts:
+                if isinstance(part, ToolCallPart) and part.tool_call_id == call_id:
+                    zone = part.args_as_dict().get("timezone", "")
+                    place = next((p for p, z in PLACES.items() if z == zone), None)
+                    return (place.title() if place and place != "utc" else zone) or "that time zone"
+    return "that time zone"
+
+
+def _steered_prompts(message: ModelMessage) -> list[str]:
+    """The prompts a request carries next to tool results: typed while the tools ran (steering)."""
+    if not isinstance(message, ModelRequest) or not any(isinstance(p, ToolReturnPart) for p in message.parts):
+        return []
+    return [p.content for p in message.parts if isinstance(p, UserPromptPart) and isinstance(p.content, str)]
 
 
 def _result_of(returns: list[ToolReturnPart], call_id: str) -> str:

@@ -19,6 +19,9 @@ from .partial import missing_fields, parse_partial
 
 ERROR_METADATA_KEY = "xsus_error"
 """Key in a stored `ModelResponse.metadata` holding the error that broke the reply off."""
+STEERED_METADATA_KEY = "xsus_steered"
+"""Key in a stored `ModelRequest.metadata`: the prompt was typed while a reply ran and delivered into that run
+(steering, see `core/steering.py`), at the model request the model saw it in."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +196,20 @@ class ResponseStarted:
     rejected_text: bool = False
     """The response before was text only and the run went on, so pydantic-ai did not take that text as the
     answer (an agent whose output is a tool or a type the text didn't validate as): mark it rejected."""
+
+
+@dataclass(frozen=True, slots=True)
+class Steered:
+    """A message queued while the reply ran was delivered into the run: the model's next request carries it.
+    What follows in the turn answers it (the chat shows it as a prompt of its own, where the model saw it)."""
+
+    text: str
+    """The message as delivered."""
+    _: KW_ONLY
+    enqueue_id: str | None = None
+    """pydantic-ai's id of the delivery (`EnqueuedMessagesEvent.enqueue_id`)."""
+    queued_id: int | None = None
+    """Which of the session's queued messages it was (`SteeringQueue`), None when it was not queued from here."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,6 +402,7 @@ TurnEvent = (
     | OutputValidated
     | OutputRejected
     | ResponseStarted
+    | Steered
     | Retrying
     | Stalled
     | Saving

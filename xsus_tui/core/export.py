@@ -27,7 +27,7 @@ from pydantic_ai.messages import (
 )
 
 from .attachments import human_size
-from .events import ERROR_METADATA_KEY
+from .events import ERROR_METADATA_KEY, STEERED_METADATA_KEY
 from .index import ConversationTree, TreeLine, Version
 from .replay import pair_tool_results, prompt_files, prompt_text
 from .sanitize import inert
@@ -117,7 +117,9 @@ def _transcript(messages: Sequence[ModelMessage], *, tool_result_chars: int | No
                 if isinstance(part, CompactionPart) and part.provider_name is None and part.content:
                     out += ["---", "", "**Summary of the earlier conversation**", "", part.content, ""]
                 elif isinstance(part, UserPromptPart):
-                    out += ["---", "", "**You**", "", prompt_text(part), ""]
+                    steered = (message.metadata or {}).get(STEERED_METADATA_KEY)  # typed while the reply ran
+                    who = "**You** · *sent while the reply ran*" if steered else "**You**"
+                    out += ["---", "", who, "", prompt_text(part), ""]
                     out += _files(part)
         elif isinstance(message, ModelResponse):
             if not message.parts and not (message.metadata or {}).get(ERROR_METADATA_KEY):

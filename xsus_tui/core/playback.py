@@ -78,6 +78,9 @@ class _Response:
     usage: ev.ResponseUsage | None = None
     ended: float | None = None
     """When the response was complete (its usage reported)."""
+    steers: list[str] = field(default_factory=list)
+    """Messages typed while the turn ran that reached it after this response (steering): queued again once it has
+    streamed, so the replay delivers them at the same request."""
 
 
 class RecordedStop(exc.UserError):
@@ -146,6 +149,8 @@ class Playback:
                 self.approvals[event.call_id] = following if following is not None else math.inf
             elif isinstance(event, ev.OutputRejected):
                 self.rejected[event.call_id] = event
+            elif isinstance(event, ev.Steered) and self.responses:
+                self.responses[-1].steers.append(event.text)
             elif isinstance(event, ev.OutputValidated):
                 self.validated = event
 
@@ -262,6 +267,9 @@ class Playback:
         if response.ended is not None:
             await self._until(response.ended)
         self._report_as_recorded(response)
+        if response.steers and self._session is not None and hasattr(self._session, "queue_message"):
+            for text in response.steers:
+                self._session.queue_message(text)
 
     def _report_as_recorded(self, response: _Response) -> None:
         """The response reports the recorded usage, model and finish reason: tokens and price are the recording's."""

@@ -49,6 +49,7 @@ _MESSAGE = pydantic.TypeAdapter(ModelMessage, config=_JSON)
 EVENT_TYPES: dict[type, str] = {
     ev.RequestSent: "request",
     ev.ResponseStarted: "response",
+    ev.Steered: "steered",
     ev.TextDelta: "text",
     ev.ThinkingDelta: "thinking",
     ev.ToolCallStarted: "tool_call",

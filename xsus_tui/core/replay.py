@@ -25,6 +25,7 @@ from .attachments import Attachment, Prompt
 from .compaction import summarized_turns
 from .events import (
     ERROR_METADATA_KEY,
+    STEERED_METADATA_KEY,
     OutputPartial,
     OutputStarted,
     OutputValidated,
@@ -68,6 +69,9 @@ class PastTurn:
     """The summary of the earlier conversation that comes before this turn (it was compacted), if any."""
     summarized: int | None = None
     """How many turns that summary replaced, when xsus wrote it."""
+    steered: bool = False
+    """Typed while the reply before it ran, and delivered into that run (steering): it follows that reply's tool
+    results in the history, where the model saw it."""
 
 
 def prompt_text(part: UserPromptPart) -> str:
@@ -128,6 +132,7 @@ def past_turns(messages: list[ModelMessage], output_tools: frozenset[str] = froz
     number = 0
     for message in messages:
         if isinstance(message, ModelRequest):
+            steered = bool((message.metadata or {}).get(STEERED_METADATA_KEY))
             if any(isinstance(part, UserPromptPart) for part in message.parts):
                 number += 1
             summary = next(
@@ -135,7 +140,11 @@ def past_turns(messages: list[ModelMessage], output_tools: frozenset[str] = froz
             )
             for part in message.parts:
                 if isinstance(part, UserPromptPart):
-                    turns.append(PastTurn(prompt=prompt_text(part), attachments=prompt_files(part), number=number))
+                    turns.append(
+                        PastTurn(
+                            prompt=prompt_text(part), attachments=prompt_files(part), number=number, steered=steered
+                        )
+                    )
                     if summary is not None:
                         turns[-1].summary = summary.content or ""
                         turns[-1].summarized = summarized_turns(summary)

@@ -54,6 +54,7 @@ from .events import (
     Saving,
     Stalled,
     StatusEvent,
+    Steered,
     TextDelta,
     TurnCancelled,
     TurnEvent,
@@ -66,6 +67,7 @@ from .pricing import Pricer, conversation_usage
 from .recording import Recorder, Recording
 from .retrying import RetryingModel, RetryPolicy
 from .sanitize import storable, storable_value
+from .steering import Queued, SteeringHook, SteeringQueue, is_steered
 from .translate import TurnTranslator
 from .usage import UsageTotals
 
@@ -186,6 +188,28 @@ class ChatSession:
         self._checkpoint: asyncio.Task[None] | None = None
         self._checkpoint_at = 0.0
         self._checkpoint_seen = 0
+        self.queue = SteeringQueue()
+        """Messages typed while a reply runs (steering): into the running run, or as the next turn."""
+
+    # -- steering ---------------------------------------------------------------------------------------
+
+    def queue_message(self, text: str, *, follow_up: bool = False) -> Queued:
+        """Queue a message typed while a turn runs. A steer (the default) reaches the running run at its next model
+        request (`Steered` in the turn's stream says when); a follow-up, and a steer the run could no longer take,
+        waits for `next_queued()` after the turn has finished."""
+        return self.queue.add(text, follow_up=follow_up)
+
+    def take_back(self, queued_id: int) -> Queued | None:
+        """Take a queued message back before it is delivered; None when the run has it already."""
+        return self.queue.take_back(queued_id)
+
+    def take_queued(self) -> list[Queued]:
+        """Every message still waiting, taken out (after a turn that was interrupted or failed)."""
+        return self.queue.take_all()
+
+    def next_queued(self) -> Queued | None:
+        """The first message still waiting, taken out, to run as the next turn (after a turn that finished)."""
+        return self.queue.next_turn()
 
     @property
     def unsaved(self) -> int:
@@ -446,7 +470,7 @@ class ChatSession:
             model=model,
             usage_limits=limits,
             model_settings=self.model_settings,
-            capabilities=[HandleDeferredToolCalls(handler=self._ask_user), StorableText()],
+            capabilities=[HandleDeferredToolCalls(handler=self._ask_user), StorableText(), SteeringHook(self.queue)],
             toolsets=list(self.toolsets) or None,
         )
         self._translator = translator
@@ -464,6 +488,9 @@ class ChatSession:
                     yield event
                     continue
                 self._last_event = time.monotonic()
+                if isinstance(event, Steered) and event.enqueue_id is not None:
+                    item = self.queue.delivered(event.enqueue_id)
+                    event = dataclasses.replace(event, queued_id=item.id if item is not None else None)
                 if isinstance(event, TurnFinished | TurnCancelled | TurnFailed):
                     outcome.ending = event  # held back until the reply is saved: nothing of the turn comes after it
                 else:
@@ -480,6 +507,7 @@ class ChatSession:
             try:
                 await stream.__aexit__(None, None, None)
             finally:
+                self.queue.detach()
                 self._events, self._translator = None, None
                 if outcome.stalled and isinstance(outcome.ending, TurnCancelled):
                     outcome.ending = TurnFailed(
@@ -539,6 +567,8 @@ class ChatSession:
             usage = events.usage
         except UserError:  # the run never started (cancelled at once)
             new, usage = [], self.conversation.usage
+        if ending is not None:  # a steer delivered but never answered goes back with the waiting ones
+            new = self._give_back_unanswered(new)
         if ending is not None and not any(isinstance(m, ModelResponse) and m.parts for m in new):
             await self._take_back_prompt()  # nothing came back: take it back rather than leave it unanswered
             return [], True
@@ -552,6 +582,21 @@ class ChatSession:
         except StoreError as error:  # kept in memory; the next save (or the one at quit) takes it along
             self._report_unsaved(error)
         return new, False
+
+    def _give_back_unanswered(self, new: list[ModelMessage]) -> list[ModelMessage]:
+        """`new` without the steers at its end that the model never answered (the run was interrupted or failed
+        first, leaving at most an empty response after them): they wait in the queue again, to go back to the
+        input, rather than stay in the history unanswered and stack up with the next prompt."""
+        end = len(new)
+        while end and isinstance(new[end - 1], ModelResponse) and not new[end - 1].parts:
+            end -= 1
+        start = end
+        while start and is_steered(new[start - 1]):
+            start -= 1
+        if start == end:
+            return new
+        self.queue.restore(_prompt_of(message) for message in new[start:end])
+        return new[:start]
 
     def _report_unsaved(self, error: StoreError) -> None:
         self.save_error = str(error)
@@ -801,6 +846,12 @@ def _with_error(new: list[ModelMessage], error: str) -> list[ModelMessage]:
             metadata = {**(message.metadata or {}), ERROR_METADATA_KEY: error}
             return [*new[:index], dataclasses.replace(message, metadata=metadata), *new[index + 1 :]]
     return new
+
+
+def _prompt_of(request: ModelMessage) -> str:
+    return "\n\n".join(
+        part.content for part in request.parts if isinstance(part, UserPromptPart) and isinstance(part.content, str)
+    )
 
 
 def _unshown_tail(new: list[ModelMessage], shown: str) -> str:

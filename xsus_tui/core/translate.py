@@ -18,9 +18,11 @@ import pydantic_core
 from pydantic_ai.exceptions import RunCancelled
 from pydantic_ai.messages import (
     DeferredToolRequestsEvent,
+    EnqueuedMessagesEvent,
     FinalResultEvent,
     FunctionToolCallEvent,
     FunctionToolResultEvent,
+    ModelRequest,
     ModelResponse,
     OutputToolResultEvent,
     PartDeltaEvent,
@@ -33,6 +35,7 @@ from pydantic_ai.messages import (
     ToolCallPart,
     ToolCallPartDelta,
     ToolReturnPart,
+    UserPromptPart,
 )
 from pydantic_ai.run import AgentRunResultEvent
 from pydantic_ai.ui import NativeEvent, UIEventStream
@@ -47,6 +50,7 @@ from .events import (
     OutputStarted,
     OutputValidated,
     ResponseStarted,
+    Steered,
     TextDelta,
     ThinkingDelta,
     ToolArgsDelta,
@@ -195,6 +199,19 @@ class TurnTranslator(UIEventStream[None, TurnEvent, Any, Any]):
             yield ToolCallStarted(call_id=part.tool_call_id, tool_name=part.tool_name, args=_args_text(part.args))
         async for e in super().handle_event(event):
             yield e
+
+    async def handle_enqueued_messages(self, event: EnqueuedMessagesEvent) -> AsyncIterator[TurnEvent]:
+        """A message queued while the reply ran reached the run (steering): the next response answers it, and
+        is not a rejection of the text before it."""
+        text = "\n\n".join(
+            part.content if isinstance(part.content, str) else " ".join(c for c in part.content if isinstance(c, str))
+            for message in event.messages
+            if isinstance(message, ModelRequest)
+            for part in message.parts
+            if isinstance(part, UserPromptPart)
+        )
+        self._live = {}
+        yield Steered(text, enqueue_id=event.enqueue_id)
 
     async def after_stream(self) -> AsyncIterator[TurnEvent]:
         if self._pending_start is not None:

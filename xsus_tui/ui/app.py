@@ -120,10 +120,11 @@ class XsusApp(App[int]):
     def get_driver_class(self) -> type[Driver]:
         driver_class = super().get_driver_class()
         if driver_class.__name__ == "LinuxDriver" and driver_class.__module__ == "textual.drivers.linux_driver":
-            from .compat import tolerate_invalid_utf8
+            from .compat import decode_alt_enter, tolerate_invalid_utf8
             from .driver import HangupSafeDriver
 
             tolerate_invalid_utf8()  # a paste with an invalid byte would end the app, losing what was typed
+            decode_alt_enter()  # Esc Enter (tmux's Alt+Enter): queue as a follow-up
             return HangupSafeDriver
         if driver_class.__name__ == "WebDriver" and driver_class.__module__ == "textual.drivers.web_driver":
             from .web_driver import ServedDriver  # `xsus serve`: a closed browser tab quits like Ctrl+Q
@@ -275,6 +276,9 @@ class XsusApp(App[int]):
         for screen in reversed(self.screen_stack):  # the start-up or chat screen, under any browser or dialog
             with contextlib.suppress(Exception):
                 self.unsent = screen.prompt.text
+                queue = getattr(getattr(screen, "session", None), "queue", None)
+                if queue is not None and queue.items:  # messages queued while the reply ran: printed too, in order
+                    self.unsent = "\n".join([*(item.text for item in queue.items), self.unsent]).strip("\n")
                 break
         if self._loading is not None and self.session is None:
             activity, since = self._loading

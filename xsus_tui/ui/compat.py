@@ -68,3 +68,27 @@ def forget_dirty_lines(widget: Any) -> None:
     that is never painted (a PageStack) that set only grows."""
     if (cache := getattr(widget, "_styles_cache", None)) is not None:
         cache.clear()
+
+
+ALT_ENTER = "\x1b\r"
+"""What Alt+Enter sends in tmux, xterm and most terminals without the kitty keyboard protocol: Esc, then Enter."""
+
+
+class _KeyName(str):
+    """Stands in for a `Keys` member in Textual's sequence table, which reads only its `.value`."""
+
+    @property
+    def value(self) -> str:
+        return str(self)
+
+
+def decode_alt_enter() -> None:
+    """Decode Esc Enter as `alt+enter` (the follow-up key) rather than as a plain Enter.
+
+    Textual 8.2 has no entry for it in its sequence table (`_ansi_sequences.ANSI_SEQUENCES_KEYS`, private): it
+    waits out its escape delay, then reissues the Enter without the Alt, so the message would be queued as a
+    steer. A terminal with the kitty protocol sends `CSI 13;3u`, which Textual already reads as `alt+enter`.
+    """
+    from textual import _ansi_sequences
+
+    _ansi_sequences.ANSI_SEQUENCES_KEYS.setdefault(ALT_ENTER, (_KeyName("alt+enter"),))

@@ -37,6 +37,7 @@ from ..widgets.chips import AttachmentChips
 from ..widgets.completions import CommandCompletions
 from ..widgets.history_page import PAGE_TURNS, HistoryPage, PageStack
 from ..widgets.prompt import PromptInput
+from ..widgets.queue import QueuedMessages
 from ..widgets.reply import AssistantReply
 from ..widgets.status import StatusLine
 from ..widgets.tool_panel import ApprovalBar
@@ -193,6 +194,7 @@ class ChatLog(VerticalScroll, can_focus=False):
                             attachments=user.attachments,
                             summary=user.summary,
                             summarized=user.summarized,
+                            steered=user.steered,
                         )
                         for user, reply in taken
                     ]
@@ -332,7 +334,7 @@ class ChatScreen(TurnSelectionScreen):
         "f2": SelectionKey(None, "inspect_turn"),  # (not on the hint line, which is full; /help and the keys list it)
     }
     IDLE_HINT = "Ctrl+↑ select a turn · PgUp/PgDn scroll · Ctrl+G regenerate · Ctrl+P commands · Ctrl+Q quit"
-    BUSY_HINT = "Esc interrupts · PgUp/PgDn scroll · Ctrl+Q quit"
+    BUSY_HINT = "Enter queues into the reply · Alt+Enter after it · Esc interrupts · PgUp/PgDn scroll · Ctrl+Q quit"
 
     def __init__(
         self, session: ChatSession, notices: list[str] | None = None, mcp: McpServers | None = None, *, draft: str = ""
@@ -360,9 +362,11 @@ class ChatScreen(TurnSelectionScreen):
         self.recorded: tuple[UserMessage, Recorder] | None = None
         """The latest turn this screen ran and its recording in memory (the inspector reads it there)."""
         self.usage = UsageTracker()
+        """Tokens, price and context for the status line."""
         self.compact_offered: str | None = None
         """The conversation /compact was last offered for (once each time its context passes `compact_at`)."""
-        """Tokens, price and context for the status line."""
+        self._next_prompt: str | None = None
+        """A queued message to run as a turn of its own once the turn worker has ended (a follow-up)."""
 
     # -- layout ---------------------------------------------------------------------------------------
 
@@ -373,6 +377,7 @@ class ChatScreen(TurnSelectionScreen):
         prompt.completions = CommandCompletions(id="completions")
         prompt.chips = AttachmentChips(id="chips")
         yield prompt.completions
+        yield QueuedMessages(id="queued")
         yield prompt.chips
         yield prompt
         yield StatusLine(self.session.chat_agent.label, id="status")
@@ -409,6 +414,7 @@ class ChatScreen(TurnSelectionScreen):
         self.prompt.focus()
         self.prompt.recall_source = self.recallable_prompts
         self.prompt.attachment_limit = self.session.attachment_limit
+        self.prompt.take_back_source = self._take_back_last
         if self.draft:
             self.prompt.text = self.draft
             self.prompt.move_cursor(self.prompt.document.end)
@@ -924,8 +930,10 @@ class ChatScreen(TurnSelectionScreen):
                 self.prompt.clear()
             self.run_command(parsed.command, parsed.argument)
             return
-        if self.turn_running:
-            self.notify("A reply is still streaming: press Esc to interrupt it first.", severity="warning")
+        if self.turn_running:  # steering: into the running turn (Enter), or as the next one (Alt+Enter)
+            self.prompt.clear()
+            self.session.queue_message(commands.unescape(text), follow_up=message.follow_up)
+            self.show_queue()
             return
         prompt = self._with_files(commands.unescape(text) if text else "")
         if prompt is None:
@@ -961,6 +969,47 @@ class ChatScreen(TurnSelectionScreen):
             self.show_notice(f"Not sent: {refused}. Your prompt is kept.")
             return None
         return prompt
+
+    # -- steering: messages queued while a turn runs ------------------------------------------------------
+
+    def show_queue(self) -> None:
+        """Show what waits to be delivered, under the running turn."""
+        self.query_one("#queued", QueuedMessages).show(list(self.session.queue.items))
+
+    def _take_back_last(self) -> str | None:
+        """Up in an empty prompt: the last queued message, out of the queue, to edit (None: nothing queued)."""
+        items = self.session.queue.items
+        return self._take_back(items[-1].id) if items else None
+
+    def _take_back(self, queued_id: int) -> str | None:
+        taken = self.session.take_back(queued_id)
+        self.show_queue()
+        if taken is None:
+            self.notify("That message has reached the model already.")
+            return None
+        return taken.text
+
+    @on(QueuedMessages.TakeBack)
+    def queued_clicked(self, message: QueuedMessages.TakeBack) -> None:
+        if (text := self._take_back(message.queued_id)) is not None:
+            self._give_back(text)
+        self.prompt.focus()
+
+    def _after_turn(self, ending: ev.TurnEvent | None) -> None:
+        """What was queued and not delivered: after a finished turn, the first of it runs next (when the worker has
+        ended, see `on_worker_state_changed`); after an interrupted or failed one it all goes back to the input."""
+        if isinstance(ending, ev.TurnFinished):
+            queued = self.session.next_queued()
+            self._next_prompt = queued.text if queued is not None else None
+        elif back := self.session.take_queued():
+            self._give_back("\n".join(item.text for item in back))
+        self.show_queue()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker is self.turn_worker and event.worker.is_finished and (prompt := self._next_prompt) is not None:
+            self._next_prompt = None
+            if self.app.is_running and not getattr(self.app, "quitting", False):
+                self.turn_worker = self.run_turn(prompt)
 
     def recallable_prompts(self) -> list[str]:
         """The prompts of this conversation (stored ones too), oldest first, as they would be typed again (a
@@ -1143,6 +1192,7 @@ class ChatScreen(TurnSelectionScreen):
         status.state, status.stats, status.usage = "streaming", None, self.usage.begin_turn()
         self.show_hint(busy=True)
         ending: ev.TurnEvent | None = None
+        last_user = user  # the prompt the reply being written answers (a delivered steer moves it on)
         try:
             async with contextlib.aclosing(self.session.run_turn(prompt)) as events:
                 async for event in events:
@@ -1159,6 +1209,13 @@ class ChatScreen(TurnSelectionScreen):
                         continue  # in the turn's recording, for the inspector
                     if status.note:
                         status.note, status.state, self._retry = "", "streaming", None
+                    if isinstance(event, ev.Steered):  # the turn goes on under the message it was given
+                        await reply.hand_over()
+                        number = last_user.number + 1 if last_user.number is not None else None
+                        last_user, reply = UserMessage(event.text, number=number, steered=True), AssistantReply()
+                        await chat.mount_all([last_user, reply])
+                        self.show_queue()
+                        continue
                     await reply.apply(event)
                     if isinstance(event, ev.ApprovalRequested):
                         status.state = "waiting for approval"
@@ -1174,6 +1231,7 @@ class ChatScreen(TurnSelectionScreen):
         recorder = self.session.last_recording
         if recorder is not None and recorder.events and recorder.events[-1].event is ending:
             self.recorded = (user, recorder)
+        self._after_turn(ending)  # (before the ending gives the prompt back: the prompt goes above what was queued)
         self._show_ending(ending, prompt, reply)
         self.run_worker(self.refresh_versions(), group="versions", exclusive=True)
 

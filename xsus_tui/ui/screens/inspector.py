@@ -473,6 +473,7 @@ async def find_recording(screen: ChatScreen, user: UserMessage) -> Recording | s
     """The recording of `user`'s turn: from memory for the latest turn this process ran, else from the store.
     A string says why there is none."""
     session = screen.session
+    user = _turn_started_by(screen, user)
     number = user.number
     recorded = getattr(screen, "recorded", None)
     recorder = None
@@ -504,6 +505,20 @@ async def find_recording(screen: ChatScreen, user: UserMessage) -> Recording | s
     if found is None:
         return f"Turn {number} has no recording (it ran before xsus recorded turns, or its recording wasn't saved)."
     return found
+
+
+def _turn_started_by(screen: ChatScreen, user: UserMessage) -> UserMessage:
+    """A message delivered into a running turn (steering) is recorded with the turn it was sent into: the prompt
+    before it that was not steered."""
+    if not getattr(user, "steered", False):
+        return user
+    from ..widgets.user_message import UserMessage
+
+    users = list(screen.chat.query(UserMessage))
+    index = users.index(user) if user in users else -1
+    while index > 0 and users[index].steered:
+        index -= 1
+    return users[index] if index >= 0 else user
 
 
 def _last_user(screen: ChatScreen) -> UserMessage | None:

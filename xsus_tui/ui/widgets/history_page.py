@@ -96,6 +96,7 @@ class HistoryPage(Vertical):
                     attachments=turn.attachments,
                     summary=turn.summary,
                     summarized=turn.summarized,
+                    steered=turn.steered,
                 )
                 widgets += [user, reply]
                 replies.append((reply, turn.events))

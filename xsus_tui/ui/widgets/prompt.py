@@ -1,10 +1,12 @@
 """The prompt input: Enter sends, Shift+Enter or Ctrl+J inserts a newline, Up and Down in an empty prompt
-recall the prompts sent before. While a command's name is typed (`/in`), the matching commands are listed above
-it (CommandCompletions): Up/Down move in the list, Tab or Enter on a highlighted entry completes, Esc closes it.
-After `@` the files and directories matching the path typed are listed the same way: completing a directory goes
-into it, completing a file attaches it (a chip above the prompt, AttachmentChips; the `@path` leaves the text).
-Backspace at the very start of the prompt removes the last chip. A paste that is exactly an existing file's path
-asks `Attach FILE? y/n` (any other key: the text goes in as pasted)."""
+recall the prompts sent before. While a reply runs, Enter queues the message into it and Alt+Enter as a follow-up
+(the screen decides); Up in an empty prompt then takes the last queued message back first, to edit. While a
+command's name is typed (`/in`), the matching commands are listed above it (CommandCompletions): Up/Down move in
+the list, Tab or Enter on a highlighted entry completes, Esc closes it. After `@` the files and directories
+matching the path typed are listed the same way: completing a directory goes into it, completing a file attaches
+it (a chip above the prompt, AttachmentChips; the `@path` leaves the text). Backspace at the very start of the
+prompt removes the last chip. A paste that is exactly an existing file's path asks `Attach FILE? y/n` (any other
+key: the text goes in as pasted)."""
 
 from __future__ import annotations
 
@@ -40,6 +42,8 @@ class PromptInput(TextArea):
 
         prompt: PromptInput
         text: str
+        follow_up: bool = False
+        """Alt+Enter: while a reply runs, queue it to run as the next turn rather than into the running one."""
 
     @dataclass
     class Problem(Message):
@@ -64,6 +68,9 @@ class PromptInput(TextArea):
         self._recalled: list[str] = []
         self._recall_index = -1
         """Which of `_recalled` (counted from the newest, 0) the prompt shows; -1: none."""
+        self.take_back_source: Callable[[], str | None] | None = None
+        """Up in an empty prompt asks it first: the last queued message, taken out of the queue to edit (the screen
+        gives it); None when nothing is queued, and Up recalls as usual."""
         self.completions: CommandCompletions | None = None
         """The list of matching commands the screen shows above the prompt (None: no completion)."""
         self._dismissed: str | None = None
@@ -220,6 +227,11 @@ class PromptInput(TextArea):
             assert self.completions is not None
             self.completions.move(-1)
             return
+        if not select and not self.text and self.take_back_source is not None:
+            if (queued := self.take_back_source()) is not None:
+                self.text = queued
+                self.move_cursor(self.document.end)
+                return
         if not select and self.recall_source is not None and (self.recalling or not self.text):
             if not self.recalling:
                 self._recalled = [prompt for prompt in self.recall_source() if prompt.strip()]
@@ -285,6 +297,11 @@ class PromptInput(TextArea):
                 self.complete()
                 return
             self.post_message(self.Submitted(self, self.text))
+            return
+        if event.key == "alt+enter":
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.Submitted(self, self.text, follow_up=True))
             return
         if event.key in ("shift+enter", "ctrl+j"):
             event.stop()

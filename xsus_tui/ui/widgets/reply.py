@@ -141,6 +141,12 @@ class AssistantReply(Vertical):
             case ev.TurnFailed(error=error):
                 await self._finish("failed", inert(error))
 
+    async def hand_over(self) -> None:
+        """A message queued while this reply ran was delivered: the turn goes on in a new reply, under that message
+        (the model's next response answers it). This one is complete as it is: it ends as a finished reply does, so
+        it renders the same when it is paged out and back."""
+        await self.apply(ev.TurnFinished(stats=ev.TurnStats()))
+
     async def _finish(self, state: str, error: str | None = None) -> None:
         await self._end_segment()
         for panel in self._tools.values():

@@ -1,5 +1,5 @@
 """The user's prompt as it appears in the chat, with the files attached to it (after the summary of the earlier
-conversation, when it was compacted just before this turn)."""
+conversation, when it was compacted just before this turn; marked when it was typed while the reply before ran)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ class UserMessage(Static):
         attachments: tuple[Attachment, ...] = (),
         summary: str | None = None,
         summarized: int | None = None,
+        steered: bool = False,
     ) -> None:
         self.prompt = prompt
         """What the user typed."""
@@ -33,7 +34,9 @@ class UserMessage(Static):
         """The summary of the earlier conversation the model gets before this prompt (a compaction), if any."""
         self.summarized = summarized
         """How many turns that summary replaced."""
-        super().__init__(self._shown(), classes="user-message")
+        self.steered = steered
+        """Typed while the reply before it ran, and delivered into that run (steering)."""
+        super().__init__(self._shown(), classes="user-message -steered" if steered else "user-message")
 
     def show_versions(self, versions: tuple[int, int] | None) -> None:
         if versions != self.versions:
@@ -51,6 +54,8 @@ class UserMessage(Static):
         if self.versions is not None:
             text.append(f"‹{self.versions[0]}/{self.versions[1]}› ", style="bold")
         text.append(inert(self.prompt))
+        if self.steered:
+            text.append("  ↳ sent while the reply ran", style="dim")
         if self.attachments:
             if self.prompt:
                 text.append("\n")
