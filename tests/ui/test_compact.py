@@ -71,12 +71,31 @@ async def test_esc_stops_a_compaction_and_nothing_changes(xsus_home):
         await send(pilot, "/compact")
         await wait_for(pilot, lambda: "summary 18 characters so far" in screen_text(app))
         assert "compacting" in screen_text(app)
-        await send(pilot, "typed meanwhile")  # not sent while a compaction runs: it stays in the input
-        assert screen.prompt.text == "typed meanwhile"
+        await send(pilot, "typed meanwhile")  # queued to run after the compaction; Esc gives it back
+        await wait_for(pilot, lambda: "typed meanwhile" in screen_text(app) and screen.prompt.text == "")
         await pilot.press("escape")
         await wait_for(pilot, lambda: "Compaction stopped: nothing changed." in screen_text(app))
         assert screen.session.conversation.messages == before
         assert "reply to apples" in screen_text(app) and "summarized" not in screen_text(app)
+        assert screen.prompt.text == "typed meanwhile"
+
+
+async def test_a_message_typed_while_compacting_runs_next(xsus_home):
+    gate = asyncio.Event()
+    sent: list = []
+    app = make_app(xsus_home, summarizing_model(gate, sent))
+    async with app.run_test(size=SIZE) as pilot:
+        for prompt in ("apples", "pears"):
+            await send(pilot, prompt)
+            await wait_idle(pilot)
+        await send(pilot, "/compact")
+        await wait_for(pilot, lambda: "compacting" in screen_text(app))
+        await send(pilot, "and plums?")
+        gate.set()
+        await wait_for(pilot, lambda: "reply to and plums?" in screen_text(app))
+        await wait_idle(pilot)
+        assert isinstance(sent[-1][0].parts[0], CompactionPart)  # it ran on the compacted conversation
+        assert "1 earlier turn summarized" in screen_text(app)
 
 
 async def test_compact_with_one_turn_says_there_is_nothing_to_compact(xsus_home):

@@ -51,12 +51,15 @@ async def compact(screen: ChatScreen, focus: str) -> None:
     status.state, status.stats = "compacting", None
     status.note = f"the model is summarizing {max(0, turns - 1)} turns · Esc stops"
     screen.show_hint(busy=True)
+    screen.compacting = True  # a message typed meanwhile waits to run as the next turn
+    stopped = False
     try:
         done = await session.compact(focus=focus, on_text=heard)
     except NothingToCompact as error:
         screen.show_notice(f"Nothing to compact: {error}.")
         return
     except CompactionCancelled:
+        stopped = True
         screen.show_notice("Compaction stopped: nothing changed.")
         return
     except StoreError as error:  # compacted in memory; saved with the next save (or at quit)
@@ -71,6 +74,8 @@ async def compact(screen: ChatScreen, focus: str) -> None:
     finally:
         status.state, status.note = "idle", ""
         screen.show_hint(busy=False)
+        screen.compacting = False
+        screen.after_compacting(stopped=stopped)
     await screen.show_compacted()
     replaced = f"{done.turns} turn{'s' if done.turns != 1 else ''}"
     kept = "the last turn kept as it was" if done.kept == 1 else f"the last {done.kept} turns kept as they were"

@@ -366,6 +366,8 @@ class ChatScreen(TurnSelectionScreen):
         self.compact_offered: str | None = None
         """The conversation /compact was last offered for (once each time its context passes `compact_at`)."""
         self._next_prompt: str | None = None
+        self.compacting = False
+        """Whether /compact is running (as the turn worker): Enter then queues a follow-up."""
         """A queued message to run as a turn of its own once the turn worker has ended (a follow-up)."""
 
     # -- layout ---------------------------------------------------------------------------------------
@@ -932,7 +934,8 @@ class ChatScreen(TurnSelectionScreen):
             return
         if self.turn_running:  # steering: into the running turn (Enter), or as the next one (Alt+Enter)
             self.prompt.clear()
-            self.session.queue_message(commands.unescape(text), follow_up=message.follow_up)
+            follow_up = message.follow_up or self.compacting  # (a compaction has no run to steer)
+            self.session.queue_message(commands.unescape(text), follow_up=follow_up)
             self.show_queue()
             return
         prompt = self._with_files(commands.unescape(text) if text else "")
@@ -1003,6 +1006,16 @@ class ChatScreen(TurnSelectionScreen):
             self._next_prompt = queued.text if queued is not None else None
         elif back := self.session.take_queued():
             self._give_back("\n".join(item.text for item in back))
+        self.show_queue()
+
+    def after_compacting(self, *, stopped: bool) -> None:
+        """What was typed while /compact ran: the first message runs next, as after a finished turn; stopped with
+        Esc, it all goes back to the input, as after an interrupted one."""
+        if stopped:
+            if back := self.session.take_queued():
+                self._give_back("\n".join(item.text for item in back))
+        elif (queued := self.session.next_queued()) is not None:
+            self._next_prompt = queued.text
         self.show_queue()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
