@@ -27,8 +27,9 @@ from benchmarks.terminal import CTRL_U, ENTER, ESCAPE, PLACEHOLDER, Terminal, be
 TARGET_P99_MS = 50.0
 READY = b"Chatting with"
 """The chat screen's opening notice for an --agent (`Chatting with function:paced. ...`): the chat is up."""
-TURN_ENDED = b"first token"
-"""The status line shows the turn's figures (`idle · first token 14 ms · ...`) only once a turn has ended."""
+TURN_ENDED = b"idle"
+"""The status line's state when a turn has ended (`● demo  idle  ·  ttft 14 ms · ...`): looked for after the
+reply's first delta, so the idle before the turn doesn't count (the figures after it change with the width)."""
 KEYS = "§" + "αβγδεζηθικλμνξοπρστυφχψω" + "абвгдежзийклмнопрстуфхцчшщъыьэюя"
 PER_LINE = 20
 """Presses before the prompt is emptied (all distinct, fewer than len(KEYS))."""
