@@ -1,25 +1,45 @@
-"""Start-up: `xsus --version`, and the TUI from process start to its first painted frame.
+"""Start-up: `xsus --version`, and the TUI from process start to its first frame, to typing, to ready to send.
 
-    .venv/bin/python -m benchmarks.startup [--runs 10]
+    .venv/bin/python -m benchmarks.startup [--runs 5] [--load 1]
 
-The TUI runs in a real pseudo-terminal (100x30) on the demo model with a fresh XSUS_HOME; the first
-frame counts as painted when the terminal has received the prompt's placeholder text (as
-`benchmarks.terminal.PLACEHOLDER` matches it: the whole "Type a message" only arrives when the cursor
-first blinks off, about a second later).
+Each run starts the real app in a pseudo-terminal (100x30, a fresh XSUS_HOME) and, the moment its first
+frame arrives, types `hello` and Enter in one write (as a user who starts typing at once, or pastes).
+Times are from just before the process is forked to the arrival of:
+
+- **first frame**: the prompt's placeholder (`benchmarks.terminal.PLACEHOLDER`);
+- **typing**: the typed `hello` echoed in the prompt (the start-up screen takes typing);
+- **ready to send**: the status line's `streaming`, painted when the chat screen acts on that Enter and
+  the turn starts. Enter pressed at any moment is acted on at the latest then (a message sent while
+  starting is queued and goes out the moment the chat is ready), so this is when Enter is acted on;
+- for `--agent`, **loading shown**: the start-up screen's `loading agent ...`.
+
+Three ways to start: the demo model; `--model openai-chat:bench` (OPENAI_API_KEY=dummy, OPENAI_BASE_URL at
+a closed 127.0.0.1 port: no request is made before the send, which then fails, as it should); and
+`--agent benchmarks/agents.py:paced`. Each is run `--runs` times (median shown), first on the machine as
+it is, then with `--load` CPU-bound processes beside it (`python -c 'while 1: pass'`); the load average
+is printed with each.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import socket
 import statistics
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-from benchmarks.terminal import PLACEHOLDER, XSUS, Terminal, bench_env, fresh_home
+from benchmarks.terminal import ENTER, PLACEHOLDER, XSUS, Terminal, bench_env, fresh_home
 
 MARKER = PLACEHOLDER
+TYPED = b"hello"
+STREAMING = b"streaming"
+LOADING = b"loading agent"
 
 
 def version_time() -> float:
@@ -28,35 +48,116 @@ def version_time() -> float:
     return time.perf_counter() - started
 
 
-def first_paint_time(home: str | Path) -> float:
-    with Terminal.spawn(env=bench_env(home)) as term:
-        painted = term.wait_for(MARKER, timeout=30)
-        if painted is None:
-            raise RuntimeError("the TUI did not paint within 30 s")
-        return painted - term.started
+def closed_port() -> int:
+    """A 127.0.0.1 port nothing listens on (bound, then released: a connection to it is refused)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+SCENARIOS: dict[str, tuple[list[str], dict[str, str]]] = {
+    "demo": ([], {}),
+    "openai": (["--model", "openai-chat:bench"], {"OPENAI_API_KEY": "dummy"}),
+    "agent": (["--agent", "benchmarks/agents.py:paced"], {}),
+}
+"""name: (arguments, environment); openai's OPENAI_BASE_URL is added per run."""
+
+
+def one_run(scenario: str, home: Path) -> dict[str, float]:
+    """The times (seconds from the fork) of one start, typing at the first frame."""
+    args, extra = SCENARIOS[scenario]
+    extra = dict(extra)
+    if scenario == "openai":
+        extra["OPENAI_BASE_URL"] = f"http://127.0.0.1:{closed_port()}/v1"
+    with Terminal.spawn(args, env=bench_env(home, **extra)) as term:
+        painted_at = term.wait_offset(MARKER, timeout=30)
+        if painted_at < 0:
+            raise RuntimeError(f"{scenario}: the TUI did not paint within 30 s: {term.last_words()}")
+        painted = term.arrival(painted_at + len(MARKER) - 1)
+        start = len(term.output)
+        term.send(TYPED + ENTER)
+        typed = term.wait_for(TYPED, start=start, timeout=30)
+        ready = term.wait_for(STREAMING, start=start, timeout=60)
+        if typed is None or ready is None:
+            raise RuntimeError(f"{scenario}: the typed message was not sent within 60 s: {term.last_words()}")
+        times = {"first_frame": painted - term.started, "typing": typed - term.started, "ready": ready - term.started}
+        if scenario == "agent":
+            loading = term.arrival(found + len(LOADING) - 1) if (found := term.find(LOADING)) >= 0 else None
+            # Loading a module as light as benchmarks/agents.py may end before it is painted: then it was not shown.
+            times["loading_shown"] = (loading - term.started) if loading is not None else float("nan")
+        return times
+
+
+@contextlib.contextmanager
+def cpu_load(processes: int) -> Iterator[None]:
+    """`processes` CPU-bound Python processes running beside the app, for the loaded figures."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while 1: pass"]) for _ in range(processes)]
+    try:
+        time.sleep(0.5 if hogs else 0)  # let them take their share of the CPU
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+
+
+def measure(runs: int, load: int) -> dict[str, object]:
+    """Median (and max) of each time over `runs` starts of each scenario, interleaved, under `load` hogs."""
+    samples: dict[str, list[dict[str, float]]] = {name: [] for name in SCENARIOS}
+    with cpu_load(load):
+        before = os.getloadavg()[0]
+        for _ in range(runs):
+            for name in SCENARIOS:
+                with fresh_home() as home:
+                    samples[name].append(one_run(name, home))
+        after = os.getloadavg()[0]
+    figures: dict[str, object] = {"cpu_hogs": load, "loadavg_before": round(before, 2), "loadavg_after": round(after, 2)}
+    for name, runs_of in samples.items():
+        for key in runs_of[0]:
+            values = [run[key] for run in runs_of if run[key] == run[key]]  # NaN: not shown in that run
+            if not values:
+                figures[f"{name}_{key}_p50_ms"] = None
+                continue
+            figures[f"{name}_{key}_p50_ms"] = round(statistics.median(values) * 1000, 1)
+            figures[f"{name}_{key}_max_ms"] = round(max(values) * 1000, 1)
+    return figures
+
+
+def table(title: str, figures: dict[str, object]) -> None:
+    print(
+        f"\n{title}: {figures['cpu_hogs']} CPU-bound process(es) beside it, load average (1 min) "
+        f"{figures['loadavg_before']} before, {figures['loadavg_after']} after"
+    )
+    print(f"{'median ms (max)':<16}{'first frame':>16}{'typing':>16}{'ready to send':>16}{'loading shown':>16}")
+    for name in SCENARIOS:
+        cells = []
+        for key in ("first_frame", "typing", "ready", "loading_shown"):
+            p50 = figures.get(f"{name}_{key}_p50_ms")
+            cells.append("-" if p50 is None else f"{p50:.0f} ({figures[f'{name}_{key}_max_ms']:.0f})")
+        print(f"{name:<16}" + "".join(f"{cell:>16}" for cell in cells))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="start-up times of xsus")
-    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=5, help="starts of each kind, for each load (median shown)")
+    parser.add_argument("--load", type=int, default=1, help="CPU-bound processes for the loaded runs (0: none)")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/startup.json"))
     args = parser.parse_args()
     versions = [version_time() for _ in range(args.runs)]
-    paints = []
-    for _ in range(args.runs):
-        with fresh_home() as home:
-            paints.append(first_paint_time(home))
-    figures = {
+    quiet = measure(args.runs, 0)
+    figures: dict[str, object] = {
         "runs": args.runs,
         "version_p50_ms": round(statistics.median(versions) * 1000, 1),
-        "first_paint_p50_ms": round(statistics.median(paints) * 1000, 1),
-        "first_paint_max_ms": round(max(paints) * 1000, 1),
+        # The first frame of the demo's quiet runs, under the name the earlier runs gave it.
+        "first_paint_p50_ms": quiet["demo_first_frame_p50_ms"],
+        "first_paint_max_ms": quiet["demo_first_frame_max_ms"],
+        "quiet": quiet,
     }
-    print(f"{'benchmark':<26}{'runs':>6}{'p50 ms':>10}{'max ms':>10}")
-    print(f"{'xsus --version':<26}{args.runs:>6}{figures['version_p50_ms']:>10}{max(versions) * 1000:>10.1f}")
-    print(
-        f"{'TUI first paint':<26}{args.runs:>6}{figures['first_paint_p50_ms']:>10}{figures['first_paint_max_ms']:>10}"
-    )
+    print(f"xsus --version: median {figures['version_p50_ms']} ms of {args.runs}")
+    table("quiet", quiet)
+    if args.load:
+        figures["loaded"] = loaded = measure(args.runs, args.load)
+        table("loaded", loaded)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(figures, indent=2))
 
