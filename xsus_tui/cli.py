@@ -29,7 +29,7 @@ from .loading import (
     store_error_type,
     warn_stale,
 )
-from .process import exit_despite_threads, missing_terminal, run_bounded
+from .process import exit_despite_threads, missing_terminal, pause_gc, resume_gc, run_bounded
 
 if TYPE_CHECKING:
     pass
@@ -271,6 +271,14 @@ def _run_tui(args: argparse.Namespace) -> int:
             f"the chat needs a terminal, and {missing}; for pipes and scripts use `xsus ask` "
             "(echo hi | xsus ask), and to read conversations `xsus history export --latest`"
         )
+    pause_gc()  # until the chat is ready (XsusApp resumes it), or this ends
+    try:
+        return _start_tui(args)
+    finally:
+        resume_gc()
+
+
+def _start_tui(args: argparse.Namespace) -> int:
     from .config import ConfigError, load_settings
 
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import paths
-from .process import in_daemon_thread
+from .process import in_daemon_thread, resume_gc
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -140,7 +140,7 @@ class ChatLoader:
         )
         session.attachment_limit = int(settings.max_attachment_mb * 1024 * 1024)
         session.compact_at = settings.compact_at
-        return ChatSetup(session, notices, McpServers(settings.mcp_servers))
+        return ChatSetup(session, notices, McpServers(settings.mcp_servers), warm_up=warm_up)
 
     def _progress(self, activity: str | None) -> None:
         if self.on_progress is not None:
@@ -158,6 +158,7 @@ class ChatLoader:
 
         try:
             if target:
+                resume_gc()  # the user's module may run long (or forever): not without a collector
                 return build_user_agent(target, model_id=self.args.model, default_model=self.settings.model)
             return build_chat_agent(self.args.model or self.settings.model, instructions=self.settings.instructions)
         except (ModelChoiceError, AgentLoadError) as error:
@@ -176,6 +177,13 @@ class ChatLoader:
         if self.store is not None:
             # Its thread is a daemon: a write stuck in a lock can't hold the exit.
             self.store.close(timeout=CLOSE_TIMEOUT)
+
+
+async def warm_up() -> None:
+    """After the chat is on screen, in a daemon thread: what the first turn would otherwise wait for."""
+    from .core import adapters
+
+    adapters.warm()
 
 
 async def load_conversation(store, args: argparse.Namespace, notices: list[str]):

@@ -34,17 +34,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pydantic
-from pydantic_ai.messages import ModelMessage
 
 from .. import __version__
+from . import adapters
 from . import events as ev
 from .translate import jsonable
 
 VERSION = 1
 """The recording format's version: a reader refuses a newer one with one line."""
 
-_JSON = pydantic.ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
-_MESSAGE = pydantic.TypeAdapter(ModelMessage, config=_JSON)
+_MESSAGE = adapters.MESSAGE  # built on first use (adapters.py)
 
 EVENT_TYPES: dict[type, str] = {
     ev.RequestSent: "request",

@@ -39,7 +39,7 @@ from pydantic_ai.conversation_store import (
 from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, UserPromptPart
 from pydantic_ai.run import AgentRunResult
 
-from . import index, usage_index
+from . import adapters, index, usage_index
 from .compat import STORED_MARK, set_stored_mark, stored_mark
 from .db import (
     BUSY_STEP,
@@ -65,10 +65,8 @@ T = TypeVar("T")
 # Where pydantic-ai marks which messages of a Conversation are stored (private: see compat.py).
 _MARK = STORED_MARK
 
-_JSON = pydantic.ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
-_MESSAGE = pydantic.TypeAdapter(ModelMessage, config=_JSON)
-_MESSAGES = pydantic.TypeAdapter(list[ModelMessage], config=_JSON)
-_RECORD = pydantic.TypeAdapter(ConversationRecord)
+# Built on first use, or in the background once the chat is up (adapters.py).
+_MESSAGE, _MESSAGES, _RECORD = adapters.MESSAGE, adapters.MESSAGES, adapters.RECORD
 SCHEMA_VERSION = index.SCHEMA_VERSION
 _TABLES = {"entries", "conversations", "partials"}
 """Schema 1's tables; schema 2 adds its own (`index.create`)."""

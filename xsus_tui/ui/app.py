@@ -20,6 +20,7 @@ import importlib
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 
-from ..process import in_daemon_thread
+from ..process import DAEMON_PREFIX, in_daemon_thread, resume_gc
 from .screens.startup import StartupScreen, same_activity
 
 if TYPE_CHECKING:
@@ -55,6 +56,9 @@ class ChatSetup:
     session: ChatSession
     notices: list[str] = field(default_factory=list)
     mcp: McpServers | None = None
+    warm_up: Callable[[], None] | None = None
+    """Work the first turn would otherwise do (building the message adapters, loading the price data), run
+    in a daemon thread once the chat is on screen, so that it is not on the way to the chat being ready."""
 
 
 class XsusApp(App[int]):
@@ -222,6 +226,9 @@ class XsusApp(App[int]):
         if send_now:
             chat.send(chat.prompt.Submitted(chat.prompt, draft))
         self.call_later(self._release_keys)
+        resume_gc()  # paused by the CLI while starting (process.pause_gc)
+        if setup.warm_up is not None:
+            threading.Thread(target=setup.warm_up, name=f"{DAEMON_PREFIX}warm-up", daemon=True).start()
 
     async def on_event(self, event: events.Event) -> None:
         if (
