@@ -111,7 +111,11 @@ def measure(runs: int, load: int) -> dict[str, object]:
                 with fresh_home() as home:
                     samples[name].append(one_run(name, home))
         after = os.getloadavg()[0]
-    figures: dict[str, object] = {"cpu_hogs": load, "loadavg_before": round(before, 2), "loadavg_after": round(after, 2)}
+    figures: dict[str, object] = {
+        "cpu_hogs": load,
+        "loadavg_before": round(before, 2),
+        "loadavg_after": round(after, 2),
+    }
     for name, runs_of in samples.items():
         for key in runs_of[0]:
             values = [run[key] for run in runs_of if run[key] == run[key]]  # NaN: not shown in that run

@@ -160,3 +160,56 @@ def test_an_error_found_after_the_first_frame_is_one_line_on_the_restored_termin
         assert term.wait_exit() == 2
         lines = term.after_the_screen()
         assert len(lines) == 1 and lines[0].startswith(expected), lines
+
+
+def test_the_chat_ready_resumes_the_collector_and_warms_the_adapters_off_the_path(xsus_home):
+    """In a fresh interpreter, as `xsus` starts: the collector paused, the demo chat loaded by the real ChatLoader.
+
+    The message adapters are not built by importing the core (they were 0.1-0.2 s of the way to ready); once
+    the chat is on screen the collector runs again (start-up's objects frozen out of it) and a daemon thread
+    has built them; a message queued with Enter while starting is sent and saved."""
+    code = """
+import asyncio, gc, sys, threading
+from xsus_tui import cli
+from xsus_tui.config import Settings
+from xsus_tui.loading import ChatLoader
+from xsus_tui.process import pause_gc
+from xsus_tui.ui.app import XsusApp
+from xsus_tui.ui.screens.startup import StartupScreen
+
+pause_gc()
+assert not gc.isenabled()
+args = cli.build_parser().parse_args([])
+
+async def main():
+    app = XsusApp(loader=ChatLoader(args, Settings()))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press(*"hello", "enter")
+        while isinstance(app.screen, StartupScreen):
+            await pilot.pause(0.05)
+        from xsus_tui.core import adapters
+        assert gc.isenabled() and gc.get_freeze_count() > 0, "the collector is still paused"
+        for thread in threading.enumerate():
+            if thread.name == "xsus-warm-up":
+                thread.join(30)
+        assert adapters.MESSAGE.pydantic_complete and adapters.MESSAGES.pydantic_complete
+        while app.session.unsaved or not app.session.conversation.messages:
+            await pilot.pause(0.05)
+        return [type(m).__name__ for m in app.session.conversation.messages]
+
+kinds = asyncio.run(main())
+assert kinds[0] == "ModelRequest" and "ModelResponse" in kinds, kinds
+from xsus_tui.core import store
+assert store.SQLiteConversationStore  # imported by the loader, the adapters with it
+print("ok")
+"""
+    probe = """
+import sys
+from xsus_tui.core import adapters, recording, store
+sys.exit(1 if adapters.MESSAGE.pydantic_complete or adapters.MESSAGES.pydantic_complete else 0)
+"""
+    env = {**os.environ, "PYDANTIC_AI_NO_BANNER": "1"}
+    imported = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, env=env)
+    assert imported.returncode == 0, "importing the store built the message adapters: " + imported.stderr
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stdout + result.stderr
