@@ -11,7 +11,12 @@ Times are from just before the process is forked to the arrival of:
 - **ready to send**: the status line's `streaming`, painted when the chat screen acts on that Enter and
   the turn starts. Enter pressed at any moment is acted on at the latest then (a message sent while
   starting is queued and goes out the moment the chat is ready), so this is when Enter is acted on;
-- for `--agent`, **loading shown**: the start-up screen's `loading agent ...`.
+- for `--agent`, **loading shown**: the start-up screen's `loading agent ...`;
+- and **CPU to ready**: the app's CPU time (user + system, /proc) when ready to send was seen, a figure
+  that other processes on the machine change much less than they change the times.
+
+The package is byte-compiled first (as pip does when it installs it): with PYTHONDONTWRITEBYTECODE set and no
+`__pycache__`, every start would compile xsus's own modules again, which an installed xsus never does.
 
 Three ways to start: the demo model; `--model openai-chat:bench` (OPENAI_API_KEY=dummy, OPENAI_BASE_URL at
 a closed 127.0.0.1 port: no request is made before the send, which then fails, as it should); and
@@ -34,7 +39,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from benchmarks.terminal import ENTER, PLACEHOLDER, XSUS, Terminal, bench_env, fresh_home
+from benchmarks.terminal import ENTER, PLACEHOLDER, ROOT, XSUS, Terminal, bench_env, fresh_home
 
 MARKER = PLACEHOLDER
 TYPED = b"hello"
@@ -46,6 +51,15 @@ def version_time() -> float:
     started = time.perf_counter()
     subprocess.run([*XSUS, "--version"], check=True, capture_output=True)
     return time.perf_counter() - started
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user + system) process `pid` has used so far, from /proc (NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def closed_port() -> int:
@@ -78,9 +92,15 @@ def one_run(scenario: str, home: Path) -> dict[str, float]:
         term.send(TYPED + ENTER)
         typed = term.wait_for(TYPED, start=start, timeout=30)
         ready = term.wait_for(STREAMING, start=start, timeout=60)
+        cpu = cpu_seconds(term.pid)
         if typed is None or ready is None:
             raise RuntimeError(f"{scenario}: the typed message was not sent within 60 s: {term.last_words()}")
-        times = {"first_frame": painted - term.started, "typing": typed - term.started, "ready": ready - term.started}
+        times = {
+            "first_frame": painted - term.started,
+            "typing": typed - term.started,
+            "ready": ready - term.started,
+            "cpu": cpu,
+        }
         if scenario == "agent":
             loading = term.arrival(found + len(LOADING) - 1) if (found := term.find(LOADING)) >= 0 else None
             # Loading a module as light as benchmarks/agents.py may end before it is painted: then it was not shown.
@@ -132,10 +152,11 @@ def table(title: str, figures: dict[str, object]) -> None:
         f"\n{title}: {figures['cpu_hogs']} CPU-bound process(es) beside it, load average (1 min) "
         f"{figures['loadavg_before']} before, {figures['loadavg_after']} after"
     )
-    print(f"{'median ms (max)':<16}{'first frame':>16}{'typing':>16}{'ready to send':>16}{'loading shown':>16}")
+    heads = ("first frame", "typing", "ready to send", "CPU to ready", "loading shown")
+    print(f"{'median ms (max)':<16}" + "".join(f"{head:>16}" for head in heads))
     for name in SCENARIOS:
         cells = []
-        for key in ("first_frame", "typing", "ready", "loading_shown"):
+        for key in ("first_frame", "typing", "ready", "cpu", "loading_shown"):
             p50 = figures.get(f"{name}_{key}_p50_ms")
             cells.append("-" if p50 is None else f"{p50:.0f} ({figures[f'{name}_{key}_max_ms']:.0f})")
         print(f"{name:<16}" + "".join(f"{cell:>16}" for cell in cells))
@@ -147,6 +168,7 @@ def main() -> None:
     parser.add_argument("--load", type=int, default=1, help="CPU-bound processes for the loaded runs (0: none)")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/startup.json"))
     args = parser.parse_args()
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "xsus_tui")], check=True)
     versions = [version_time() for _ in range(args.runs)]
     quiet = measure(args.runs, 0)
     figures: dict[str, object] = {
