@@ -23,7 +23,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "responsiveness": ("b. key press to screen while streaming", [], ["--quick"]),
     "ttft": ("c. first token on screen", [], ["--quick"]),
     "interrupt": ("d. Esc to idle", [], ["--runs", "3"]),
-    "startup": ("e. start-up", [], ["--runs", "1"]),
+    "startup": ("e. start-up", [], ["--runs", "1", "--load", "0"]),
     "history": ("f. long history", [], ["--quick"]),
     "store": ("g. store save cost", [], ["--quick"]),
     "long_session": ("h. long live session", [], ["--quick"]),

@@ -38,8 +38,12 @@ def test_interrupt_benchmark_runs(tmp_path):
 
 
 def test_startup_benchmark_runs_in_a_real_pseudo_terminal(tmp_path):
-    _, figures = run_benchmark("startup", tmp_path / "startup.json", "--runs", "1")
+    _, figures = run_benchmark("startup", tmp_path / "startup.json", "--runs", "1", "--load", "0")
     assert figures["runs"] == 1 and figures["first_paint_p50_ms"] > 0
+    quiet = figures["quiet"]
+    for name in ("demo", "openai", "agent"):  # the message typed at the first frame was sent, after it was shown
+        assert quiet[f"{name}_ready_p50_ms"] > quiet[f"{name}_typing_p50_ms"] >= quiet[f"{name}_first_frame_p50_ms"]
+    assert "loaded" not in figures
 
 
 def test_responsiveness_benchmark_types_while_a_reply_streams(tmp_path):
