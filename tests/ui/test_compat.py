@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 
 from textual.drivers import linux_driver
+from textual.widget import Widget
 
 from xsus_tui.ui import compat
 
@@ -87,3 +88,45 @@ def test_esc_enter_is_decoded_as_alt_enter_once_taught() -> None:
     changed = "Textual's input decoding changed: update ui/compat.decode_alt_enter"
     assert keys(compat.ALT_ENTER) == ["alt+enter"], changed
     assert keys("\r") == ["enter"] and keys("\x1b[13;3u") == ["alt+enter"] and keys("\x1bs") == ["alt+s"]
+
+
+async def test_a_growing_reply_is_laid_out_in_one_pass_per_update() -> None:
+    """Textual's `Widget._size_updated(..., layout=)` (private): ui/compat.SizedInOnePass sets the virtual size it
+    measured without asking for a second layout pass, and the chat still follows the text to its end."""
+    from textual.app import App
+    from textual.screen import Screen
+
+    from xsus_tui.ui.screens.chat import ChatLog
+    from xsus_tui.ui.widgets.reply_text import ReplyText
+
+    changed = "Widget._size_updated changed: update ui/compat.SizedInOnePass"
+    assert "layout" in inspect.signature(Widget._size_updated).parameters, changed
+    assert Widget.virtual_size._layout, changed  # the reason: assigning it asks for a layout pass
+
+    class Growing(App):
+        def compose(self):
+            with ChatLog(id="chat"):
+                yield ReplyText()
+
+    app = Growing()
+    async with app.run_test(size=(60, 10)) as pilot:
+        chat, text = app.query_one(ChatLog), app.query_one(ReplyText)
+        chat.anchor()
+        passes = 0
+        original = Screen._refresh_layout
+
+        def counted(screen, *args, **kwargs):
+            nonlocal passes
+            passes += 1
+            return original(screen, *args, **kwargs)
+
+        Screen._refresh_layout = counted
+        try:
+            for n in range(5):
+                await text.write("".join(f"line {n}.{i}\n\n" for i in range(4)))
+                await text.finish()
+                await pilot.pause()
+        finally:
+            Screen._refresh_layout = original
+        assert passes <= 6, passes  # one a growth and one more (11 without SizedInOnePass)
+        assert chat.virtual_size.height >= 35 and chat.scroll_y == chat.max_scroll_y > 0

@@ -92,3 +92,17 @@ def decode_alt_enter() -> None:
     from textual import _ansi_sequences
 
     _ansi_sequences.ANSI_SEQUENCES_KEYS.setdefault(ALT_ENTER, (_KeyName("alt+enter"),))
+
+
+class SizedInOnePass:
+    """A mixin for the widgets that grow while a reply streams (the chat, a reply, its text).
+
+    The layout pass that measures a widget gives it its new virtual size through `Widget._size_updated`, which
+    assigns the `virtual_size` reactive; that reactive has `layout=True`, so the assignment asks for a second
+    layout pass, and with it a second full frame, after every update of the reply (benchmarks/terminal_render:
+    every update made two frames, each rewriting the chat). The pass has just laid the widget out: set the size
+    without asking again (Textual's own `layout=False`, which it uses for scrolling), scrollbars still updated.
+    """
+
+    def _size_updated(self, size: Any, virtual_size: Any, container_size: Any, layout: bool = True) -> bool:
+        return super()._size_updated(size, virtual_size, container_size, layout=False)  # type: ignore[misc]

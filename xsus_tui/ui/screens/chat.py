@@ -88,7 +88,7 @@ _frozen = False
 _collection: asyncio.TimerHandle | None = None
 
 
-class ChatLog(VerticalScroll, can_focus=False):
+class ChatLog(compat.SizedInOnePass, VerticalScroll, can_focus=False):
     """The scrolling list of turns. Not focusable: typing always goes to the prompt.
 
     What is far from the viewport is folded (see folding.py), so frames cost the same in a long chat.

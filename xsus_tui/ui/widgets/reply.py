@@ -17,13 +17,14 @@ from textual.widgets import Static
 from xsus_tui.core import events as ev
 from xsus_tui.core.sanitize import inert
 
+from .. import compat
 from .output_panel import OutputPanel
 from .reply_text import ReplyText
 from .thinking import ThinkingBlock
 from .tool_panel import ToolPanel
 
 
-class AssistantReply(Vertical):
+class AssistantReply(compat.SizedInOnePass, Vertical):
     """Renders one turn's TurnEvents. Text between panels goes into its own ReplyText, which streams
     markdown at a cost that does not grow with the reply (see reply_text.py)."""
 

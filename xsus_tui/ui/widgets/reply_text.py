@@ -33,6 +33,7 @@ from textual.selection import Selection
 from textual.strip import Strip
 from textual.widget import Widget
 
+from .. import compat
 from ..rich_compat import init_markdown
 
 FRAME_RATE = 20
@@ -162,7 +163,7 @@ def markdown_theme(variables: dict[str, str]) -> Theme:
     )
 
 
-class ReplyText(Widget):
+class ReplyText(compat.SizedInOnePass, Widget):
     """One run of reply text between panels, written delta by delta."""
 
     DEFAULT_CSS = """
