@@ -152,6 +152,11 @@ class Terminal:
         """When the byte at `offset` of the output arrived."""
         return self._times[bisect.bisect_right(self._ends, offset)]
 
+    def offset_at(self, when: float) -> int:
+        """How many bytes of output had arrived by `when` (a `time.monotonic()`)."""
+        index = bisect.bisect_right(self._times, when)
+        return self._ends[index - 1] if index else 0
+
     def find(self, marker: bytes, start: int = 0) -> int:
         """Where `marker` first occurs at or after `start` in the output, or -1."""
         return self.output.find(marker, start)

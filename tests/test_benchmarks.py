@@ -110,3 +110,14 @@ def test_inspector_benchmark_opens_the_inspector_on_a_large_turn(tmp_path):
     table, figures = run_benchmark("inspector", tmp_path / "inspector.json", "--quick")
     assert figures["events"] > 1500 and figures["runs"] == 1
     assert figures["open_ms"] > 0 and figures["search_ms"] > 0 and "open ms" in table
+
+
+def test_terminal_render_benchmark_draws_a_reply_in_a_pty_beside_the_no_ui_paths(tmp_path):
+    table, figures = run_benchmark("terminal_render", tmp_path / "terminal_render.json", "--quick")
+    [row] = figures["render"]
+    assert row["xsus_s"] > 0 and row["no_ui_s"] > 0 and row["sdk_s"] > 0 and row["xsus_idle_s"] is not None
+    assert row["synchronized"] and row["frames"] > 0 and row["bytes_per_kb"] > 0  # frames were counted
+    paths = figures["paths"]["paths"]
+    assert set(paths) == {"sdk", "model", "events", "iter", "handler", "session"}
+    assert all(path["s"] > 0 and path["events"] >= figures["paths"]["chunks"] for path in paths.values())
+    assert "render in a real terminal" in table and "paths through pydantic-ai" in table

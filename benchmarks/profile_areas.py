@@ -1,0 +1,162 @@
+"""Where a profile's time goes, by area: Textual's compositor, our widgets, Rich, pydantic-ai, the SDK...
+
+    python -m benchmarks.profile_areas PROFILE.prof          # a cProfile dump (`python -m cProfile -o`)
+    python -m benchmarks.profile_areas --collapsed STACKS    # py-spy's `--format raw` (collapsed stacks)
+
+Self time is exact per area (each function's own time lands in one area). Inclusive time per area is
+the time spent with at least one frame of the area on the stack, so it is given only for collapsed
+stacks (a cProfile dump has no stacks). Waiting in epoll/select is "idle", kept apart from the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pstats
+import re
+from collections import Counter
+from pathlib import Path
+
+AREAS: list[tuple[str, tuple[str, ...]]] = [
+    # (area, path fragments): the first that matches wins, so the specific ones come first
+    ("textual compositor", ("textual/_compositor", "textual/strip", "textual/_segment_tools", "textual/_styles_cache")),
+    ("textual layout", ("textual/_arrange", "textual/layouts/", "textual/_layout", "textual/box_model")),
+    ("textual css/styles", ("textual/css/", "textual/dom", "textual/_node_list")),
+    ("textual driver", ("textual/drivers/", "textual/_writer_thread", "textual/_xterm_parser", "xsus_tui/ui/driver")),
+    ("textual messages", ("textual/message_pump", "textual/message", "textual/_callback", "textual/timer")),
+    ("textual other", ("textual/",)),
+    ("xsus widgets", ("xsus_tui/ui/",)),
+    ("xsus core", ("xsus_tui/core/",)),
+    ("xsus other", ("xsus_tui/",)),
+    ("rich", ("rich/",)),
+    ("markdown-it", ("markdown_it/", "mdit_py_plugins/")),
+    ("pygments", ("pygments/",)),
+    ("pydantic-ai", ("pydantic_ai/", "pydantic_graph/", "genai_prices/")),
+    ("pydantic", ("pydantic/", "pydantic_core/")),
+    ("openai SDK", ("openai/",)),
+    ("http (httpx, httpcore, h11, anyio)", ("httpx/", "httpcore/", "h11/", "anyio/", "sniffio/")),
+    ("sqlite", ("sqlite3/",)),
+    ("asyncio", ("asyncio/", "selectors.py", "contextvars")),
+]
+IDLE = re.compile(r"\b(poll|select|epoll)\b|method 'poll'|method 'select'|Condition\.wait|\bwait\b.*lock")
+
+
+def area(path: str, function: str = "") -> str:
+    """The area a function belongs to, from its file path (builtins by their name)."""
+    where = path.replace("\\", "/")
+    if where in ("~", "") or where.startswith("<"):
+        if IDLE.search(function):
+            return "idle (epoll/select)"
+        return "builtins (C)"
+    for name, fragments in AREAS:
+        if any(fragment in where for fragment in fragments):
+            return name
+    return "stdlib/other"
+
+
+def _short(path: str) -> str:
+    for root in ("site-packages/", "python3.11/", "/wt-termbench/", "/work/main/"):
+        if root in path:
+            return path.split(root, 1)[1]
+    return path
+
+
+def cprofile_report(path: Path, top: int = 20) -> dict:
+    """Self time by area, and the top functions by self and by cumulative time, from a cProfile dump."""
+    stats = pstats.Stats(str(path))
+    rows = []
+    for (file, line, function), (_, calls, own, cumulative, _) in stats.stats.items():  # type: ignore[attr-defined]
+        rows.append(
+            {
+                "function": f"{_short(file)}:{line}({function})" if file != "~" else function,
+                "area": area(file, function),
+                "calls": calls,
+                "self_s": own,
+                "cumulative_s": cumulative,
+            }
+        )
+    total = sum(row["self_s"] for row in rows)
+    busy = total - sum(row["self_s"] for row in rows if row["area"].startswith("idle"))
+    by_area = Counter()
+    for row in rows:
+        by_area[row["area"]] += row["self_s"]
+    # the run's outer frames (the event loop, the app's run) include everything: keep them out of the top
+    interesting = [row for row in rows if row["cumulative_s"] < 0.6 * busy]
+    return {
+        "total_s": round(total, 3),
+        "busy_s": round(busy, 3),
+        "self_by_area": {name: round(seconds, 3) for name, seconds in by_area.most_common()},
+        "top_self": [_rounded(row) for row in sorted(rows, key=lambda row: -row["self_s"])[:top]],
+        "top_cumulative": [_rounded(row) for row in sorted(interesting, key=lambda row: -row["cumulative_s"])[:top]],
+    }
+
+
+def collapsed_report(path: Path, top: int = 20) -> dict:
+    """Self and inclusive time by area from py-spy's collapsed stacks (`frame;frame;... COUNT` a line)."""
+    own, inclusive, functions = Counter(), Counter(), Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        samples = int(count)
+        frames = stack.split(";")
+        total += samples
+        parsed = [_frame(frame) for frame in frames]
+        if parsed:
+            own[parsed[-1][1]] += samples
+            functions[parsed[-1][0]] += samples
+        for name in {area_name for _, area_name in parsed}:
+            inclusive[name] += samples
+    return {
+        "samples": total,
+        "self_by_area_pct": {name: round(100 * n / total, 1) for name, n in own.most_common()} if total else {},
+        "inclusive_by_area_pct": {name: round(100 * n / total, 1) for name, n in inclusive.most_common()}
+        if total
+        else {},
+        "top_self_pct": [[name, round(100 * n / total, 1)] for name, n in functions.most_common(top)] if total else [],
+    }
+
+
+def _frame(frame: str) -> tuple[str, str]:
+    """py-spy's `function (path/file.py:LINE)` -> (a short name, its area)."""
+    match = re.match(r"(.*) \((.*?)(?::\d+)?\)$", frame.strip())
+    if not match:
+        return frame, area("", frame)
+    function, file = match.groups()
+    return f"{_short(file)}({function})", area(file, function)
+
+
+def _rounded(row: dict) -> dict:
+    return row | {"self_s": round(row["self_s"], 4), "cumulative_s": round(row["cumulative_s"], 4)}
+
+
+def print_cprofile(report: dict, top: int = 15) -> None:
+    busy = report["busy_s"] or 1
+    print(f"profile: {report['total_s']} s of samples, {report['busy_s']} s busy (not waiting in epoll)")
+    print(f"  {'self time by area':<40}{'s':>8}{'% busy':>8}")
+    for name, seconds in report["self_by_area"].items():
+        share = "" if name.startswith("idle") else f"{100 * seconds / busy:.1f}"
+        print(f"  {name:<40}{seconds:>8.2f}{share:>8}")
+    print(f"  {'top self':<86}{'calls':>9}{'self s':>8}")
+    for row in report["top_self"][:top]:
+        print(f"  {row['function'][:84]:<86}{row['calls']:>9}{row['self_s']:>8.2f}")
+    print(f"  {'top cumulative':<86}{'calls':>9}{'cum s':>8}")
+    for row in report["top_cumulative"][:top]:
+        print(f"  {row['function'][:84]:<86}{row['calls']:>9}{row['cumulative_s']:>8.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="a profile's time by area")
+    parser.add_argument("profile", type=Path)
+    parser.add_argument("--collapsed", action="store_true", help="py-spy collapsed stacks, not a cProfile dump")
+    parser.add_argument("--top", type=int, default=15)
+    args = parser.parse_args()
+    if args.collapsed:
+        print(json.dumps(collapsed_report(args.profile, args.top), indent=2))
+    else:
+        print_cprofile(cprofile_report(args.profile, args.top), args.top)
+
+
+if __name__ == "__main__":
+    main()
