@@ -38,6 +38,8 @@ AREAS: list[tuple[str, tuple[str, ...]]] = [
     ("sqlite", ("sqlite3/",)),
     ("asyncio", ("asyncio/", "selectors.py", "contextvars")),
 ]
+IDLE_LEAVES = ("_worker (concurrent/futures/thread.py", "DbThread._serve (", "Condition.wait (")
+"""py-spy leaves that are a thread waiting for work (a C call below them blocks): pools, queues."""
 IDLE = re.compile(r"\b(poll|select|epoll)\b|method 'poll'|method 'select'|Condition\.wait|\bwait\b.*lock")
 
 
@@ -48,6 +50,11 @@ def area(path: str, function: str = "") -> str:
         if IDLE.search(function):
             return "idle (epoll/select)"
         return "builtins (C)"
+    leaf = function.rsplit(".", 1)[-1]  # py-spy names methods `Class.method`
+    if (where.endswith("selectors.py") and leaf in ("select", "poll")) or (
+        where.endswith("threading.py") and leaf in ("wait", "_wait_for_tstate_lock")
+    ):
+        return "idle (epoll/select)"  # py-spy's --idle samples: the Python frame that is blocked
     for name, fragments in AREAS:
         if any(fragment in where for fragment in fragments):
             return name
@@ -91,30 +98,48 @@ def cprofile_report(path: Path, top: int = 20) -> dict:
     }
 
 
-def collapsed_report(path: Path, top: int = 20) -> dict:
-    """Self and inclusive time by area from py-spy's collapsed stacks (`frame;frame;... COUNT` a line)."""
-    own, inclusive, functions = Counter(), Counter(), Counter()
-    total = 0
+def collapsed_report(path: Path, top: int = 20, thread_name: str = "MainThread") -> dict:
+    """Self and inclusive shares by area from py-spy's collapsed stacks (`frame;frame;... COUNT` a line).
+
+    Shares are of the busy samples (not waiting in epoll/select) of the thread `thread_name` (stacks
+    recorded with `--threads` start with their thread; "" takes every thread). Every thread's busy and
+    idle samples are counted too, idle being a leaf blocked in select/poll/wait (pools and queues
+    that block in C show up as their Python caller: see `idle_leaves`).
+    """
+    own, inclusive, functions, threads = Counter(), Counter(), Counter(), Counter()
+    busy = idle = 0
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
-        samples = int(count)
-        frames = stack.split(";")
-        total += samples
+        samples, frames = int(count), stack.split(";")
+        thread = frames.pop(0) if frames and frames[0].startswith("thread ") else "all"
+        thread = thread.split(": ", 1)[-1] if ": " in thread else thread
         parsed = [_frame(frame) for frame in frames]
-        if parsed:
-            own[parsed[-1][1]] += samples
-            functions[parsed[-1][0]] += samples
+        blocked = not parsed or parsed[-1][1].startswith("idle") or any(key in frames[-1] for key in IDLE_LEAVES)
+        threads[thread + (" idle" if blocked else " busy")] += samples
+        if thread_name not in thread:
+            continue
+        if blocked:
+            idle += samples
+            continue
+        busy += samples
+        own[parsed[-1][1]] += samples
+        functions[parsed[-1][0]] += samples
         for name in {area_name for _, area_name in parsed}:
             inclusive[name] += samples
+
+    def shares(counter: Counter, limit: int | None = None) -> list[list]:
+        return [[name, round(100 * n / busy, 1)] for name, n in counter.most_common(limit)] if busy else []
+
     return {
-        "samples": total,
-        "self_by_area_pct": {name: round(100 * n / total, 1) for name, n in own.most_common()} if total else {},
-        "inclusive_by_area_pct": {name: round(100 * n / total, 1) for name, n in inclusive.most_common()}
-        if total
-        else {},
-        "top_self_pct": [[name, round(100 * n / total, 1)] for name, n in functions.most_common(top)] if total else [],
+        "busy_samples": busy,
+        "idle_samples": idle,
+        "thread": thread_name or "every thread",
+        "samples_by_thread": dict(sorted(threads.items())),
+        "self_by_area_pct": shares(own),
+        "inclusive_by_area_pct": shares(inclusive),
+        "top_self_pct": shares(functions, top),
     }
 
 

@@ -49,6 +49,8 @@ SYNC_REPLY = b"\x1b[?2026;2$y"
 """DECRPM: mode 2026 (synchronized output) is known and reset; Textual then brackets every frame."""
 SYNC_START = b"\x1b[?2026h"
 MOVE = re.compile(rb"\x1b\[(\d+);\d+H")
+ESCAPE = re.compile(rb"\x1b(\[[0-9;?<>=$]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-_])")
+"""Any escape sequence (CSI, OSC, or two bytes): what is left is the characters drawn."""
 FINAL = FINAL_WORDS.encode()
 TURN_ENDED = re.compile(rb"(first token|ttft) \d+ ms")
 """The status line shows the turn's figures (`first token 14 ms`, or `ttft 14 ms` when short of room) only
@@ -93,9 +95,10 @@ def _env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYDANTIC_AI_NO_BANNER": "1", "PYTHONPATH": str(ROOT), **extra}
 
 
-def consumer(mode: str, server: Server, kb: float) -> dict:
+def consumer(mode: str, server: Server, kb: float, *, profile_to: Path | None = None) -> dict:
     """One run of a no-UI consumer in a fresh process; seconds from the server's first chunk to its last event."""
-    command = [sys.executable, "-m", "benchmarks.stream_paths", "consume", mode, "--base-url", server.url]
+    profiler = [] if profile_to is None else ["-m", "cProfile", "-o", str(profile_to)]
+    command = [sys.executable, *profiler, "-m", "benchmarks.stream_paths", "consume", mode, "--base-url", server.url]
     done = subprocess.run([*command, "--kb", str(kb)], cwd=ROOT, capture_output=True, text=True, env=_env())
     if done.returncode:
         raise RuntimeError(f"the {mode} consumer failed: {done.stderr[-2000:]}")
@@ -105,7 +108,9 @@ def consumer(mode: str, server: Server, kb: float) -> dict:
     return {"s": result["last"] - record["first_chunk"], "events": result["events"]}
 
 
-def xsus(server: Server, kb: float, *, command: list[str] | None = None, timeout: float = 300) -> dict:
+def xsus(
+    server: Server, kb: float, *, command: list[str] | None = None, timeout: float = 300, save_to: Path | None = None
+) -> dict:
     """One turn of the app in a pty: the reply's last line on the terminal, and what the terminal received."""
     with fresh_home() as home:
         env = bench_env(home, OPENAI_BASE_URL=server.url, OPENAI_API_KEY="dummy")
@@ -132,6 +137,8 @@ def xsus(server: Server, kb: float, *, command: list[str] | None = None, timeout
             begin = term.offset_at(first)
             frames = _frames(term, begin, end)
             term.close()
+            if save_to is not None:  # what the terminal received, first chunk to the last line, for a closer look
+                save_to.write_bytes(bytes(term.output[begin:end]))
     seconds = shown - first
     return {
         "s": seconds,
@@ -158,11 +165,12 @@ def _frames(term: Terminal, begin: int, end: int) -> dict:
     """Frames (synchronized-output brackets) between two offsets: rows each rewrote, bytes, the longest gap."""
     output = bytes(term.output[begin:end])
     starts = [match.start() for match in re.finditer(re.escape(SYNC_START), output)]
-    rows, sizes = [], []
+    rows, sizes, cells = [], [], []
     for index, at in enumerate(starts):
         body = output[at : starts[index + 1] if index + 1 < len(starts) else len(output)]
         rows.append(len({match.group(1) for match in MOVE.finditer(body)}))
         sizes.append(len(body))
+        cells.append(len(ESCAPE.sub(b"", body).replace(b"\r\n", b"").decode(errors="replace")))
     arrivals = [term.arrival(begin + at) for at in starts]
     gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
     return {
@@ -170,18 +178,21 @@ def _frames(term: Terminal, begin: int, end: int) -> dict:
         "rows_per_frame_median": statistics.median(rows) if rows else None,
         "rows_per_frame_mean": round(statistics.fmean(rows), 1) if rows else None,
         "bytes_per_frame_median": statistics.median(sizes) if sizes else None,
+        "cells_per_frame_mean": round(statistics.fmean(cells)) if cells else None,
+        "cells_written": sum(cells),
         "longest_frame_gap_ms": round(max(gaps) * 1000, 1) if gaps else None,
     }
 
 
-def item1(sizes: list[float], runs: int) -> list[dict]:
+def item1(sizes: list[float], runs: int, save_dir: Path | None = None) -> list[dict]:
     rows = []
     for kb in sizes:
         text = reply_markdown(kb)
         ours, events, sdk = [], [], []
         with Server(kb) as server:
-            for _ in range(runs):  # interleaved, so that a change in the machine's load hits each alike
-                ours.append(xsus(server, kb))
+            for run in range(runs):  # interleaved, so that a change in the machine's load hits each alike
+                save_to = None if save_dir is None else save_dir / f"terminal_render_{kb:g}kb_{run + 1}.bytes"
+                ours.append(xsus(server, kb, save_to=save_to))
                 events.append(consumer("events", server, kb))
                 sdk.append(consumer("sdk", server, kb))
         ratios = [run["s"] / floor["s"] for run, floor in zip(ours, events, strict=True)]
@@ -204,6 +215,8 @@ def item1(sizes: list[float], runs: int) -> list[dict]:
                 "rows_per_frame_median": median(run["rows_per_frame_median"] or 0 for run in ours),
                 "rows_per_frame_mean": median(run["rows_per_frame_mean"] or 0 for run in ours),
                 "bytes_per_frame_median": median(run["bytes_per_frame_median"] or 0 for run in ours),
+                "cells_per_frame_mean": median(run["cells_per_frame_mean"] or 0 for run in ours),
+                "cells_per_kb": round(median(run["cells_written"] for run in ours) / kb),
                 "longest_frame_gap_ms": max(run["longest_frame_gap_ms"] or 0 for run in ours),
                 "synchronized": all(run["synchronized"] for run in ours),
                 "load_average_1m": round(os.getloadavg()[0], 2),
@@ -259,6 +272,10 @@ def profile(kb: float, out_dir: Path, py_spy: str | None) -> dict:
     with Server(kb) as server:
         run = xsus(server, kb, command=command)
         result = {"cprofile": cprofile_report(dump), "cprofile_run": run, "dump": str(dump)}
+        # the no-UI consumer under the same profiler: what pydantic-ai itself costs per event
+        no_ui = out_dir / f"terminal_render_{kb:g}kb_no_ui.prof"
+        consumer("events", server, kb, profile_to=no_ui)
+        result["no_ui_cprofile"] = cprofile_report(no_ui)
         if py_spy:
             result["py_spy"] = _py_spy(server, kb, py_spy, out_dir)
     return result
@@ -278,14 +295,15 @@ def print_item1(rows: list[dict]) -> None:
     print(f"render in a real terminal ({SIZE[0]}x{SIZE[1]} pty, openai client, loopback), median of {rows[0]['runs']}")
     print(
         f"{'KB':>6}{'chunks':>8}{'sdk s':>8}{'no UI s':>9}{'xsus s':>8}{'x no-UI':>9}{'idle s':>8}"
-        f"{'us/chunk':>10}{'B/KB':>7}{'fps':>6}{'rows/frame':>12}{'B/frame':>9}{'gap ms':>8}{'load':>6}"
+        f"{'us/chunk':>10}{'B/KB':>7}{'cells/KB':>9}{'fps':>6}{'rows/frame':>11}{'cells/frame':>12}{'gap ms':>8}"
+        f"{'load':>6}"
     )
     for row in rows:
         print(
             f"{row['size_kb']:>6}{row['chunks']:>8}{row['sdk_s']:>8.2f}{row['no_ui_s']:>9.2f}{row['xsus_s']:>8.2f}"
             f"{row['xsus_vs_no_ui']:>9.2f}{row['xsus_idle_s'] or 0:>8.2f}{row['xsus_us_per_chunk']:>10.1f}"
-            f"{row['bytes_per_kb']:>7}{row['fps']:>6}{row['rows_per_frame_mean']:>12}"
-            f"{row['bytes_per_frame_median']:>9}{row['longest_frame_gap_ms']:>8}{row['load_average_1m']:>6}"
+            f"{row['bytes_per_kb']:>7}{row['cells_per_kb']:>9}{row['fps']:>6}{row['rows_per_frame_mean']:>11}"
+            f"{row['cells_per_frame_mean']:>12}{row['longest_frame_gap_ms']:>8}{row['load_average_1m']:>6}"
         )
     if not all(row["synchronized"] for row in rows):
         print("note: the app did not ask for synchronized output, so frames could not be counted")
@@ -309,6 +327,7 @@ def main() -> None:
     parser.add_argument("--paths-kb", type=float, default=30)
     parser.add_argument("--profile", action="store_true", help="profile xsus on the largest size as well")
     parser.add_argument("--py-spy", help="the py-spy executable, to sample every thread as well (with --profile)")
+    parser.add_argument("--save-output", type=Path, help="keep the bytes the terminal received, a file a run")
     parser.add_argument("--quick", action="store_true", help="one small reply, one run each: checks the script runs")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/terminal_render.json"))
     args = parser.parse_args()
@@ -316,8 +335,11 @@ def main() -> None:
     if args.quick:
         args.sizes, args.runs, args.paths_runs, args.paths_kb, args.profile = [2], 1, 1, 2, False
     started = time.monotonic()
-    figures: dict = {"render": item1(args.sizes, args.runs)}
+    if args.save_output:
+        args.save_output.mkdir(parents=True, exist_ok=True)
+    figures: dict = {"render": item1(args.sizes, args.runs, args.save_output)}
     print_item1(figures["render"])
+    sys.stdout.flush()
     if args.paths_runs:
         figures["paths"] = item3(args.paths_kb, args.paths_runs)
         print_item3(figures["paths"])
@@ -327,6 +349,8 @@ def main() -> None:
         figures["profile"] = profile(max(args.sizes), args.json.parent, args.py_spy)
         print(f"\nxsus under cProfile, {max(args.sizes):g} KB: {figures['profile']['cprofile_run']['s']:.2f} s")
         print_cprofile(figures["profile"]["cprofile"])
+        print(f"\nthe no-UI consumer (run_stream_events) under cProfile, {max(args.sizes):g} KB")
+        print_cprofile(figures["profile"]["no_ui_cprofile"])
         if "py_spy" in figures["profile"]:
             print(json.dumps({k: v for k, v in figures["profile"]["py_spy"].items() if k != "run"}, indent=1))
     figures["wall_s"] = round(time.monotonic() - started, 1)
