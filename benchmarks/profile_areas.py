@@ -11,7 +11,6 @@ stacks (a cProfile dump has no stacks). Waiting in epoll/select is "idle", kept 
 from __future__ import annotations
 
 import argparse
-import json
 import pstats
 import re
 from collections import Counter
@@ -171,6 +170,20 @@ def print_cprofile(report: dict, top: int = 15) -> None:
         print(f"  {row['function'][:84]:<86}{row['calls']:>9}{row['cumulative_s']:>8.2f}")
 
 
+def print_collapsed(report: dict, top: int = 15) -> None:
+    print(
+        f"py-spy, thread {report['thread']}: {report['busy_samples']} busy samples, {report['idle_samples']} idle"
+        f" ({report['samples_by_thread']})"
+    )
+    inclusive = dict(report["inclusive_by_area_pct"])
+    print(f"  {'area':<40}{'self %':>8}{'incl. %':>9}")
+    for name, share in report["self_by_area_pct"]:
+        print(f"  {name:<40}{share:>8}{inclusive.get(name, 0.0):>9}")
+    print(f"  {'top self':<86}{'%':>8}")
+    for name, share in report["top_self_pct"][:top]:
+        print(f"  {name[:84]:<86}{share:>8}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="a profile's time by area")
     parser.add_argument("profile", type=Path)
@@ -178,7 +191,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=15)
     args = parser.parse_args()
     if args.collapsed:
-        print(json.dumps(collapsed_report(args.profile, args.top), indent=2))
+        print_collapsed(collapsed_report(args.profile, args.top), args.top)
     else:
         print_cprofile(cprofile_report(args.profile, args.top), args.top)
 

@@ -344,15 +344,16 @@ def main() -> None:
         figures["paths"] = item3(args.paths_kb, args.paths_runs)
         print_item3(figures["paths"])
     if args.profile:
-        from benchmarks.profile_areas import print_cprofile
+        from benchmarks.profile_areas import print_collapsed, print_cprofile
 
         figures["profile"] = profile(max(args.sizes), args.json.parent, args.py_spy)
         print(f"\nxsus under cProfile, {max(args.sizes):g} KB: {figures['profile']['cprofile_run']['s']:.2f} s")
         print_cprofile(figures["profile"]["cprofile"])
         print(f"\nthe no-UI consumer (run_stream_events) under cProfile, {max(args.sizes):g} KB")
         print_cprofile(figures["profile"]["no_ui_cprofile"])
-        if "py_spy" in figures["profile"]:
-            print(json.dumps({k: v for k, v in figures["profile"]["py_spy"].items() if k != "run"}, indent=1))
+        if "samples_by_thread" in figures["profile"].get("py_spy", {}):
+            print(f"\nxsus under py-spy, {max(args.sizes):g} KB: {figures['profile']['py_spy']['run']['s']:.2f} s")
+            print_collapsed(figures["profile"]["py_spy"])
     figures["wall_s"] = round(time.monotonic() - started, 1)
     print(f"wall {figures['wall_s']} s, load average {os.getloadavg()[0]:.2f} (1 min, on {os.cpu_count()} CPUs)")
     args.json.parent.mkdir(parents=True, exist_ok=True)
