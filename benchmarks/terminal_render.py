@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 
 from benchmarks.stream_paths import FINAL_WORDS, MODEL_NAME, MODES, chunk_count, consume, reply_markdown
-from benchmarks.terminal import ENTER, PLACEHOLDER, ROOT, Terminal, bench_env, fresh_home
+from benchmarks.terminal import ENTER, PLACEHOLDER, ROOT, TURN_ENDED, Terminal, bench_env, fresh_home
 
 SIZE = (110, 36)
 SYNC_QUERY = b"\x1b[?2026$p"
@@ -52,9 +52,6 @@ MOVE = re.compile(rb"\x1b\[(\d+);\d+H")
 ESCAPE = re.compile(rb"\x1b(\[[0-9;?<>=$]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-_])")
 """Any escape sequence (CSI, OSC, or two bytes): what is left is the characters drawn."""
 FINAL = FINAL_WORDS.encode()
-TURN_ENDED = re.compile(rb"(first token|ttft) \d+ ms")
-"""The status line shows the turn's figures (`first token 14 ms`, or `ttft 14 ms` when short of room) only
-once a turn has ended."""
 PROMPT = "write the long reply"
 
 
@@ -132,7 +129,8 @@ def xsus(
             end = found + len(FINAL)
             shown = term.arrival(end - 1)
             record = server.reply()
-            idle = _wait_pattern(term, TURN_ENDED, start=found, timeout=60)
+            ended = term.wait_match(TURN_ENDED, start=found, timeout=60)
+            idle = term.arrival(ended.end() - 1) if ended else None
             first = record["first_chunk"]
             begin = term.offset_at(first)
             frames = _frames(term, begin, end)
@@ -149,16 +147,6 @@ def xsus(
         **frames,
         "fps": frames["frames"] / seconds if seconds > 0 else None,
     }
-
-
-def _wait_pattern(term: Terminal, pattern: re.Pattern[bytes], *, start: int, timeout: float) -> float | None:
-    """The arrival time of the end of the first match of `pattern` after `start`; None if none comes in time."""
-    deadline = time.monotonic() + timeout
-    while not (match := pattern.search(term.output, start)):
-        left = deadline - time.monotonic()
-        if left <= 0 or not term.pump(min(left, 0.1)):
-            return None
-    return term.arrival(match.end() - 1)
 
 
 def _frames(term: Terminal, begin: int, end: int) -> dict:
