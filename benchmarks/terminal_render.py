@@ -310,7 +310,7 @@ def print_item3(paths: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description="render throughput in a real terminal, and the no-UI paths")
     parser.add_argument("--sizes", type=float, nargs="+", default=[30, 100], help="reply sizes in KB")
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=3, help="runs of xsus in the terminal per size (0: skip)")
     parser.add_argument("--paths-runs", type=int, default=5, help="runs of each no-UI path (0: skip)")
     parser.add_argument("--paths-kb", type=float, default=30)
     parser.add_argument("--profile", action="store_true", help="profile xsus on the largest size as well")
@@ -325,9 +325,11 @@ def main() -> None:
     started = time.monotonic()
     if args.save_output:
         args.save_output.mkdir(parents=True, exist_ok=True)
-    figures: dict = {"render": item1(args.sizes, args.runs, args.save_output)}
-    print_item1(figures["render"])
-    sys.stdout.flush()
+    figures: dict = {}
+    if args.runs:
+        figures["render"] = item1(args.sizes, args.runs, args.save_output)
+        print_item1(figures["render"])
+        sys.stdout.flush()
     if args.paths_runs:
         figures["paths"] = item3(args.paths_kb, args.paths_runs)
         print_item3(figures["paths"])
