@@ -31,6 +31,11 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "conversations": ("j. a large history: list, search, open, save, migrate", [], ["--quick"]),
     "inspector": ("k. the turn inspector: F2 to its first frame on a 17,000-event turn", [], ["--quick"]),
     "recording": ("l. recording every turn: render cost with and without, bytes stored", [], ["--quick"]),
+    "terminal_render": (
+        "m. render in a real terminal with the openai client, beside the no-UI paths through pydantic-ai",
+        [],
+        ["--quick"],
+    ),
 }
 
 

@@ -22,14 +22,21 @@ import statistics
 import time
 from pathlib import Path
 
-from benchmarks.terminal import CTRL_U, ENTER, ESCAPE, PLACEHOLDER, Terminal, bench_env, fresh_home, percentile
+from benchmarks.terminal import (
+    CTRL_U,
+    ENTER,
+    ESCAPE,
+    PLACEHOLDER,
+    TURN_ENDED,
+    Terminal,
+    bench_env,
+    fresh_home,
+    percentile,
+)
 
 TARGET_P99_MS = 50.0
 READY = b"Chatting with"
 """The chat screen's opening notice for an --agent (`Chatting with function:paced. ...`): the chat is up."""
-TURN_ENDED = b"idle"
-"""The status line's state when a turn has ended (`● demo  idle  ·  ttft 14 ms · ...`): looked for after the
-reply's first delta, so the idle before the turn doesn't count (the figures after it change with the width)."""
 KEYS = "§" + "αβγδεζηθικλμνξοπρστυφχψω" + "абвгдежзийклмнопрстуфхцчшщъыьэюя"
 PER_LINE = 20
 """Presses before the prompt is emptied (all distinct, fewer than len(KEYS))."""
@@ -81,11 +88,11 @@ def measure(presses: int, rate: float, seed: int, gap: tuple[float, float]) -> d
                     (round(sent - streamed_from, 3), None if echoed is None else round((echoed - sent) * 1000, 2))
                 )
                 term.sleep(rng.uniform(*gap))
-            ended_early = term.find(TURN_ENDED, first) >= 0
+            ended_early = TURN_ENDED.search(term.output, first) is not None
             late = sum(term.find(key.encode(), offset) >= 0 for key, offset in missed)
             stop = len(term.output)
             term.send(ESCAPE)
-            term.wait_for(TURN_ENDED, start=stop, timeout=10)
+            term.wait_match(TURN_ENDED, start=stop, timeout=10)
             peak = term.peak_rss_mb()
     ms = [value * 1000 for value in latencies]
     return {

@@ -40,6 +40,10 @@ PLACEHOLDER = b"ype a message"
 drawn apart (in the cursor's colours) while the cursor is shown on it, so that `b"Type a message"` only
 arrives when the cursor first blinks off, about a second after the frame."""
 
+TURN_ENDED = re.compile(rb"(first token|ttft) \d+ ms")
+"""The status line shows a turn's figures only once it has ended: `first token 14 ms`, or `ttft 14 ms` when
+short of room (at 100 or 110 columns, with the usage figures beside it)."""
+
 ENTER = b"\r"
 CTRL_Q = b"\x11"
 CTRL_U = b"\x15"
@@ -152,6 +156,11 @@ class Terminal:
         """When the byte at `offset` of the output arrived."""
         return self._times[bisect.bisect_right(self._ends, offset)]
 
+    def offset_at(self, when: float) -> int:
+        """How many bytes of output had arrived by `when` (a `time.monotonic()`)."""
+        index = bisect.bisect_right(self._times, when)
+        return self._ends[index - 1] if index else 0
+
     def find(self, marker: bytes, start: int = 0) -> int:
         """Where `marker` first occurs at or after `start` in the output, or -1."""
         return self.output.find(marker, start)
@@ -177,6 +186,15 @@ class Terminal:
             if left <= 0 or not self.pump(min(left, 0.1)):
                 found = self.output.find(marker, scan)
                 return found
+
+    def wait_match(self, pattern: re.Pattern[bytes], *, start: int = 0, timeout: float = 30.0) -> re.Match | None:
+        """The first match of `pattern` at or after output offset `start`, waiting up to `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while not (match := pattern.search(self.output, start)):
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.pump(min(left, 0.1)):
+                return pattern.search(self.output, start)
+        return match
 
     def wait_bytes(self, count: int, *, start: int, timeout: float) -> float | None:
         """The arrival time of the output's byte `start + count - 1` (`count` bytes written after `start`)."""

@@ -22,14 +22,11 @@ import time
 from pathlib import Path
 
 from benchmarks.agents import marker
-from benchmarks.terminal import ENTER, Terminal, bench_env, fresh_home, percentile
+from benchmarks.terminal import ENTER, TURN_ENDED, Terminal, bench_env, fresh_home, percentile
 
 TARGET_P99_MS = 50.0
 READY = b"Chatting with"
 """The chat screen's opening notice for an --agent (`Chatting with function:paced. ...`): the chat is up."""
-TURN_ENDED = b"idle"
-"""The status line's state when a turn has ended (`● demo  idle  ·  ttft 14 ms · ...`): looked for after the
-reply's first delta, so the idle before the turn doesn't count (the figures after it change with the width)."""
 
 
 def first_deltas(path: Path) -> dict[int, float]:
@@ -65,7 +62,7 @@ def measure(turns: int, deltas: int, rate: float, seed: int) -> dict:
                     problems.append(f"turn {turn}: its first delta never reached the screen")
                     break
                 shown = term.arrival(found + len(marker(turn).encode()) - 1)
-                if term.wait_offset(TURN_ENDED, start=found, timeout=60 + deltas / rate) < 0:
+                if term.wait_match(TURN_ENDED, start=found, timeout=60 + deltas / rate) is None:
                     problems.append(f"turn {turn}: did not end")
                     break
                 wrote = first_deltas(record).get(turn)

@@ -114,3 +114,47 @@ def test_inspector_benchmark_opens_the_inspector_on_a_large_turn(tmp_path):
     table, figures = run_benchmark("inspector", tmp_path / "inspector.json", "--quick")
     assert figures["events"] > 1500 and figures["runs"] == 1
     assert figures["open_ms"] > 0 and figures["search_ms"] > 0 and "open ms" in table
+
+
+def test_terminal_render_benchmark_draws_a_reply_in_a_pty_beside_the_no_ui_paths(tmp_path):
+    table, figures = run_benchmark("terminal_render", tmp_path / "terminal_render.json", "--quick")
+    [row] = figures["render"]
+    assert row["xsus_s"] > 0 and row["no_ui_s"] > 0 and row["sdk_s"] > 0 and row["xsus_idle_s"] is not None
+    assert row["synchronized"] and row["frames"] > 0 and row["bytes_per_kb"] > 0  # frames were counted
+    paths = figures["paths"]["paths"]
+    assert set(paths) == {"sdk", "model", "events", "iter", "handler", "session"}
+    assert all(path["s"] > 0 and path["events"] >= figures["paths"]["chunks"] for path in paths.values())
+    assert "render in a real terminal" in table and "paths through pydantic-ai" in table
+
+
+def test_profile_areas_sorts_py_spy_stacks_by_area_and_keeps_idle_apart(tmp_path):
+    from benchmarks.profile_areas import collapsed_report
+
+    stacks = tmp_path / "stacks.txt"
+    stacks.write_text(
+        "thread (1): MainThread;_run_once (asyncio/base_events.py:1900);"
+        "ReplyText._update (xsus_tui/ui/widgets/reply_text.py:260);Console.render_lines (rich/console.py:1350) 30\n"
+        "thread (1): MainThread;_run_once (asyncio/base_events.py:1900);"
+        "Compositor.render_update (textual/_compositor.py:1096) 10\n"
+        "thread (1): MainThread;_run_once (asyncio/base_events.py:1900);EpollSelector.select (selectors.py:468) 50\n"
+        "thread (2): textual-output;Condition.wait (threading.py:327) 100\n"
+    )
+    report = collapsed_report(stacks)
+    assert (report["busy_samples"], report["idle_samples"]) == (40, 50)
+    assert report["self_by_area_pct"] == [["rich", 75.0], ["textual compositor", 25.0]]
+    inclusive = dict(report["inclusive_by_area_pct"])
+    assert inclusive["xsus widgets"] == 75.0 and inclusive["asyncio"] == 100.0
+    assert report["samples_by_thread"]["textual-output idle"] == 100
+
+
+def test_profile_areas_reads_a_cprofile_dump(tmp_path):
+    import cProfile
+    import json as json_module
+
+    from benchmarks.profile_areas import cprofile_report
+
+    dump = tmp_path / "run.prof"
+    cProfile.runctx("json_module.dumps([list(range(50))] * 2000)", {"json_module": json_module}, {}, str(dump))
+    report = cprofile_report(dump)
+    assert report["busy_s"] > 0 and sum(report["self_by_area"].values()) > 0
+    assert any("dumps" in row["function"] for row in report["top_cumulative"] + report["top_self"])
