@@ -106,6 +106,8 @@ class ChatLog(compat.SizedInOnePass, VerticalScroll, can_focus=False):
         the chat takes the focus meanwhile."""
         self._opening = 0
         """Pages being taken out of a stack and rendered for the selection: no refold meanwhile."""
+        self.streaming = False
+        """A reply streams into the chat (set by the screen): while the chat follows it, the scrollbar is hidden."""
 
     def allow_focus(self) -> bool:
         """Focusable only while a turn is selected (the keys then go to the selection); else typing always
@@ -113,7 +115,18 @@ class ChatLog(compat.SizedInOnePass, VerticalScroll, can_focus=False):
         return self.selected is not None
 
     def on_mount(self) -> None:
-        self.watch(self, "scroll_y", self.schedule_refold, init=False)
+        self.watch(self, "scroll_y", self._scrolled, init=False)
+
+    def _scrolled(self) -> None:
+        self.show_scrollbar()
+        self.schedule_refold()
+
+    def show_scrollbar(self) -> None:
+        """Hide the scrollbar while the chat follows a streaming reply (`-following`): at the end, its bar would
+        be repainted in a frame of its own after every update of the reply, for a thumb that only says "at the
+        end" (benchmarks/terminal_render). It is back as soon as the user scrolls away, and when the reply ends.
+        The space stays reserved, so nothing moves."""
+        self.set_class(self.streaming and self.following, "-following")
 
     def schedule_refold(self) -> None:
         if not self._refold_scheduled:
@@ -1202,6 +1215,8 @@ class ChatScreen(TurnSelectionScreen):
         user = UserMessage(sent.text, number=len(self.session.prompt_indexes()) + 1, attachments=sent.attachments)
         await chat.mount_all([user, reply])
         chat.anchor()
+        chat.streaming = True
+        chat.show_scrollbar()
         status.state, status.stats, status.usage = "streaming", None, self.usage.begin_turn()
         self.show_hint(busy=True)
         ending: ev.TurnEvent | None = None
@@ -1254,6 +1269,8 @@ class ChatScreen(TurnSelectionScreen):
         status = self.status
         status.note, self._retry = "", None
         self.show_hint(busy=False)
+        self.chat.streaming = False
+        self.chat.show_scrollbar()
         self.chat.schedule_refold()
         settle_garbage()
         if not isinstance(ending, ev.TurnFinished):

@@ -11,7 +11,9 @@ longer the reply (100 KB: minutes). `ReplyText` is one widget that renders lines
 - the widget draws only the lines on screen (Textual's line API), so a frame costs the same at 1 KB
   and at 1 MB; a resize or a theme change renders the blocks again, once;
 - updates are applied at most `FRAME_RATE` times a second: deltas that arrive meanwhile are joined
-  into one update (the first delta of a reply is shown at once).
+  into one update (the first delta of a reply is shown at once). A stream far faster than anyone reads
+  gets fewer updates (`SLOWER_ABOVE`): each costs a whole frame of the following chat (about 20 ms of
+  the event loop that also reads the stream), and each still shows everything that has arrived.
 """
 
 from __future__ import annotations
@@ -38,8 +40,11 @@ from ..rich_compat import init_markdown
 
 FRAME_RATE = 20
 """Most updates a second while a reply streams."""
-BURST = 2048
-"""Characters arriving within one frame (~40,000 a second) above which updates come half as often."""
+SLOWER_ABOVE = ((2_000, 2), (6_000, 4))
+"""(characters a second, times fewer updates): a reply arriving faster than about 2,000 characters a second (a
+model at 500 tokens/s and more) gets 10 updates a second, above 6,000 five. Measured in a real terminal
+(benchmarks/terminal_render, docs/performance.md): 20 updates a second of a 30 KB firehose cost 2.2x the no-UI
+consumer, 10 a second 1.85x, 5 a second 1.6x."""
 YIELD_AFTER = 0.004
 """Seconds of back-to-back writes after which `write` lets the event loop run."""
 
@@ -192,6 +197,8 @@ class ReplyText(compat.SizedInOnePass, Widget):
         self._updater: asyncio.Task | None = None
         self._frame_time = 1 / FRAME_RATE
         self._yielded = 0.0
+        self._updated = 0.0
+        """When the last update was applied (`time.perf_counter()`)."""
 
     # -- the text -------------------------------------------------------------------------------------
 
@@ -236,11 +243,12 @@ class ReplyText(compat.SizedInOnePass, Widget):
         while True:
             await self._wakeup.wait()
             started = time.perf_counter()
-            burst = sum(map(len, self._queued)) > BURST
+            rate = sum(map(len, self._queued)) / max(self._frame_time, started - self._updated)
             self._update()
+            self._updated = started
             # At most one update a frame: what arrives meanwhile is joined into the next one. A stream
-            # far faster than anyone reads gets half the frames, and its text in on time.
-            frame = self._frame_time * (2 if burst else 1)
+            # far faster than anyone reads gets fewer frames, and its text in on time.
+            frame = self._frame_time * next((times for above, times in reversed(SLOWER_ABOVE) if rate > above), 1)
             await asyncio.sleep(max(0.0, frame - (time.perf_counter() - started)))
 
     def _update(self) -> None:
