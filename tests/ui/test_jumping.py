@@ -10,8 +10,8 @@ from xsus_tui.ui.widgets.history_gap import TurnGap
 from xsus_tui.ui.widgets.history_page import HistoryPage
 from xsus_tui.ui.widgets.user_message import UserMessage
 
-from .helpers import SIZE, make_app, screen_text, wait_for
-from .test_chat import history
+from .helpers import SIZE, make_app, screen_text, send, wait_for, wait_idle
+from .test_chat import history, stored_messages
 from .test_selection import echo_agent, in_view, selected_prompt
 
 TOTAL = 300
@@ -126,3 +126,41 @@ async def test_a_jump_to_a_turn_in_a_folded_page_renders_that_page(xsus_home):
         await pilot.pause()
         assert selected_prompt(screen) == f"question {TOTAL - 2}" and last_page.loaded
         assert in_view(screen, screen.selected_turn().user)
+
+
+async def test_ctrl_home_while_a_page_of_older_turns_renders_still_lands_on_turn_1(xsus_home):
+    app = make_app(xsus_home, conversation=Conversation(messages=history(TOTAL)))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.chat_screen
+        chat = screen.chat
+        await wait_for(pilot, lambda: chat.scroll_y == chat.max_scroll_y and chat.max_scroll_y > 0)
+        chat.release_anchor()
+        chat.scroll_home(animate=False)  # the top of what is rendered: a page of older turns starts rendering
+        await pilot.press("ctrl+home")  # before that page has kept the view's place
+        await wait_for(pilot, lambda: settled(screen) and "question 0" in screen_text(app))
+        await pilot.pause()
+        assert chat.scroll_y == 0 and "question 0" in screen_text(app)
+        prompts = rendered_prompts(screen)
+        assert prompts[:10] == [f"question {i}" for i in range(10)] and prompts[-20:] == [
+            f"question {i}" for i in range(TOTAL - 20, TOTAL)
+        ]
+
+
+async def test_a_new_turn_after_a_jump_goes_at_the_end_and_ctrl_end_follows_it(xsus_home):
+    app = make_app(xsus_home, echo_agent(), conversation=Conversation(messages=history(TOTAL)))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.chat_screen
+        chat = screen.chat
+        await wait_for(pilot, lambda: chat.scroll_y == chat.max_scroll_y and chat.max_scroll_y > 0)
+        await pilot.press("ctrl+home")
+        await wait_for(pilot, lambda: settled(screen) and "question 0" in screen_text(app))
+        await send(pilot, "after the jump")
+        await wait_idle(pilot)
+        await wait_for(pilot, lambda: "You said after the jump." in screen_text(app))  # sending follows the end
+        users = list(chat.query(UserMessage))
+        assert users[-1].prompt == "after the jump" and users[-1].number == TOTAL + 1
+        messages = await stored_messages(xsus_home)
+        assert len(messages) == 2 * TOTAL + 2
+        await pilot.press("ctrl+home")
+        await wait_for(pilot, lambda: chat.scroll_y == 0 and "question 0" in screen_text(app))
+        assert len(chat.query_children(TurnGap)) == 1  # still the one gap: nothing between was rendered

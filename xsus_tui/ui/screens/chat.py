@@ -361,6 +361,8 @@ class ChatScreen(TurnSelectionScreen):
         """Seconds from the last Esc to the turn's end (shown on screen as interrupted)."""
         self._loading_older = False
         """Whether a page of stored turns is being rendered out of a gap (TurnGap), until the view is in place."""
+        self._jumps = 0
+        """Jumps to a turn so far (Ctrl+Home, show_turn): a page rendered before one keeps no place after it."""
         self.recorded: tuple[UserMessage, Recorder] | None = None
         """The latest turn this screen ran and its recording in memory (the inspector reads it there)."""
         self.usage = UsageTracker()
@@ -580,6 +582,7 @@ class ChatScreen(TurnSelectionScreen):
         if where == "home":
             chat.release_anchor()
             if (gap := self._top_gap()) is not None:  # turn 1 not rendered: jump to it, whatever is between
+                self._jumps += 1  # (a page still being put in place must not move the view from there)
                 self._loading_older = True
                 self.call_later(self._fill_gap, gap, False, False)
             chat.scroll_home(animate=False)
@@ -660,7 +663,7 @@ class ChatScreen(TurnSelectionScreen):
             if not gap.is_attached or not gap.turns:
                 self._loading_older = False
                 return None
-            height, scroll_y = chat.virtual_size.height, chat.scroll_y
+            height, scroll_y, jumps = chat.virtual_size.height, chat.scroll_y, self._jumps
             if keep is None:
                 keep = from_end or gap.virtual_region.y < scroll_y
             page = HistoryPage(gap.take(HISTORY_PAGE, from_end=from_end))
@@ -677,7 +680,7 @@ class ChatScreen(TurnSelectionScreen):
 
         def keep_place() -> None:
             """Turns were shown already: keep them where they are on screen (stopping any scroll)."""
-            if keep and height:
+            if keep and height and jumps == self._jumps:
                 # Clamped: Textual takes a negative offset as it is, and the chat would then be drawn that far
                 # down with blank lines above (after a failed first turn, until a resize).
                 target = min(max(0, scroll_y + chat.virtual_size.height - height), chat.max_scroll_y)
@@ -981,6 +984,7 @@ class ChatScreen(TurnSelectionScreen):
         only marked for a moment while typing stays in the prompt (`select=False`, as for a search hit)."""
         chat = self.chat
         chat.release_anchor()  # (before rendering: a gap in view fills only when not following the end)
+        self._jumps += 1
         target = await self._turn_widget(turn)
         if target is None:
             return
