@@ -1,23 +1,27 @@
-"""A long stored conversation: resuming it (`xsus -c`) and scrolling back to its start.
+"""A long stored conversation: resuming it (`xsus -c`) and jumping back to its start.
 
-    .venv/bin/python -m benchmarks.history [--turns 2000] [--pageups 10] [--quick]
+    .venv/bin/python -m benchmarks.history [--turns 2000] [--pageups 10] [--opens 5] [--quick]
 
 A fresh XSUS_HOME gets one conversation of `--turns` turns (2,000: about 1 MB of prompts and
 markdown replies, with lists, a few code blocks and some tool calls), written with the store the app
-uses (`SQLiteConversationStore.save`, once per turn). Then `xsus -c` runs in a pseudo-terminal
-(100x30, the demo model), and the benchmark measures:
+uses (`SQLiteConversationStore.save`, once per turn). Then `xsus -c` runs `--opens` times (5) in a
+pseudo-terminal (100x30, the demo model), and the benchmark measures:
 
-  - first paint: from process start until the terminal has received the last turn's text (each
-    reply ends with its marker, `⟦a2000⟧`; each prompt starts with one, `⟦q1⟧`);
-  - peak memory: the process's VmHWM after the first paint, and at the end;
-  - scrolling to the top: Ctrl+Home, then again each time the app has repainted and then not repainted
-    for STILL seconds, until the first turn's prompt (`⟦q1⟧`) shows; the number of presses and the time
-    from the first press (an app that loads old turns lazily needs several);
-  - PgUp: back at the bottom (Ctrl+End), each of `--pageups` presses timed until the terminal has
-    received a repaint of the chat (REPAINT_BYTES since the press).
+  - first paint, each open: from process start until the terminal has received the last turn's text
+    (each reply ends with its marker, `⟦a2000⟧`; each prompt starts with one, `⟦q1⟧`); the median, the
+    slowest, and the load average before each open;
+  - peak memory: the process's VmHWM after the first paint, and at the end of the first open;
+  - in the first open, Ctrl+Home to turn 1: pressed again each time the app has repainted and then not
+    repainted for STILL seconds, until the first turn's prompt (`⟦q1⟧`) shows (the presses and the time
+    from the first press; one press since the jump renders turn 1's page at once);
+  - PgDn from turn 1 (the turns after it fill in as they come into view) and, back at the bottom
+    (Ctrl+End), PgUp: each of `--pageups` presses timed until the terminal has received a repaint of
+    the chat (REPAINT_BYTES since the press);
+  - in the second open a search hit (Ctrl+O, `⟦q1⟧` typed, Enter on the hit) and in the third a `/tree`
+    pick (Home, Enter): from the Enter until turn 1's reply's end (`⟦a1⟧`) is on screen.
 
-Targets: first paint < 1 s, peak memory < 300 MB. Anything that doesn't happen within its timeout is
-reported as `timeout`, not raised.
+Targets: first paint < 1 s every time, turn 1 on screen < 1 s after each jump, peak memory < 300 MB.
+Anything that doesn't happen within its timeout is reported as `timeout`, not raised.
 """
 
 from __future__ import annotations
