@@ -708,8 +708,7 @@ class ChatScreen(TurnSelectionScreen):
                 if not child.turns:
                     await child.remove()
                     continue
-                if child.at_top != (not above):
-                    child.at_top = not above
+                child.at_top = not above
                 child.show_count()
             elif isinstance(child, UserMessage | HistoryPage | PageStack):
                 above = True
