@@ -63,6 +63,9 @@ def test_history_benchmark_resumes_a_stored_conversation(tmp_path):
     assert figures["turns"] == 20 and figures["messages"] > 40
     assert figures["first_paint_ms"] != "timeout" and figures["top_ms"] != "timeout" and figures["peak_rss_mb"] > 0
     assert figures["pageup_presses"] == 2 and "first paint" in table
+    assert figures["top_presses"] == 1 and figures["top_oldest_turn_reached"] == 1  # Ctrl+Home jumps to turn 1
+    assert all(isinstance(figures[f"{how}_to_turn_1_ms"], float) for how in ("search", "tree"))
+    assert len(figures["first_paint_runs_ms"]) == len(figures["load_average_during_opens"]) == 3
 
 
 def test_store_benchmark_runs_and_writes_its_figures(tmp_path):

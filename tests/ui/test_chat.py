@@ -292,6 +292,12 @@ def history(turns: int) -> list:
     return messages
 
 
+def scroll_to_top(chat) -> None:
+    """As the wheel or PgUp would, to the top of what is rendered (Ctrl+Home jumps to turn 1: test_jumping.py)."""
+    chat.release_anchor()
+    chat.scroll_home(animate=False)
+
+
 async def test_a_long_history_shows_its_last_page_and_older_turns_as_you_scroll_up(xsus_home):
     from pydantic_ai.conversation import Conversation
 
@@ -307,13 +313,13 @@ async def test_a_long_history_shows_its_last_page_and_older_turns_as_you_scroll_
         assert len(screen.replies) == HISTORY_PAGE
         assert f"answer {total - 1}" in screen_text(app)
         assert f"Resumed conversation · {total} earlier turns" in screen_text(app)
-        await pilot.press("ctrl+home")
+        scroll_to_top(chat)
         await wait_for(pilot, lambda: len(screen.query(HistoryPage)) == 2 and not screen._loading_older)
         # The view stays on what was at the top (the page's first turn), with the new page above it.
         assert f"question {HISTORY_PAGE + 5}" in screen_text(app) and chat.scroll_y > 0
-        await pilot.press("ctrl+home")
-        await wait_for(pilot, lambda: len(screen.query(HistoryPage)) == 3)
-        await pilot.press("ctrl+home")
+        scroll_to_top(chat)
+        await wait_for(pilot, lambda: len(screen.query(HistoryPage)) == 3 and not screen._loading_older)
+        scroll_to_top(chat)
         await wait_for(pilot, lambda: "question 0" in screen_text(app))
         assert "earlier turns: scroll up" not in screen_text(app)
         prompts = [prompt for page in screen.query(HistoryPage) for prompt in page.prompts]
@@ -333,7 +339,7 @@ async def test_history_pages_far_from_the_view_let_go_of_their_widgets(xsus_home
         chat = screen.chat
         await wait_for(pilot, lambda: chat.scroll_y == chat.max_scroll_y and chat.max_scroll_y > 0)
         for shown in range(2, 6):
-            await pilot.press("ctrl+home")
+            scroll_to_top(chat)
             await wait_for(
                 pilot, lambda shown=shown: len(screen.query(HistoryPage)) == shown and not screen._loading_older
             )

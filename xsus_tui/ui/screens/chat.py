@@ -35,6 +35,7 @@ from .. import commands, compat
 from ..folding import near_band, refold, unfold_all
 from ..widgets.chips import AttachmentChips
 from ..widgets.completions import CommandCompletions
+from ..widgets.history_gap import TurnGap
 from ..widgets.history_page import PAGE_TURNS, HistoryPage, PageStack
 from ..widgets.prompt import PromptInput
 from ..widgets.queue import QueuedMessages
@@ -270,10 +271,11 @@ class ChatLog(compat.SizedInOnePass, VerticalScroll, can_focus=False):
 
     # -- turns, for the selection ------------------------------------------------------------------------
 
-    def turn_slots(self) -> list[UserMessage | HistoryPage | PageStack]:
+    def turn_slots(self) -> list[UserMessage | HistoryPage | PageStack | TurnGap]:
         """The turns from the top, each as its UserMessage when it is a widget; a page or a stack of pages
-        not rendered stands for its turns (`open_slot` renders it)."""
-        slots: list[UserMessage | HistoryPage | PageStack] = []
+        not rendered stands for its turns (`open_slot` renders it), and so does a gap of stored turns
+        (ChatScreen._open_gap)."""
+        slots: list[UserMessage | HistoryPage | PageStack | TurnGap] = []
         for child in self.children:
             if not child.display:
                 continue  # on its way out (paged out, or stacked)
@@ -284,17 +286,19 @@ class ChatLog(compat.SizedInOnePass, VerticalScroll, can_focus=False):
                     slots += [widget for widget in child.children if isinstance(widget, UserMessage)]
                 elif child.turns:
                     slots.append(child)
-            elif isinstance(child, PageStack) and child.pages:
+            elif isinstance(child, PageStack) and child.pages or isinstance(child, TurnGap) and child.turns:
                 slots.append(child)
         return slots
 
-    async def open_slot(self, slot: HistoryPage | PageStack, *, last: bool) -> list[UserMessage]:
-        """Render the turns of a page not rendered, or of a stack's `last` (else first) page, and return
-        their UserMessages. The heights are carried exactly, so the view does not move."""
+    async def open_slot(
+        self, slot: HistoryPage | PageStack, *, last: bool, index: int | None = None
+    ) -> list[UserMessage]:
+        """Render the turns of a page not rendered, or of a stack's `last` (else first) page, or its page at
+        `index`, and return their UserMessages. The heights are carried exactly, so the view does not move."""
         self._opening += 1
         try:
             if isinstance(slot, PageStack):
-                parts = slot.split_at(len(slot.pages) - 1 if last else 0)
+                parts = slot.split_at(index if index is not None else len(slot.pages) - 1 if last else 0)
                 with self.app.batch_update():
                     await self.mount_all(parts, before=slot)
                     slot.display = False
@@ -368,10 +372,10 @@ class ChatScreen(TurnSelectionScreen):
         self._retry: tuple[ev.Retrying, float] | None = None
         self.last_interrupt_latency: float | None = None
         """Seconds from the last Esc to the turn's end (shown on screen as interrupted)."""
-        self._older: list = []
-        """Stored turns not shown yet (oldest first): rendered a page at a time as the user scrolls up."""
-        self._older_marker: Static | None = None
         self._loading_older = False
+        """Whether a page of stored turns is being rendered out of a gap (TurnGap), until the view is in place."""
+        self._jumps = 0
+        """Jumps to a turn so far (Ctrl+Home, show_turn): a page rendered before one keeps no place after it."""
         self.recorded: tuple[UserMessage, Recorder] | None = None
         """The latest turn this screen ran and its recording in memory (the inspector reads it there)."""
         self.usage = UsageTracker()
@@ -434,7 +438,7 @@ class ChatScreen(TurnSelectionScreen):
             self.prompt.text = self.draft
             self.prompt.move_cursor(self.prompt.document.end)
         self.set_interval(0.2, self._show_retry)
-        self.watch(chat, "scroll_y", self._near_top, init=False)
+        self.watch(chat, "scroll_y", self._near_gap, init=False)
         self.run_worker(self._start_mcp(), group="mcp")
         settle_garbage()
 
@@ -588,9 +592,17 @@ class ChatScreen(TurnSelectionScreen):
 
     def action_scroll(self, where: str) -> None:
         chat = self.chat
-        if where in ("page_up", "home") and chat.scroll_y < 1:
+        if where == "home":
             chat.release_anchor()
-            self._near_top(chat.scroll_y)  # at the top already: show older turns, if any
+            if (gap := self._top_gap()) is not None:  # turn 1 not rendered: jump to it, whatever is between
+                self._jumps += 1  # (a page still being put in place must not move the view from there)
+                self._loading_older = True
+                self.call_later(self._fill_gap, gap, False, False)
+            chat.scroll_home(animate=False)
+            return
+        if where == "page_up" and chat.scroll_y < 1:
+            chat.release_anchor()
+            self._near_gap()  # at the top already: show older turns, if any
         # A page from where the last press was going, not from where its animation is now: quick presses add up.
         page = chat.scrollable_content_region.height
         if where == "page_up":
@@ -601,63 +613,159 @@ class ChatScreen(TurnSelectionScreen):
                 chat.anchor()  # at the bottom: follow the stream again (the end may have moved on meanwhile)
             else:
                 chat.scroll_to(y=target)
-        elif where == "home":
-            chat.scroll_home(animate=False)
         else:
             chat.anchor()
 
     async def _replay(self) -> int:
-        """Show the last turns of a resumed conversation, rendered from the stored messages; older
-        turns wait in `_older` until the user scrolls up to them. Returns how many turns there are."""
+        """Show the last turns of a resumed conversation, rendered from the stored messages; the older ones
+        wait in a TurnGap above them until the user scrolls or jumps to them. Returns how many turns there are."""
         output_tools = frozenset(self.session.chat_agent.output_tools)
-        self._older = list(past_turns(self.session.conversation.messages, output_tools))
-        total = len(self._older)
-        if total > HISTORY_PAGE:
-            self._older_marker = Static("", classes="notice -older")
-            await self.chat.mount(self._older_marker)
-        if total:
-            await self._show_older_page()
-        return total
+        # No collections meanwhile: replaying 2,000 turns allocates enough to start a full one, which walks
+        # every object of the app and the conversation (130 ms, a seventh of the time to open them); what is
+        # built here is kept, and settle_garbage collects right after.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            turns = list(past_turns(self.session.conversation.messages, output_tools))
+            older, last = turns[:-HISTORY_PAGE], turns[-HISTORY_PAGE:]
+            chat = self.chat
+            if older:
+                await chat.mount(TurnGap(older))
+            if last:
+                page = HistoryPage(last)
+                await chat.mount(page)
+                await page.load()
+        finally:
+            if collecting:
+                gc.enable()
+        return len(turns)
 
-    def _near_top(self, scroll_y: float) -> None:
-        # Anchored means following the end (as on opening): only a user scrolling up reaches here.
-        if self._older and not self._loading_older and scroll_y < 1 and not self.chat.following:
-            self._loading_older = True
-            self.call_later(self._show_older_page)
+    @property
+    def _gaps(self) -> list[TurnGap]:
+        return [child for child in self.chat.children if isinstance(child, TurnGap)]
 
-    async def _show_older_page(self) -> None:
-        """Render the newest page of the turns not shown yet above the ones shown, keeping the view
-        where it was (the user reads on upwards)."""
+    @property
+    def _older(self) -> list[PastTurn]:
+        """The stored turns not rendered yet (in the chat's gaps), oldest first."""
+        return [turn for gap in self._gaps for turn in gap.turns]
+
+    def _top_gap(self) -> TurnGap | None:
+        """The gap holding turn 1, when it is not rendered (nothing that holds turns is above the gap)."""
+        for child in self.chat.children:
+            if isinstance(child, TurnGap):
+                return child if child.turns else None
+            if isinstance(child, UserMessage | HistoryPage | PageStack):
+                return None
+        return None
+
+    def _near_gap(self, _scroll_y: float | None = None) -> None:
+        """A gap in view (the user scrolled to it) fills a page: from its end when it is in the view's top
+        half (the user came up from below), else from its start."""
+        chat = self.chat
+        # Anchored means following the end (as on opening): only a user scrolling reaches here.
+        if self._loading_older or chat.following:
+            return
+        view_height = chat.scrollable_content_region.height
+        view = Region(0, round(chat.scroll_y), chat.virtual_size.width or 1, view_height)
+        for gap in self._gaps:
+            region = gap.virtual_region
+            if gap.turns and region.height and region.overlaps(view):
+                from_end = region.y + region.height / 2 < view.y + view_height / 2
+                self._loading_older = True
+                self.call_later(self._fill_gap, gap, from_end)
+                return
+
+    async def _fill_gap(self, gap: TurnGap, from_end: bool, keep: bool | None = None) -> HistoryPage | None:
+        """Render a page of `gap`'s turns: its newest below it (`from_end`) or its oldest above it. `keep`
+        (by default: from its end, or when the gap starts above the view) keeps what is on screen where it
+        is; else the view stays at its offset. Returns the page, once rendered."""
         chat = self.chat
         self._loading_older = True
         try:
-            turns, self._older = self._older[-HISTORY_PAGE:], self._older[:-HISTORY_PAGE]
-            page = HistoryPage(turns)
-            height, scroll_y = chat.virtual_size.height, chat.scroll_y
-            marker = self._older_marker
+            if not gap.is_attached or not gap.turns:
+                self._loading_older = False
+                return None
+            height, scroll_y, jumps = chat.virtual_size.height, chat.scroll_y, self._jumps
+            if keep is None:
+                keep = from_end or gap.virtual_region.y < scroll_y
+            page = HistoryPage(gap.take(HISTORY_PAGE, from_end=from_end))
             with self.app.batch_update():
-                await chat.mount(page, after=marker)  # after the "earlier turns" marker, if there is one
+                if from_end:
+                    await chat.mount(page, after=gap)
+                else:
+                    await chat.mount(page, before=gap)
                 await page.load()
-                if marker is not None:
-                    if self._older:
-                        marker.update(Text(f"↑ {len(self._older)} earlier turns: scroll up to see them"))
-                    else:
-                        await marker.remove()
-                        self._older_marker = None
+                await self._tidy_gaps()
         except Exception:
             self._loading_older = False
             raise
 
         def keep_place() -> None:
             """Turns were shown already: keep them where they are on screen (stopping any scroll)."""
-            if height:
+            if keep and height and jumps == self._jumps:
                 # Clamped: Textual takes a negative offset as it is, and the chat would then be drawn that far
                 # down with blank lines above (after a failed first turn, until a resize).
                 target = min(max(0, scroll_y + chat.virtual_size.height - height), chat.max_scroll_y)
                 chat.scroll_to(y=target, animate=False, immediate=True)
             self._loading_older = False
+            self._near_gap()  # still in view (short pages, or a jump): the next page
 
         self.call_after_refresh(keep_place)
+        return page
+
+    async def _tidy_gaps(self) -> None:
+        """Empty gaps go; each says "earlier" only while no rendered turn is above it."""
+        above = False
+        for child in list(self.chat.children):
+            if isinstance(child, TurnGap):
+                if not child.turns:
+                    await child.remove()
+                    continue
+                child.at_top = not above
+                child.show_count()
+            elif isinstance(child, UserMessage | HistoryPage | PageStack):
+                above = True
+
+    async def _open_gap(self, gap: TurnGap, *, last: bool) -> list[UserMessage]:
+        """For the selection: render the page of `gap` next to the selected turn, and return its prompts."""
+        page = await self._fill_gap(gap, from_end=last)
+        return [] if page is None else [widget for widget in page.children if isinstance(widget, UserMessage)]
+
+    async def _turn_widget(self, number: int) -> UserMessage | None:
+        """The prompt of turn `number`, rendered now if it was not: in a gap only its page renders (the gap is
+        split around it), in a folded page or a stack only that page."""
+        chat = self.chat
+        for slot in chat.turn_slots():
+            if isinstance(slot, UserMessage):
+                if slot.number == number:
+                    return slot
+                continue
+            if isinstance(slot, TurnGap):
+                split = slot.split_around(number, HISTORY_PAGE)
+                if split is None:
+                    continue
+                turns, after = split
+                page = HistoryPage(turns)
+                with self.app.batch_update():
+                    await chat.mount(page, after=slot)
+                    if after:
+                        await chat.mount(TurnGap(after), after=page)
+                    await page.load()
+                    await self._tidy_gaps()
+                users = [widget for widget in page.children if isinstance(widget, UserMessage)]
+            elif isinstance(slot, HistoryPage):
+                if not any(turn.number == number for turn in slot.turns):
+                    continue
+                users = await chat.open_slot(slot, last=True)
+            else:
+                index = next(
+                    (i for i, (turns, _) in enumerate(slot.pages) if any(turn.number == number for turn in turns)), None
+                )
+                if index is None:
+                    continue
+                users = await chat.open_slot(slot, last=True, index=index)
+            return next((user for user in users if user.number == number), None)
+        return None
 
     # -- other conversations ----------------------------------------------------------------------------
 
@@ -873,7 +981,7 @@ class ChatScreen(TurnSelectionScreen):
         self.draft = ""
         with self.app.batch_update():
             await chat.remove_children()
-            self._older, self._older_marker, self._loading_older = [], None, False
+            self._loading_older = False
             await self._fill_chat([], resumed=resumed)
         if self.draft and not self.prompt.text.strip():  # its last prompt got no answer: back in the input
             self.prompt.text = self.draft
@@ -895,13 +1003,12 @@ class ChatScreen(TurnSelectionScreen):
     async def show_turn(self, turn: int, *, select: bool = True) -> None:
         """Bring turn `turn` (1 = the first) of the conversation into view: selected (the keys then act on it), or
         only marked for a moment while typing stays in the prompt (`select=False`, as for a search hit)."""
-        while self._older and len(self._older) >= turn:
-            await self._show_older_page()
-        target = next((user for user in self.chat.query(UserMessage) if user.number == turn), None)
+        chat = self.chat
+        chat.release_anchor()  # (before rendering: a gap in view fills only when not following the end)
+        self._jumps += 1
+        target = await self._turn_widget(turn)
         if target is None:
             return
-        chat = self.chat
-        chat.release_anchor()
         if select:
             self._follow_after_selection = False
             self.select(target)  # highlighted and in view; Esc goes back to the prompt

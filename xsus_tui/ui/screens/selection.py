@@ -31,6 +31,7 @@ from textual import events
 from textual.screen import Screen
 
 from ..copying import CopyPicker, block_label, code_blocks, reply_markdown, whole_reply_label
+from ..widgets.history_gap import TurnGap
 from ..widgets.history_page import HistoryPage
 from ..widgets.reply import AssistantReply
 from ..widgets.user_message import UserMessage
@@ -70,7 +71,6 @@ class TurnSelectionScreen(Screen):
 
     IDLE_HINT = ""
     BUSY_HINT = ""
-    _older: list
 
     if TYPE_CHECKING:
 
@@ -83,7 +83,7 @@ class TurnSelectionScreen(Screen):
         @property
         def turn_running(self) -> bool: ...
 
-        async def _show_older_page(self) -> None: ...
+        async def _open_gap(self, gap: TurnGap, *, last: bool) -> list[UserMessage]: ...
 
     _follow_after_selection = False
 
@@ -178,10 +178,6 @@ class TurnSelectionScreen(Screen):
             self.end_selection()
             return
         index = slots.index(selected.user) + step
-        if index < 0 and self._older:
-            await self._show_older_page()  # stored turns not shown yet: the next page of them
-            slots = chat.turn_slots()
-            index = slots.index(selected.user) + step
         if index < 0:
             self.app.bell()
             return
@@ -189,7 +185,12 @@ class TurnSelectionScreen(Screen):
             self.end_selection()
             return
         target = slots[index]
-        if not isinstance(target, UserMessage):
+        if isinstance(target, TurnGap):  # stored turns not rendered yet: the page of them next to this turn
+            users = await self._open_gap(target, last=step < 0)
+            if not users:
+                return
+            target = users[-1] if step < 0 else users[0]
+        elif not isinstance(target, UserMessage):
             users = await chat.open_slot(target, last=step < 0)
             if not users:
                 return
