@@ -194,6 +194,8 @@ async def run_engine(turns: int, width: int) -> dict:
 
 
 async def run_interrupts(interrupts: int, seed: int) -> dict:
+    from xsus_tui.ui.widgets.prompt import PromptInput
+
     os.environ["XSUS_DEMO_DELAY"] = "0.001"
     alive = track_widgets()
     rng = random.Random(seed)
@@ -206,8 +208,13 @@ async def run_interrupts(interrupts: int, seed: int) -> dict:
             screen = chat.app.chat_screen
             for done in range(1, interrupts + 1):
                 screen.prompt.insert("long")
-                await pilot.press("enter")
+                # Enter without waiting for the screen to settle (Pilot.press waits for that, which a reply streaming
+                # as fast as this one may not do before it ends).
+                previous = screen.turn_worker
+                screen.prompt.post_message(PromptInput.Submitted(screen.prompt, "long"))
                 target = rng.randint(20, 1500)
+                while screen.turn_worker is previous:
+                    await asyncio.sleep(0.001)
                 while not screen.session.busy and not screen.turn_worker.is_finished:
                     await asyncio.sleep(0.001)
                 while screen.session.busy and len(screen.replies[-1].text) < target:
