@@ -179,7 +179,7 @@ class ChatLoader:
             self.store.close(timeout=CLOSE_TIMEOUT)
 
 
-async def warm_up() -> None:
+def warm_up() -> None:
     """After the chat is on screen, in a daemon thread: what the first turn would otherwise wait for."""
     from .core import adapters
 
