@@ -125,6 +125,7 @@ async def test_a_second_compaction_summarizes_the_first_summary_too(store):
     assert "Summary of the earlier conversation" in asked and SUMMARY in asked
     part = session.conversation.messages[0].parts[0]
     assert part.content == "Second summary." and compaction.summarized_turns(part) == 3 and done.turns == 1
+    assert done.summarized == 3
     assert sum(isinstance(p, CompactionPart) for m in session.conversation.messages for p in m.parts) == 1
 
 

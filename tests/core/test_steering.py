@@ -330,3 +330,21 @@ async def test_the_inspector_reads_a_steered_turn(store):
     assert recording is not None
     report = inspect_turn(recording)
     assert len(report.requests) == 2
+
+
+async def test_the_demo_takes_a_prompt_after_structured_output_or_an_interrupted_approval_as_a_new_one(store):
+    """pydantic-ai sends the results that ended the turn before (its output tool's, or a call an interrupt cut
+    short) in one request with the next prompt: the demo must not answer it as a message typed while tools ran."""
+    from xsus_tui.core.agents import build_chat_agent
+
+    session = ChatSession(build_chat_agent("demo"), store)
+    await collect(session, "structured")
+    reply = text_of(await collect(session, "recap"))
+    assert "while I was working" not in reply and "earlier messages" in reply
+    events = []
+    async for event in session.run_turn("note"):  # a tool that asks for approval: interrupted while it waits
+        events.append(event)
+        if isinstance(event, ev.ApprovalRequested):
+            session.cancel()
+    reply = text_of(await collect(session, "recap"))
+    assert "while I was working" not in reply and "earlier messages" in reply

@@ -102,7 +102,7 @@ async def test_compact_with_one_turn_says_there_is_nothing_to_compact(xsus_home)
     app = make_app(xsus_home, summarizing_model())
     async with app.run_test(size=SIZE) as pilot:
         await send(pilot, "/compact")
-        await wait_for(pilot, lambda: "Nothing to compact: only 0 turns here" in screen_text(app))
+        await wait_for(pilot, lambda: "Nothing to compact: this conversation has no turns yet" in screen_text(app))
         await send(pilot, "apples")
         await wait_idle(pilot)
         await send(pilot, "/compact")

@@ -273,3 +273,10 @@ async def test_tab_completes_keys_typed_in_a_burst(xsus_home):
         for key in (*"/in", "down"):  # Down highlights the one match
             app.post_message(events.Key(key, key if len(key) == 1 else None))
         await wait_for(pilot, lambda: prompt.completions.chosen is commands.BY_NAME["inspect"])
+
+
+def test_export_takes_a_quoted_path_with_spaces(tmp_path):
+    target = tmp_path / "my out.md"
+    assert commands.export_target(f'"{target}"', "abcdef12") == (target, "md")
+    assert commands.export_target(f"'{tmp_path / 'a b.json'}'", "abcdef12") == (tmp_path / "a b.json", "json")
+    assert commands.export_target(f"{target}", "abcdef12") == (target, "md")  # unquoted, as before

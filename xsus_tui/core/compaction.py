@@ -60,6 +60,8 @@ class Compaction:
     """The summary, as saved."""
     kept: int
     """Turns kept verbatim after it."""
+    summarized: int = 0
+    """Turns the summary stands for in all (more than `turns` when an earlier summary was summarized again)."""
 
 
 class NothingToCompact(Exception):
@@ -98,6 +100,8 @@ def plan(messages: Sequence[ModelMessage], keep_turns: int = 1) -> Plan:
     prompts = prompt_indexes(messages)
     summarized = len(prompts) - keep_turns
     if summarized < 1:
+        if not prompts:
+            raise NothingToCompact("this conversation has no turns yet")
         raise NothingToCompact(
             f"only {len(prompts)} turn{'s' if len(prompts) != 1 else ''} here: nothing before the last to summarize"
         )

@@ -63,7 +63,7 @@ class DemoStream:
 
     async def __call__(self, messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[Any]:
         prompt = _last_prompt(messages)
-        steered = _steered_prompts(messages[-1])
+        steered = _steered_prompts(messages[-1], frozenset(tool.name for tool in info.output_tools))
         returns = _tool_returns(messages[-1], steered=bool(steered))
         word = prompt.lower()
         files = _last_files(messages) if not returns else ()
@@ -323,9 +323,14 @@ def _zone_name(messages: list[ModelMessage], call_id: str) -> str:
     return "that time zone"
 
 
-def _steered_prompts(message: ModelMessage) -> list[str]:
-    """The prompts a request carries next to tool results: typed while the tools ran (steering)."""
-    if not isinstance(message, ModelRequest) or not any(isinstance(p, ToolReturnPart) for p in message.parts):
+def _steered_prompts(message: ModelMessage, output_tools: frozenset[str] = frozenset()) -> list[str]:
+    """The prompts a request carries next to tool results: typed while the tools ran (steering). Not those after
+    the results that ended an earlier turn (its output tool's, or calls an interrupt cut short): pydantic-ai sends
+    those in one request with the next prompt too."""
+    if not isinstance(message, ModelRequest):
+        return []
+    returns = [p for p in message.parts if isinstance(p, ToolReturnPart)]
+    if not returns or any(p.outcome == "interrupted" or p.tool_name in output_tools for p in returns):
         return []
     return [p.content for p in message.parts if isinstance(p, UserPromptPart) and isinstance(p.content, str)]
 
@@ -335,6 +340,15 @@ def _result_of(returns: list[ToolReturnPart], call_id: str) -> str:
         if part.tool_call_id == call_id:
             return part.model_response_str(wrap_if_error=False)
     return "(no result)"
+
+
+def _said(part: UserPromptPart) -> str:
+    """A prompt's text, with the names of the files it carried (not their reprs)."""
+    if isinstance(part.content, str):
+        return part.content
+    attached = Prompt.from_content(part.content)
+    names = ", ".join(attachment.name for attachment in attached.attachments)
+    return f"{attached.text} (with {names})" if names else attached.text
 
 
 def _recap(messages: list[ModelMessage], prompt: str) -> str:
@@ -357,7 +371,7 @@ def _recap(messages: list[ModelMessage], prompt: str) -> str:
         "| # | You asked |",
         "|---|---|",
     ]
-    lines += [f"| {i} | {' '.join(str(p.content).split())[:60].replace('|', '/')} |" for i, p in enumerate(prompts, 1)]
+    lines += [f"| {i} | {' '.join(_said(p).split())[:60].replace('|', '/')} |" for i, p in enumerate(prompts, 1)]
     if replies:
         last = replies[-1].strip()
         lines += [

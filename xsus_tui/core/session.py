@@ -717,7 +717,9 @@ class ChatSession:
         conversation.messages[:] = compaction.compacted(split, summary, dataclasses.asdict(spent))
         conversation.new_message_index = None  # compared whole with the stored history: a rewrite, so a branch
         await self._save()
-        return Compaction(turns=split.turns, summary=summary, kept=keep_turns)
+        head = compaction.summary_of(conversation.messages[0])
+        total = (compaction.summarized_turns(head) if head is not None else None) or split.turns
+        return Compaction(turns=split.turns, summary=summary, kept=keep_turns, summarized=total)
 
     def prompt_indexes(self) -> list[int]:
         """Where each turn's prompt is in `conversation.messages` (turn n is at [n - 1])."""

@@ -64,7 +64,11 @@ COMMANDS = (
 BY_NAME = {command.name: command for command in COMMANDS}
 
 KEYS = (
-    ("Enter", "send the prompt"),
+    ("Enter", "send the prompt; while a reply runs, queue it into the reply (delivered at its next request)"),
+    ("Alt+Enter", "while a reply runs: queue the message to run after it"),
+    ("Up (empty prompt, messages queued)", "take the last queued message back to edit"),
+    ("@path", "attach a file (Tab completes; Backspace at the prompt's start removes the last file)"),
+    ("Tab, then y / n", "approve or deny a tool call that asks for approval"),
     ("Ctrl+J (or Shift+Enter)", "new line in the prompt"),
     ("Esc / Ctrl+C", "interrupt the reply (kept and saved); close a panel"),
     ("Up / Down (empty prompt)", "recall the prompts sent before"),
@@ -135,7 +139,9 @@ def export_target(argument: str, conversation_id: str) -> tuple[Path, str]:
     """Where `/export [PATH] [md|json]` writes, and in which form ("md" or "json"). Without a form, a PATH ending in
     .json asks for JSON; a PATH that is a directory (by default the current one) gets `xsus-<id>.md` in it."""
     path_text, form = argument.strip(), None
-    if path_text:
+    if len(path_text) > 1 and path_text[0] == path_text[-1] and path_text[0] in "\"'":
+        path_text = path_text[1:-1]  # a quoted PATH (it may hold spaces)
+    elif path_text:
         *rest, last = path_text.rsplit(None, 1)
         if last.lower() in ("md", "markdown", "json"):
             path_text, form = (rest[0] if rest else ""), ("json" if last.lower() == "json" else "md")

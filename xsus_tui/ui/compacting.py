@@ -78,6 +78,8 @@ async def compact(screen: ChatScreen, focus: str) -> None:
         screen.after_compacting(stopped=stopped)
     await screen.show_compacted()
     replaced = f"{done.turns} turn{'s' if done.turns != 1 else ''}"
+    if done.summarized > done.turns:  # an earlier summary was summarized again with them
+        replaced += f" and the earlier summary ({done.summarized} turns in all)"
     kept = "the last turn kept as it was" if done.kept == 1 else f"the last {done.kept} turns kept as they were"
     screen.show_notice(
         f"Compacted: {replaced} replaced by a {len(done.summary):,}-character summary, {kept}. The full "

@@ -159,7 +159,7 @@ class PromptInput(TextArea):
         if self.attach(attachments.expand(entry.path, self.cwd), name=entry.path):
             text, at = self.text, typing.start
             end = self.document.get_index_from_location(self.cursor_location)
-            if at > 0 and text[at - 1] == " " and (end == len(text) or text[end] == " "):
+            if at > 0 and text[at - 1] == " " and end < len(text) and text[end] == " ":
                 start = self.document.get_location_from_index(at - 1)  # (no double space where it was)
             self.replace("", start, self.cursor_location)
 
