@@ -140,3 +140,23 @@ async def test_the_demo_says_a_denial_in_one_sentence(xsus_home):
         await wait_idle(pilot)
         assert "Understood, I did not save it: The user denied this tool call." in screen.replies[-1].text
         assert ".)." not in screen.replies[-1].text
+
+
+async def test_tab_goes_to_the_waiting_approval_past_an_earlier_turn(xsus_home):
+    """Tab from the prompt lands on the approval even when an earlier turn has parts the focus chain reaches first."""
+    from xsus_tui.core.agents import build_chat_agent
+
+    from .helpers import SIZE, make_app, send, wait_for
+
+    app = make_app(xsus_home, build_chat_agent("demo"))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.chat_screen
+        await send(pilot, "hello")  # markdown: a table and code an earlier Tab could land in
+        await wait_for(pilot, lambda: not screen.session.busy and screen.turn_worker.is_finished)
+        await send(pilot, "note")
+        await wait_for(pilot, lambda: screen.status.state == "waiting for approval")
+        await pilot.press("tab")
+        assert app.focused is not None and app.focused.id == "approve"
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not screen.session.busy and screen.turn_worker.is_finished)
+        assert screen.status.state != "waiting for approval"

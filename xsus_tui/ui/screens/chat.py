@@ -16,7 +16,7 @@ from textual.containers import VerticalScroll
 from textual.errors import NoWidget
 from textual.geometry import Region
 from textual.widget import Widget
-from textual.widgets import Header, Static
+from textual.widgets import Button, Header, Static
 from textual.worker import Worker
 
 from xsus_tui.core import attachments
@@ -341,6 +341,7 @@ class ChatScreen(TurnSelectionScreen):
         Binding("ctrl+r", "reload_agent", "Reload the agent file", show=False),
         Binding("ctrl+o", "browse", "Conversations", show=False),
         Binding("f2", "inspect", "Inspect the last turn", show=False),
+        Binding("tab", "to_approval", "To the approval", show=False),
     ]
     SELECTION_KEYS = {
         **TurnSelectionScreen.SELECTION_KEYS,
@@ -1419,6 +1420,16 @@ class ChatScreen(TurnSelectionScreen):
             return
         self.prompt.text = f"{prompt}\n{typed}" if typed.strip() else prompt
         self.prompt.move_cursor(self.prompt.document.end)
+
+    def action_to_approval(self) -> None:
+        """Tab: to the tool call waiting for approval, when there is one (an earlier turn's focusable parts come
+        before it in the focus chain), else on along the focus chain as usual."""
+        waiting = [button for button in self.query("ApprovalBar #approve").results(Button) if not button.disabled]
+        if waiting and self.focused is not waiting[-1]:
+            waiting[-1].focus()
+            waiting[-1].scroll_visible(animate=False)
+        else:
+            self.focus_next()
 
     @on(ApprovalBar.Decided)
     def decided(self, message: ApprovalBar.Decided) -> None:
