@@ -223,3 +223,17 @@ def test_the_limit_is_set_in_config_toml(tmp_path):
     config.write_text("max_attachment_mb = 0\n")
     with pytest.raises(ConfigError, match=r"config.toml:1: max_attachment_mb must be between 0.001 and 100, not 0"):
         load_settings(config)
+
+
+def test_a_stored_url_item_is_shown_by_its_url_and_media_type():
+    """A prompt another program stored with ImageUrl / DocumentUrl items: each is a file named by its URL."""
+    from pydantic_ai.messages import DocumentUrl, ImageUrl
+
+    from xsus_tui.core.attachments import Prompt
+
+    prompt = Prompt.from_content(["look", ImageUrl("https://x.test/a.png"), DocumentUrl("https://x.test/noext")])
+    assert prompt.text == "look"
+    assert [(a.name, a.media_type) for a in prompt.attachments] == [
+        ("https://x.test/a.png", "image/png"),
+        ("https://x.test/noext", "file"),  # a type the URL doesn't tell
+    ]

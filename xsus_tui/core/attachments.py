@@ -130,7 +130,10 @@ class Prompt:
             elif isinstance(item, TextContent):
                 texts.append(item.content)
             elif url := getattr(item, "url", None):
-                media = getattr(item, "_media_type", None) or "file"
+                try:  # (its public media_type, given or inferred from the URL)
+                    media = getattr(item, "media_type", None) or "file"
+                except ValueError:  # a URL it can't tell the type of
+                    media = "file"
                 attachments.append(Attachment(name=str(url), size=0, media_type=str(media), items=(item,)))
         return cls(" ".join(texts), tuple(attachments))
 
