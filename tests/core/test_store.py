@@ -204,3 +204,23 @@ def test_files_are_private(tmp_path):
     assert stat.S_IMODE(os.stat(tmp_path / "private").st_mode) == 0o700
     assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600
     store.close()
+
+
+def test_a_column_another_process_added_meanwhile_is_taken_as_there():
+    """Two processes opening one database both add the new columns: the second's ALTER finds it added already."""
+    import sqlite3
+
+    from xsus_tui.core.db import add_columns
+
+    real = sqlite3.connect(":memory:")
+    real.execute("CREATE TABLE t (a INTEGER)")
+
+    class Stale:  # it looked before the other process added `b`
+        def execute(self, sql, *args):
+            if sql.startswith("PRAGMA table_info"):
+                return iter([(0, "a")])
+            return real.execute(sql, *args)
+
+    real.execute("ALTER TABLE t ADD COLUMN b INTEGER")
+    add_columns(Stale(), "t", {"b": "INTEGER", "c": "REAL"})
+    assert [row[1] for row in real.execute("PRAGMA table_info(t)")] == ["a", "b", "c"]

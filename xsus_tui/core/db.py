@@ -211,3 +211,16 @@ def no_search_index(path: Path) -> StoreError:
         f"the history database {path} has no search index yet: start xsus once to build it",
         cause="no search index yet",
     )
+
+
+def add_columns(db: sqlite3.Connection, table: str, columns: dict[str, str]) -> None:
+    """Add the columns `table` lacks. Another process opening the same database may add one between our look and
+    our ALTER: that one is there, as wanted."""
+    have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+    for name, kind in columns.items():
+        if name not in have:
+            try:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+            except sqlite3.OperationalError as error:
+                if "duplicate column name" not in str(error):
+                    raise

@@ -25,6 +25,7 @@ from dataclasses import KW_ONLY, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from . import db as db_module
 from . import usage_index
 from .usage import UsageTotals
 
@@ -143,16 +144,9 @@ def title_of(text: str) -> str:
 
 def create(db: sqlite3.Connection) -> None:
     """Add what schema 2 keeps to a database whose schema-1 tables exist (new or old: see `migrate`)."""
-    _add_columns(db, "entries", ENTRY_COLUMNS)
-    _add_columns(db, "conversations", CONVERSATION_COLUMNS)
+    db_module.add_columns(db, "entries", ENTRY_COLUMNS)
+    db_module.add_columns(db, "conversations", CONVERSATION_COLUMNS)
     db.executescript(SCHEMA_2)
-
-
-def _add_columns(db: sqlite3.Connection, table: str, columns: dict[str, str]) -> None:
-    have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-    for name, kind in columns.items():
-        if name not in have:
-            db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
 
 def needs_migration(db: sqlite3.Connection) -> bool:

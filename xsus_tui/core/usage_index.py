@@ -20,6 +20,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .db import add_columns
 from .usage import UsageTotals, of_stored
 
 ENTRY_COLUMNS = ("u_input", "u_output", "u_cached", "u_cost", "u_unpriced", "u_responses")
@@ -63,10 +64,7 @@ def has_columns(db: sqlite3.Connection) -> bool:
 def create(db: sqlite3.Connection) -> None:
     """Add the columns where missing (only then: a writer's lock can't stop an open that has nothing to write)."""
     for table, columns in (("entries", ENTRY_COLUMNS), ("conversations", CONVERSATION_COLUMNS)):
-        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-        for name, kind in zip(columns, _KINDS, strict=True):
-            if name not in have:
-                db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+        add_columns(db, table, dict(zip(columns, _KINDS, strict=True)))
 
 
 _SELECT = ", ".join(ENTRY_COLUMNS)
