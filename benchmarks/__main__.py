@@ -1,7 +1,9 @@
 """Every benchmark in one run: `.venv/bin/python -m benchmarks [--quick] [--only NAME ...]`.
 
 Runs each script in turn (each prints its own table), then writes benchmarks/results/all.json with
-every script's figures and the machine they ran on. `--quick` runs tiny sizes, to check they work.
+every script's figures, the machine they ran on and the load average while each ran (sampled every
+second: these machines are shared, and other work skews every timing). `--quick` runs tiny sizes, to
+check they work.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 import time
 from importlib.metadata import version
 from pathlib import Path
@@ -59,6 +62,39 @@ def machine() -> dict[str, str]:
     }
 
 
+class LoadSampler:
+    """The 1-minute load average, sampled every `interval` seconds in a thread while a script runs."""
+
+    def __init__(self, interval: float = 1.0) -> None:
+        self.interval = interval
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="load-sampler", daemon=True)
+
+    def _run(self) -> None:
+        while True:
+            self.samples.append(os.getloadavg()[0])
+            if self._stop.wait(self.interval):
+                return
+
+    def __enter__(self) -> LoadSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.samples.append(os.getloadavg()[0])
+
+    def summary(self) -> dict[str, float]:
+        """min, mean and max of the samples (there is always at least one)."""
+        return {
+            "min": round(min(self.samples), 2),
+            "mean": round(sum(self.samples) / len(self.samples), 2),
+            "max": round(max(self.samples), 2),
+        }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="run every benchmark and collect the figures")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: check that every script runs")
@@ -67,7 +103,7 @@ def main() -> None:
     args = parser.parse_args()
     out_dir = args.json.parent
     out_dir.mkdir(parents=True, exist_ok=True)
-    report: dict[str, object] = {"machine": machine(), "quick": args.quick, "results": {}}
+    report: dict[str, object] = {"machine": machine(), "quick": args.quick, "results": {}, "load": {}}
     env = {**os.environ, "PYDANTIC_AI_NO_BANNER": "1"}
     failed = []
     for name, (title, full, quick) in BENCHMARKS.items():
@@ -76,15 +112,22 @@ def main() -> None:
         out = out_dir / f"{name}.json"
         print(f"\n== {title} (python -m benchmarks.{name} {' '.join(quick if args.quick else full)})", flush=True)
         started = time.perf_counter()
-        result = subprocess.run(
-            [sys.executable, "-m", f"benchmarks.{name}", *(quick if args.quick else full), "--json", str(out)],
-            env=env,
-        )
+        with LoadSampler() as load:
+            result = subprocess.run(
+                [sys.executable, "-m", f"benchmarks.{name}", *(quick if args.quick else full), "--json", str(out)],
+                env=env,
+            )
         if result.returncode:
             failed.append(name)
             continue
+        seconds = time.perf_counter() - started
         report["results"][name] = json.loads(out.read_text())
-        print(f"   ({time.perf_counter() - started:.0f} s)", flush=True)
+        report["load"][name] = {**load.summary(), "seconds": round(seconds, 1)}
+        figures = report["load"][name]
+        print(
+            f"   ({seconds:.0f} s; load average {figures['min']}-{figures['max']}, on {os.cpu_count()} CPUs)",
+            flush=True,
+        )
     args.json.write_text(json.dumps(report, indent=2))
     print(f"\nmachine: {report['machine']}\nall figures: {args.json}")
     if failed:

@@ -90,6 +90,34 @@ def test_the_runner_runs_the_benchmarks_it_is_given_and_collects_their_figures(t
     table, report = run_benchmark("", tmp_path / "all.json", "--quick", "--only", "store")
     assert list(report["results"]) == ["store"] and report["machine"]["textual"]
     assert (tmp_path / "store.json").exists() and "g. store save cost" in table
+    load = report["load"]["store"]  # the load average while the script ran, sampled beside it
+    assert 0 <= load["min"] <= load["mean"] <= load["max"] and load["seconds"] > 0
+    assert f"load average {load['min']}-{load['max']}" in table
+
+
+def test_the_readme_table_is_written_from_one_run_with_its_load(tmp_path):
+    from benchmarks.report import BEGIN, END, put_in_readme, table
+
+    report = {
+        "machine": {"cpus": "2", "cpu": "Xeon", "python": "3.11.7", "textual": "8.2.8", "pydantic-ai": "2.68.0"},
+        "quick": False,
+        "results": {
+            "responsiveness": {"presses": 100, "rate_deltas_per_s": 300.0, "p50_ms": 9.0, "p99_ms": 61.5},
+            "interrupt": {"runs": 50, "p50_ms": 6.4, "p99_ms": 16.0},
+        },
+        "load": {"responsiveness": {"min": 1.04, "mean": 1.5, "max": 2.26, "seconds": 30.0}},
+    }
+    text = table(report)
+    [keys] = [line for line in text.splitlines() if line.startswith("| b.")]
+    assert "**p99 61.5 ms**" in keys and "50 ms: missed" in keys and keys.endswith("| 1.0-2.3 |")
+    [esc] = [line for line in text.splitlines() if line.startswith("| d.")]
+    assert "50 ms: met" in esc and esc.endswith("| – |")  # no load recorded for it: said so, not invented
+    assert not any(line.startswith("| e.") for line in text.splitlines())  # a script that did not run: no row
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{BEGIN}\nold figures\n{END}\n\nafter\n")
+    put_in_readme(readme, text)
+    written = readme.read_text()
+    assert "old figures" not in written and "**p99 61.5 ms**" in written and written.endswith(f"{END}\n\nafter\n")
 
 
 def test_crash_benchmark_runs(tmp_path):
