@@ -369,3 +369,24 @@ async def test_words_are_found_without_their_accents(store):
         assert [hit.conversation.conversation_id for hit in hits] == [conversation_id], query
         assert hits[0].snippet.count("Z") == 1, hits[0].snippet  # the text once, with or without its accents
     assert index.without_accents("日本語 テキスト") == "日本語 テキスト"  # no marks to take: as it was
+
+
+async def test_saving_a_turn_reads_no_more_of_a_long_history_than_of_a_short_one(store):
+    """Every save refreshes the conversation's row; only an untitled one (a fork) walks back to its first
+    prompt. Walking a 10,000-turn history on every save made a save 29x slower than on 10 turns."""
+
+    async def statements_of_a_save(turns: int) -> list[str]:
+        conversation = Conversation(messages=[m for i in range(turns) for m in turn(f"question {i}", f"answer {i}")])
+        await store.save(conversation)
+        conversation.messages.extend(turn("one more", "and its answer"))
+        seen: list[str] = []
+        store._db.set_trace_callback(seen.append)
+        try:
+            await store.save(conversation)
+        finally:
+            store._db.set_trace_callback(None)
+        return seen
+
+    short, long = await statements_of_a_save(3), await statements_of_a_save(300)
+    assert not any("RECURSIVE" in sql for sql in long), [sql for sql in long if "RECURSIVE" in sql]
+    assert len(long) == len(short), (len(short), len(long))

@@ -283,7 +283,12 @@ def refresh(db: sqlite3.Connection, conversation_id: str, *, agent: str | None =
         " agent = COALESCE(?, agent) WHERE conversation_id = ?",
         (turns, messages, preview, model, agent, conversation_id),
     )
-    if turns:  # a fork (it stored no prompt of its own) is titled by the first prompt of its history
+    # A fork (it stored no prompt of its own) is titled by the first prompt of its history. Looked for only while
+    # it has no title: the walk to the first turn grows with the history, and every save comes here.
+    untitled = db.execute(
+        "SELECT 1 FROM conversations WHERE conversation_id = ? AND title IS NULL", (conversation_id,)
+    ).fetchone()
+    if turns and untitled:
         db.execute(
             "UPDATE conversations SET title = ? WHERE conversation_id = ? AND title IS NULL",
             (_first_prompt(db, row[0]), conversation_id),
