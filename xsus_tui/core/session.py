@@ -596,9 +596,7 @@ class ChatSession:
 
     # -- checkpoints of the reply while it streams --------------------------------------------------------
 
-    def _maybe_checkpoint(
-        self, events: BackgroundRun, translator: TurnTranslator, *, block_done: bool = False
-    ) -> None:
+    def _maybe_checkpoint(self, events: BackgroundRun, translator: TurnTranslator, *, block_done: bool = False) -> None:
         """Write what the turn has produced so far to the store, at most once a `CHECKPOINT_EVERY` (sooner when
         a markdown block has just finished), so a crash or a kill loses at most the last second."""
         store, conversation = self.store, self.conversation
