@@ -96,15 +96,21 @@ class BackgroundRun:
 
     def __init__(self, agent: Any, channel: SideChannel, *, queue: SteeringQueue | None, **kwargs: Any) -> None:
         self.channel = channel
+        """The turn's channel: the run's events go there, beside the status events and notices of other tasks."""
         self._agent = agent
         self._kwargs = kwargs
+        """What `agent.iter()` is called with (the conversation, model, limits, toolsets, capabilities...)."""
         self._queue = queue
         self._run: AgentRun[Any, Any] | None = None
+        """The live run, from the moment `agent.iter()` has entered (None before)."""
         self._task: asyncio.Task[None] | None = None
+        """The task driving the run (None when it never started)."""
         self._cancel_requested = False
         self._result: AgentRunResult[Any] | None = None
         self._drained: asyncio.Future[None] | None = None
+        """What the run waits on when it is `BACKLOG` events ahead; the turn resolves it as it takes them."""
         self._backlog = 0
+        """Events the run put since the turn last took them."""
 
     # -- the run's task ---------------------------------------------------------------------------------
 
@@ -132,7 +138,7 @@ class BackgroundRun:
         except BaseException as error:  # RunCancelled, or what the run failed with: the turn raises it
             ended.error = error
         finally:
-            self.channel.put(_Ended(ended.error) if ended.error is not None else ended)
+            self.channel.put(ended)
 
     def _put(self, event: Any) -> None:
         self._backlog += 1
@@ -200,6 +206,7 @@ class BackgroundRun:
 
     @property
     def usage(self) -> RunUsage:
+        """The run's usage so far (UserError before it started)."""
         if self._run is None:
             raise UserError("The run has not started.")
         return self._run.usage
