@@ -12,10 +12,10 @@ the same moment: the server writing the first chunk.
 The consumers, each reading the same stream through the real `openai` client:
   sdk      the openai SDK alone (`chat.completions.create(stream=True)`): the floor
   model    pydantic-ai's model layer alone (`OpenAIChatModel.request_stream`), no agent
-  events   `agent.run_stream_events()` (what xsus uses)
+  events   `agent.run_stream_events()` (the issue's no-UI baseline; what xsus used before it had its own run task)
   iter     `agent.iter()` with `node.stream()` on each model-request and call-tools node
   handler  `agent.run(event_stream_handler=...)`
-  session  xsus's engine without a UI: `ChatSession.run_turn()` (run_stream_events + translation)
+  session  xsus's engine without a UI: `ChatSession.run_turn()` (`runner.BackgroundRun` + translation)
 """
 
 from __future__ import annotations

@@ -245,3 +245,33 @@ async def test_model_settings_from_config_reach_the_server(
     assert isinstance(events[-1], TurnFinished)
     body = server.requests[0]
     assert body["temperature"] == 0.25 and body.get("max_tokens", body.get("max_completion_tokens")) == 123
+
+
+async def test_interrupt_with_the_run_ahead_of_a_busy_consumer(
+    server: OpenAICompatServer, store: SQLiteConversationStore
+) -> None:
+    """The stream as fast as the client reads, and a consumer that is busy now and then (the UI drawing a frame):
+    the run goes ahead of it, then Esc. Everything the run read is shown, stored exactly, and the connection is
+    closed as the server sees it."""
+    server.script = [text_reply(LONG * 100, chunks=20000)]
+    session = ChatSession(build_chat_agent(MODEL), store)
+    before = asyncio.all_tasks()
+    events: list[TurnEvent] = []
+    async with asyncio.timeout(5):
+        async for event in session.run_turn("hello"):
+            events.append(event)
+            deltas = sum(isinstance(e, TextDelta) for e in events)
+            if deltas in (1, 50):
+                await asyncio.sleep(0.02)  # a frame: the run reads on meanwhile
+            if deltas == 100:
+                session.cancel()
+    ending = events[-1]
+    assert isinstance(ending, TurnCancelled), ending
+    shown = "".join(e.text for e in events if isinstance(e, TextDelta))
+    assert ending.partial_text == shown and (LONG * 100).startswith(shown) and len(shown) < len(LONG * 100)
+    await server.wait_all_closed(timeout=2)
+    assert server.client_disconnects == 1 and server.replies_completed == 0
+    await _no_tasks_left(before)
+    messages = await stored_messages(store, session)
+    assert isinstance(messages[-1], ModelResponse) and messages[-1].state == "interrupted"
+    assert response_text(messages[-1]) == shown

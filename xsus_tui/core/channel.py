@@ -6,8 +6,9 @@ pydantic-ai's run task, the watchdog reports a stall from its own task, a save w
 Those go into the turn's `SideChannel`, and every wait of the turn is a `wait(task)` that returns when the
 awaited task is done *or* something was put, so the generator yields it at once, in order, and waits again.
 
-No extra task per turn and no hand-off per event: the reply's events are yielded by the consumer's own task
-as they come out of pydantic-ai; what the channel costs per event is one future and one callback.
+The agent's own events come through the same channel (`runner.BackgroundRun` puts them there from the run's
+task), so everything is in the order it happened, and the turn wakes once for however many events arrived
+meanwhile: what an event costs here is one deque append.
 """
 
 from __future__ import annotations
@@ -15,9 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import Any, TypeVar
-
-T = TypeVar("T")
+from typing import Any
 
 
 class SideChannel:
@@ -61,6 +60,16 @@ class SideChannel:
             self._waiter = None
             task.remove_done_callback(wake)
 
+    async def wait_item(self) -> None:
+        """Until an event has been put (returns at once if one is there)."""
+        if self._items:
+            return
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+
     async def until(self, task: asyncio.Future[Any]) -> AsyncIterator[Any]:
         """Yield what is put while `task` runs, then what is left once it is done.
 
@@ -79,31 +88,3 @@ class SideChannel:
         finally:
             if not task.done():
                 await asyncio.wait({task})
-
-
-async def merged(events: AsyncIterator[T], channel: SideChannel) -> AsyncIterator[T | Any]:
-    """`events` with the channel's events slipped in where they were put (while `events` was silent)."""
-    pending: asyncio.Future[T] | None = None
-    try:
-        while True:
-            if pending is None:
-                pending = asyncio.ensure_future(events.__anext__())
-            await channel.wait(pending)
-            if channel:
-                for item in channel.take():
-                    yield item
-            if pending.done():
-                done, pending = pending, None
-                try:
-                    event = done.result()
-                except StopAsyncIteration:
-                    break
-                yield event
-        for item in channel.take():
-            yield item
-    finally:
-        if pending is not None and not pending.done():
-            pending.cancel()
-            await asyncio.wait({pending})
-        if pending is not None and pending.done() and not pending.cancelled():
-            pending.exception()  # retrieved: a stream torn down under it may have failed, and nobody waits for it

@@ -28,8 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from pydantic_ai.agent import AgentRunEvents
-from pydantic_ai.capabilities import AbstractCapability, HandleDeferredToolCalls
+from pydantic_ai.capabilities import HandleDeferredToolCalls
 from pydantic_ai.conversation import Conversation
 from pydantic_ai.conversation_store import ConversationConflict, ConversationStore
 from pydantic_ai.exceptions import UserError
@@ -41,7 +40,7 @@ from pydantic_core import PydanticSerializationError
 from . import compaction
 from .agents import ChatAgent
 from .attachments import DEFAULT_LIMIT, Prompt
-from .channel import SideChannel, merged
+from .channel import SideChannel
 from .compaction import Compaction
 from .db import StoreError
 from .events import (
@@ -66,8 +65,9 @@ from .export import transcript
 from .pricing import Pricer, conversation_usage
 from .recording import Recorder, Recording
 from .retrying import RetryingModel, RetryPolicy
+from .runner import BackgroundRun
 from .sanitize import storable, storable_value
-from .steering import Queued, SteeringHook, SteeringQueue, is_steered
+from .steering import Queued, SteeringQueue, is_steered
 from .translate import TurnTranslator
 from .usage import UsageTotals
 
@@ -82,19 +82,6 @@ CHECKPOINT_BLOCK = 0.25
 (each checkpoint rewrites the whole partial reply)."""
 SLOW_SAVE = 0.5
 """Seconds a save may wait for the database before the status line says it is waiting."""
-
-
-@dataclasses.dataclass
-class StorableText(AbstractCapability[Any]):
-    """Makes text storable where it enters a run: each model response (a provider may split an emoji's
-    surrogate pair across chunks) and each tool result (a function or MCP tool may return any string).
-    Lone surrogates would otherwise fail the run's own serialization, and then every save."""
-
-    async def after_model_request(self, ctx: Any, *, request_context: Any, response: ModelResponse) -> ModelResponse:
-        return storable_value(response)
-
-    async def after_tool_execute(self, ctx: Any, *, call: Any, tool_def: Any, args: Any, result: Any) -> Any:
-        return storable_value(result)
 
 
 @dataclasses.dataclass
@@ -175,7 +162,8 @@ class ChatSession:
         """The running turn's side channel, through which status events and notices join its stream."""
         self._wake: asyncio.Event | None = None
         """Set by `cancel()`: ends the wait before a retry of a stalled turn."""
-        self._events: AgentRunEvents[Any] | None = None
+        self._events: BackgroundRun | None = None
+        """The running turn's agent run (None between turns)."""
         self._cancel_requested = False
         self._last_event = 0.0
         self._decisions: dict[str, asyncio.Future[bool | ToolDenied]] = {}
@@ -464,26 +452,27 @@ class ChatSession:
         # pydantic-ai counts its request limit (50) from the conversation's usage, carried across turns;
         # a long chat would hit it. Give each turn its own budget instead.
         limits = UsageLimits(request_limit=self.conversation.usage.requests + REQUESTS_PER_TURN)
-        stream = agent.run_stream_events(
-            None,
+        run = BackgroundRun(
+            agent,
+            self._channel if self._channel is not None else SideChannel(),
+            queue=self.queue,
             conversation=self.conversation,
             model=model,
             usage_limits=limits,
             model_settings=self.model_settings,
-            capabilities=[HandleDeferredToolCalls(handler=self._ask_user), StorableText(), SteeringHook(self.queue)],
+            capabilities=[HandleDeferredToolCalls(handler=self._ask_user)],
             toolsets=list(self.toolsets) or None,
         )
         self._translator = translator
-        events = await stream.__aenter__()
-        self._events = events
+        self._events = run
+        if self._cancel_requested:  # Esc arrived while the prompt was being saved: the run never starts
+            run.cancel()
+        run.start()
         self._last_event = time.monotonic()
-        watchdog = asyncio.create_task(self._watch(events, translator, outcome))
-        channel = self._channel if self._channel is not None else SideChannel()
+        watchdog = asyncio.create_task(self._watch(run, translator, outcome))
         finished = False
         try:
-            if self._cancel_requested:  # Esc arrived while the prompt was being saved
-                events.cancel()
-            async for event in translator.transform_stream(merged(events, channel)):
+            async for event in translator.transform_stream(run.events()):
                 if isinstance(event, SIDE_EVENTS):
                     yield event
                     continue
@@ -496,7 +485,7 @@ class ChatSession:
                 else:
                     yield event
                     self._maybe_checkpoint(
-                        events, translator, block_done=isinstance(event, TextDelta) and "\n\n" in event.text
+                        run, translator, block_done=isinstance(event, TextDelta) and "\n\n" in event.text
                     )
             finished = True
         finally:
@@ -505,7 +494,7 @@ class ChatSession:
                 await asyncio.wait({self._checkpoint})
                 self._checkpoint = None
             try:
-                await stream.__aexit__(None, None, None)
+                await run.aclose()
             finally:
                 self.queue.detach()
                 self._events, self._translator = None, None
@@ -517,9 +506,9 @@ class ChatSession:
                 keep = not (outcome.stalled and outcome.retry and not translator.shown_anything)
                 cut = outcome.ending if isinstance(outcome.ending, TurnCancelled | TurnFailed) else None
                 if keep and not finished:  # the stream is being closed: save without a word, nobody listens
-                    outcome.new, outcome.unsent = await self._keep(events, cut)
+                    outcome.new, outcome.unsent = await self._keep(run, cut)
         if keep:  # the reply is saved while its stream stays open, so a wait for the database is seen
-            saving = asyncio.ensure_future(self._keep(events, cut))
+            saving = asyncio.ensure_future(self._keep(run, cut))
             async for event in self._side_events_until(saving):
                 yield event
             outcome.new, outcome.unsent = saving.result()
@@ -533,7 +522,7 @@ class ChatSession:
         async for event in channel.until(task):
             yield event
 
-    async def _watch(self, events: AgentRunEvents[Any], translator: TurnTranslator, outcome: _Attempt) -> None:
+    async def _watch(self, events: BackgroundRun, translator: TurnTranslator, outcome: _Attempt) -> None:
         """Report silence, and give the turn up after `idle_timeout` seconds of it."""
         while True:
             await asyncio.sleep(0.5)
@@ -552,7 +541,7 @@ class ChatSession:
                 return
 
     async def _keep(
-        self, events: AgentRunEvents[Any], ending: TurnCancelled | TurnFailed | None
+        self, events: BackgroundRun, ending: TurnCancelled | TurnFailed | None
     ) -> tuple[list[ModelMessage], bool]:
         """Add what the run produced to the conversation and save it (finished, cancelled or failed); returns
         the messages kept and whether the prompt was taken back.
@@ -607,9 +596,7 @@ class ChatSession:
 
     # -- checkpoints of the reply while it streams --------------------------------------------------------
 
-    def _maybe_checkpoint(
-        self, events: AgentRunEvents[Any], translator: TurnTranslator, *, block_done: bool = False
-    ) -> None:
+    def _maybe_checkpoint(self, events: BackgroundRun, translator: TurnTranslator, *, block_done: bool = False) -> None:
         """Write what the turn has produced so far to the store, at most once a `CHECKPOINT_EVERY` (sooner when
         a markdown block has just finished), so a crash or a kill loses at most the last second."""
         store, conversation = self.store, self.conversation

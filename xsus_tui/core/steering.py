@@ -6,8 +6,8 @@ or, when the run would otherwise end, makes one more request for it. Delivery co
 `EnqueuedMessagesEvent`, which the translator turns into `Steered`. A message queued with Alt+Enter (a
 *follow-up*) stays here and becomes the next turn once this one has finished.
 
-The run's `RunContext` is reached through a capability (`SteeringHook.before_run`), not `AgentRun`: the session
-runs turns with `agent.run_stream_events`, whose `AgentRun` is bound privately. The context's queue is the run's
+The run's `RunContext` is reached through the session's capability (`runner.TurnHooks.before_run`), which hands it
+to `attach` as each run starts. The context's queue is the run's
 own, thread-safe, and pydantic-ai closes it atomically when the run ends, so a steer either reaches the run or
 `enqueue` raises `UserError` and the message stays here, to run as the next turn.
 
@@ -21,7 +21,6 @@ import dataclasses
 import itertools
 from typing import Any
 
-from pydantic_ai.capabilities import AbstractCapability
 from pydantic_ai.exceptions import UserError
 from pydantic_ai.messages import ModelRequest, UserPromptPart
 
@@ -59,7 +58,7 @@ class SteeringQueue:
         """Waiting, oldest first (steers and follow-ups)."""
         self._ids = itertools.count(1)
         self._ctx: Any = None
-        """The running run's RunContext (its queue), from `SteeringHook.before_run`; None between runs."""
+        """The running run's RunContext (its queue), from `TurnHooks.before_run`; None between runs."""
         self._enqueued: dict[int, str] = {}
         """Queued id -> pydantic-ai's enqueue_id, for the steers the running run holds."""
 
@@ -144,14 +143,3 @@ class SteeringQueue:
             return
         if enqueue_id is not None:
             self._enqueued[item.id] = enqueue_id
-
-
-@dataclasses.dataclass
-class SteeringHook(AbstractCapability[Any]):
-    """Gives the run's context to the session's SteeringQueue as the run starts, and takes it back as it ends."""
-
-    queue: SteeringQueue | None = None
-
-    async def before_run(self, ctx: Any) -> None:
-        if self.queue is not None:
-            self.queue.attach(ctx)
