@@ -106,3 +106,27 @@ class SizedInOnePass:
 
     def _size_updated(self, size: Any, virtual_size: Any, container_size: Any, layout: bool = True) -> bool:
         return super()._size_updated(size, virtual_size, container_size, layout=False)  # type: ignore[misc]
+
+
+class DrawsKeysAtOnce:
+    """A Screen mixin: what typing changes is drawn as soon as it is handled, not on the next tick of the screen's
+    update timer.
+
+    Textual draws a screen from a timer on a fixed grid of 1/60 s (`Screen._update_timer`, resumed on idle when
+    something is dirty). After a frame that overran its slot (a streaming reply's frame: 7-20 ms, more under
+    load), its catch-up arithmetic skips to the grid point after the next, so a key typed then waited up to 33 ms
+    for a frame that costs under a millisecond (benchmarks/responsiveness). When the focused widget (the prompt,
+    where keys go) has changed, an idle screen draws at once, with `Screen._on_timer_update`, the timer's own
+    callback; everything else is still paced by the timer.
+    """
+
+    async def _on_idle(self, event: Any) -> None:
+        # Textual calls `_on_idle` of every class in the MRO until one prevents the default: Screen's comes next.
+        screen: Any = self
+        focused = screen.focused
+        if focused is None or focused not in screen._dirty_widgets:
+            return
+        if screen.app._batch_count or not screen.is_current or screen._recompose_required:
+            return
+        event.prevent_default()
+        screen._on_timer_update()
