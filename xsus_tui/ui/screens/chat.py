@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import sys
 import time
 from pathlib import Path
 
@@ -92,6 +93,13 @@ HELD_THRESHOLD = 1_000_000
 """The collector's third threshold while a reply streams: young collections between full ones, never reached."""
 _held: tuple[int, ...] | None = None
 """The collector's thresholds from before `hold_full_collections`, while it holds."""
+
+
+SWITCH_INTERVAL = 0.001
+"""Seconds the main thread runs before it hands the GIL to a thread waiting for it (Python's default: 0.005).
+Textual reads keys and writes frames in threads of their own; while the main thread composes a frame, a key
+waited up to 5 ms for each step of its way in, a frame as much for its way out (benchmarks/responsiveness:
+p99 52-55 -> 32 ms). Threads that don't wait cost nothing."""
 
 
 def hold_full_collections() -> None:
@@ -451,6 +459,7 @@ class ChatScreen(compat.DrawsKeysAtOnce, TurnSelectionScreen):
         return list(self.chat.query(AssistantReply))
 
     async def on_mount(self) -> None:
+        sys.setswitchinterval(SWITCH_INTERVAL)
         self.title = "xsus"
         self._show_agent()
         self.session.on_status = self._on_status
