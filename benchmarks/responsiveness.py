@@ -141,7 +141,7 @@ def main() -> None:
         figures["load_average_1m"] = round(os.getloadavg()[0], 2)  # other work on the machine skews the figures
         results[beside] = figures
         verdict = "ok" if figures["meets_target"] else "MISSED"
-        name = "key echo while streaming" + (", CPU hog beside" if beside == "busy" else "")
+        name = "  with a CPU hog beside" if beside == "busy" else "key echo while streaming"
         print(
             f"{name:<30}{figures['echoed']:>8}{figures['p50_ms']!s:>9}{figures['p99_ms']!s:>9}"
             f"{figures['max_ms']!s:>9}{figures['load_average_1m']:>6}{'p99 < 50: ' + verdict:>22}"
