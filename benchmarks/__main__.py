@@ -23,7 +23,7 @@ RESULTS = Path("benchmarks/results")
 BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     # name: (what it measures, full-run arguments, quick arguments)
     "render": ("a. render throughput", [], ["--quick"]),
-    "responsiveness": ("b. key press to screen while streaming", [], ["--quick"]),
+    "responsiveness": ("b. key press to screen while streaming", ["--busy"], ["--quick"]),
     "ttft": ("c. first token on screen", [], ["--quick"]),
     "interrupt": ("d. Esc to idle", [], ["--runs", "3"]),
     "startup": ("e. start-up", [], ["--runs", "1", "--load", "0"]),

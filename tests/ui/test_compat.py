@@ -130,3 +130,22 @@ async def test_a_growing_reply_is_laid_out_in_one_pass_per_update() -> None:
             Screen._refresh_layout = original
         assert passes <= 8, passes  # about one a growth (6-7 here; 11 without SizedInOnePass: two a growth)
         assert chat.virtual_size.height >= 35 and chat.scroll_y == chat.max_scroll_y > 0
+
+
+def test_the_screen_still_draws_from_its_update_timer_through_on_timer_update() -> None:
+    """compat.DrawsKeysAtOnce draws a changed prompt at once by calling the timer's own callback from an
+    `_on_idle` that Textual calls before Screen's (it walks the MRO until one prevents the default)."""
+    from textual.app import App
+    from textual.message_pump import MessagePump
+    from textual.screen import Screen
+
+    for name in ("_on_timer_update", "_on_idle", "_update_timer"):
+        assert hasattr(Screen, name), f"Screen.{name} is gone: update ui/compat.DrawsKeysAtOnce"
+    timer_update = inspect.getsource(Screen._on_timer_update)
+    for part in ("_layout_required", "_dirty_widgets", "_compositor_refresh", "_batch_count", "_recompose_required"):
+        assert part in timer_update, f"Screen._on_timer_update no longer uses {part}: update ui/compat.DrawsKeysAtOnce"
+    assert "prevent_default" in inspect.getsource(Screen._on_idle)
+    assert "_no_default_action" in inspect.getsource(MessagePump._get_dispatch_methods), (
+        "Textual dispatches handlers another way: update ui/compat.DrawsKeysAtOnce._on_idle"
+    )
+    assert "_batch_count" in inspect.getsource(App._display)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import sys
 import time
 from pathlib import Path
 
@@ -70,6 +71,7 @@ def settle_garbage() -> None:
     few screens of widgets and the conversation, the same at turn 300 as at turn 30, once two of
     Textual's caches that keep growing with the chat are emptied (below).
     """
+    release_full_collections()
     compat.clear_styles_cache()  # it keeps dead widgets' style caches (Textualize/textual#6665)
     compat.clear_region_caches()  # they fill with the regions of an ever taller chat
     global _frozen, _collection
@@ -87,6 +89,40 @@ COLLECT_AFTER = 0.1
 """Seconds after a turn's end at which the full collection runs (the end is on screen by then)."""
 _frozen = False
 _collection: asyncio.TimerHandle | None = None
+HELD_THRESHOLD = 1_000_000
+"""The collector's third threshold while a reply streams: young collections between full ones, never reached."""
+_held: tuple[int, ...] | None = None
+"""The collector's thresholds from before `hold_full_collections`, while it holds."""
+
+
+SWITCH_INTERVAL = 0.001
+"""Seconds the main thread runs before it hands the GIL to a thread waiting for it (Python's default: 0.005).
+Textual reads keys and writes frames in threads of their own; while the main thread composes a frame, a key
+waited up to 5 ms for each step of its way in, a frame as much for its way out (benchmarks/responsiveness:
+p99 52-55 -> 32 ms). Threads that don't wait cost nothing."""
+
+
+def hold_full_collections() -> None:
+    """No full collection while a reply streams; `settle_garbage` runs one once the turn has ended.
+
+    Python starts one when enough objects have survived the young collections: every few seconds while a
+    reply streams, each walking every unfrozen object (the conversation, the chat's widgets and their
+    caches: 40-120 ms, with the other core busy more). Nothing reaches the screen meanwhile, not even a key
+    typed then: those pauses were the tail of the key echo (benchmarks/responsiveness). Young collections
+    go on (they free most garbage); cycles that outlive them wait for the turn's end.
+    """
+    global _held
+    if _held is None:
+        _held = gc.get_threshold()
+        gc.set_threshold(_held[0], _held[1], HELD_THRESHOLD)
+
+
+def release_full_collections() -> None:
+    """Let full collections start again (after `hold_full_collections`; any other call does nothing)."""
+    global _held
+    if _held is not None:
+        gc.set_threshold(*_held)
+        _held = None
 
 
 class ChatLog(compat.SizedInOnePass, VerticalScroll, can_focus=False):
@@ -322,7 +358,7 @@ class ChatLog(compat.SizedInOnePass, VerticalScroll, can_focus=False):
         return self.is_anchored and not compat.anchor_released(self)
 
 
-class ChatScreen(TurnSelectionScreen):
+class ChatScreen(compat.DrawsKeysAtOnce, TurnSelectionScreen):
     """One conversation. Turn selection (Ctrl+Up) and copying come from TurnSelectionScreen (selection.py)."""
 
     COMMANDS = {commands.SlashCommands}
@@ -423,6 +459,7 @@ class ChatScreen(TurnSelectionScreen):
         return list(self.chat.query(AssistantReply))
 
     async def on_mount(self) -> None:
+        sys.setswitchinterval(SWITCH_INTERVAL)
         self.title = "xsus"
         self._show_agent()
         self.session.on_status = self._on_status
@@ -501,6 +538,7 @@ class ChatScreen(TurnSelectionScreen):
             await self.mcp.stop()
 
     async def on_unmount(self) -> None:
+        release_full_collections()  # a turn cut off without its ending (the app quitting mid-reply)
         await self.stop_mcp()
 
     def _recovery_notices(self) -> list[str]:
@@ -1325,6 +1363,7 @@ class ChatScreen(TurnSelectionScreen):
         chat.anchor()
         chat.streaming = True
         chat.show_scrollbar()
+        hold_full_collections()  # until _show_ending's settle_garbage, or on_unmount
         status.state, status.stats, status.usage = "streaming", None, self.usage.begin_turn()
         self.show_hint(busy=True)
         ending: ev.TurnEvent | None = None
