@@ -102,7 +102,13 @@ def test_the_readme_table_is_written_from_one_run_with_its_load(tmp_path):
         "machine": {"cpus": "2", "cpu": "Xeon", "python": "3.11.7", "textual": "8.2.8", "pydantic-ai": "2.68.0"},
         "quick": False,
         "results": {
-            "responsiveness": {"presses": 100, "rate_deltas_per_s": 300.0, "p50_ms": 9.0, "p99_ms": 61.5},
+            "responsiveness": {
+                "presses": 100,
+                "rate_deltas_per_s": 300.0,
+                "p50_ms": 9.0,
+                "p99_ms": 61.5,
+                "busy": {"p50_ms": 8.8, "p99_ms": 40.6, "load_average_1m": 3.1},
+            },
             "interrupt": {"runs": 50, "p50_ms": 6.4, "p99_ms": 16.0},
         },
         "load": {"responsiveness": {"min": 1.04, "mean": 1.5, "max": 2.26, "seconds": 30.0}},
@@ -110,6 +116,8 @@ def test_the_readme_table_is_written_from_one_run_with_its_load(tmp_path):
     text = table(report)
     [keys] = [line for line in text.splitlines() if line.startswith("| b.")]
     assert "**p99 61.5 ms**" in keys and "50 ms: missed" in keys and keys.endswith("| 1.0-2.3 |")
+    [busy] = [line for line in text.splitlines() if "CPU-bound process beside" in line]
+    assert "**p99 40.6 ms**" in busy and "50 ms: met" in busy and "load 3.1" in busy
     [esc] = [line for line in text.splitlines() if line.startswith("| d.")]
     assert "50 ms: met" in esc and esc.endswith("| – |")  # no load recorded for it: said so, not invented
     assert not any(line.startswith("| e.") for line in text.splitlines())  # a script that did not run: no row
