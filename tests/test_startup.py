@@ -189,7 +189,8 @@ async def main():
         if typed:
             await pilot.press(*"hello", "enter")
         for _ in range(200):  # the chat screen in, then the collector and the warm-up thread started
-            if not isinstance(app.screen, StartupScreen) and gc.isenabled():
+            starting = [worker for worker in app.workers if worker.group == "startup" and not worker.is_finished]
+            if not isinstance(app.screen, StartupScreen) and not starting:
                 break
             await pilot.pause(0.05)
         from xsus_tui.core import adapters
