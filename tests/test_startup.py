@@ -195,14 +195,25 @@ async def main():
             await pilot.pause(0.05)
         from xsus_tui.core import adapters
         assert gc.isenabled() and gc.get_freeze_count() > 0, "the collector is still paused"
-        for thread in threading.enumerate():
-            if thread.name == "xsus-warm-up":
+        warmed = [] if typed else [t for t in threading.enumerate() if t.name == "xsus-warm-up"]
+        assert typed or warmed, "no warm-up thread once the chat is in"
+        for thread in warmed:
+            thread.join(30)
+        if typed:  # the warm-up waits for the queued message's turn to be on screen: it shares the GIL with it
+            while app.session.unsaved or not app.session.conversation.messages:
+                await pilot.pause(0.05)
+            for _ in range(600):
+                if warmed := [t for t in threading.enumerate() if t.name == "xsus-warm-up"]:
+                    break
+                if adapters.MESSAGES.pydantic_complete and "genai_prices.data" in sys.modules:
+                    break  # it has come and gone
+                await pilot.pause(0.05)
+            for thread in warmed:
                 thread.join(30)
         assert adapters.MESSAGE.pydantic_complete and adapters.MESSAGES.pydantic_complete
+        assert "genai_prices.data" in sys.modules, "the price data was not loaded after start"
         if not typed:
             return ["ModelRequest", "ModelResponse"]
-        while app.session.unsaved or not app.session.conversation.messages:
-            await pilot.pause(0.05)
         return [type(m).__name__ for m in app.session.conversation.messages]
 
 kinds = asyncio.run(main())
@@ -214,11 +225,16 @@ print("ok")
     probe = """
 import sys
 from xsus_tui.core import adapters, recording, store
+from xsus_tui.core.agents import build_chat_agent
+from xsus_tui.core.compat import price_data_deferred
+with price_data_deferred():
+    build_chat_agent("demo")
+assert "genai_prices.data" not in sys.modules, "building the demo agent loaded the price data"
 sys.exit(1 if adapters.MESSAGE.pydantic_complete or adapters.MESSAGES.pydantic_complete else 0)
 """
     env = {**os.environ, "PYDANTIC_AI_NO_BANNER": "1"}
     imported = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, env=env)
-    assert imported.returncode == 0, "importing the store built the message adapters: " + imported.stderr
+    assert imported.returncode == 0, "importing the store or building an agent built what waits: " + imported.stderr
     for mode in ("quiet", "typed"):
         result = subprocess.run(
             [sys.executable, "-W", "error::RuntimeWarning", "-c", code, mode],

@@ -231,7 +231,23 @@ class XsusApp(App[int]):
             chat.send(chat.prompt.Submitted(chat.prompt, draft))
         self.call_later(self._release_keys)
         if setup.warm_up is not None:
-            threading.Thread(target=setup.warm_up, name=f"{DAEMON_PREFIX}warm-up", daemon=True).start()
+            if send_now:  # once the turn is on screen: it shares one interpreter lock with the warm-up thread
+                self._after_turn_shown(chat, setup.warm_up)
+            else:
+                _start_warm_up(setup.warm_up)
+
+    def _after_turn_shown(self, chat: ChatScreen, warm_up: Callable[[], None]) -> None:
+        """Start `warm_up` once the chat's status line has left `idle` (the queued message's turn began) and the
+        screen showing it was refreshed. That turn builds what its own first save needs."""
+        started = False
+
+        def state_changed(state: str) -> None:
+            nonlocal started
+            if state != "idle" and not started:
+                started = True
+                self.call_after_refresh(_start_warm_up, warm_up)
+
+        self.watch(chat.status, "state", state_changed)
 
     async def on_event(self, event: events.Event) -> None:
         if (
@@ -302,6 +318,10 @@ class XsusApp(App[int]):
             self.exit(return_code=130)
         else:
             self.exit(0)
+
+
+def _start_warm_up(warm_up: Callable[[], None]) -> None:
+    threading.Thread(target=warm_up, name=f"{DAEMON_PREFIX}warm-up", daemon=True).start()
 
 
 def _is_terminal(fd: int) -> bool:
