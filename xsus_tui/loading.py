@@ -164,15 +164,14 @@ class ChatLoader:
         from .core import mcp_servers, session, store  # noqa: F401 (imported here, off the event loop)
         from .core.agent_loader import AgentLoadError
         from .core.agents import ModelChoiceError, build_chat_agent, build_user_agent
-        from .core.compat import price_data_deferred
 
+        # Building the model loads genai-prices' data snapshot (pydantic-ai's Model.__init__, 20 ms): left here, as
+        # the chat's status line needs it at once for the model's context window.
         try:
-            with price_data_deferred():  # loaded by warm_up, once the chat is ready
-                if target:
-                    resume_gc()  # the user's module may run long (or forever): not without a collector
-                    return build_user_agent(target, model_id=self.args.model, default_model=self.settings.model)
-                model = self.args.model or self.settings.model
-                return build_chat_agent(model, instructions=self.settings.instructions)
+            if target:
+                resume_gc()  # the user's module may run long (or forever): not without a collector
+                return build_user_agent(target, model_id=self.args.model, default_model=self.settings.model)
+            return build_chat_agent(self.args.model or self.settings.model, instructions=self.settings.instructions)
         except (ModelChoiceError, AgentLoadError) as error:
             raise CliError(self._from_config(str(error), target)) from error
 
@@ -213,12 +212,10 @@ def _in_background(function: Callable[[], T], *, name: str) -> concurrent.future
 
 
 def warm_up() -> None:
-    """After the chat is on screen, in a daemon thread: what the first turn would otherwise wait for (the message
-    adapters, the price data)."""
-    from .core import adapters, compat
+    """After the chat is on screen, in a daemon thread: what the first turn would otherwise wait for."""
+    from .core import adapters
 
     adapters.warm()
-    compat.load_price_data()
 
 
 async def load_conversation(store, args: argparse.Namespace, notices: list[str]):

@@ -7,8 +7,6 @@ part when an upgrade changes it, so an upgrade fails loudly rather than strangel
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 try:  # Where a Conversation marks which of its messages are stored (store.py's fast save reads and grows it).
@@ -70,32 +68,3 @@ def context_tokens(response: Any) -> int:
     if _context_tokens is not None:
         return _context_tokens(response)
     return (response.usage.input_tokens or 0) + (response.usage.output_tokens or 0)  # pragma: no cover
-
-
-@contextlib.contextmanager
-def price_data_deferred() -> Iterator[None]:
-    """Models built inside don't load genai-prices' data snapshot (pydantic-ai's `Model.__init__` does: 20 ms of
-    CPU on the way to the chat being ready). It is loaded by `load_price_data` once the chat is up, or by the
-    first price asked for. The name is swapped in the module that calls it, and only for a model built inside."""
-    import pydantic_ai.models as models
-
-    original = getattr(models, "preload_pricing_data", None)
-    if original is None:  # pragma: no cover - moved: the snapshot just loads at start, as before
-        yield
-        return
-    models.preload_pricing_data = _skip  # type: ignore[attr-defined]
-    try:
-        yield
-    finally:
-        models.preload_pricing_data = original  # type: ignore[attr-defined]
-
-
-def _skip() -> None:
-    pass
-
-
-def load_price_data() -> None:
-    """Load genai-prices' data snapshot now (in a background thread), so the first reply's price doesn't wait."""
-    from genai_prices.data_snapshot import get_snapshot
-
-    get_snapshot()
