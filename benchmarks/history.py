@@ -1,6 +1,6 @@
 """A long stored conversation: resuming it (`xsus -c`) and jumping back to its start.
 
-    .venv/bin/python -m benchmarks.history [--turns 2000] [--pageups 10] [--opens 5] [--quick]
+    .venv/bin/python -m benchmarks.history [--turns 2000] [--pageups 10] [--opens 5] [--quick] [--against DIR]
 
 A fresh XSUS_HOME gets one conversation of `--turns` turns (2,000: about 1 MB of prompts and
 markdown replies, with lists, a few code blocks and some tool calls), written with the store the app
@@ -20,6 +20,9 @@ pseudo-terminal (100x30, the demo model), and the benchmark measures:
   - in the second open a search hit (Ctrl+O, `⟦q1⟧` typed, Enter on the hit) and in the third a `/tree`
     pick (Home, Enter): from the Enter until turn 1's reply's end (`⟦a1⟧`) is on screen.
 
+`--against DIR` only opens it, `--opens` times from DIR (an older checkout) and from this one in turn: the
+first paint's median, the app's CPU time by then and the load average for each.
+
 Targets: first paint < 1 s every time, turn 1 on screen < 1 s after each jump, peak memory < 300 MB.
 Anything that doesn't happen within its timeout is reported as `timeout`, not raised.
 """
@@ -38,6 +41,7 @@ import time
 from pathlib import Path
 
 from benchmarks.agents import WORDS, markdown_block
+from benchmarks.startup import cpu_seconds
 from benchmarks.terminal import (
     CTRL_END,
     CTRL_HOME,
@@ -45,6 +49,7 @@ from benchmarks.terminal import (
     PAGE_DOWN,
     PAGE_UP,
     PLACEHOLDER,
+    ROOT,
     Terminal,
     bench_env,
     fresh_home,
@@ -199,11 +204,14 @@ def rss_mb(term: Terminal) -> float | None:
     return None if peak is None else round(peak, 1)
 
 
-def open_once(home: Path, turns: int, paint_timeout: float) -> tuple[Terminal, dict]:
-    """Start `xsus -c` and wait for the last turn and the prompt: the terminal (still running) and its figures."""
-    term = Terminal.spawn(["-c"], env=bench_env(home))
+def open_once(home: Path, turns: int, paint_timeout: float, root: Path = ROOT) -> tuple[Terminal, dict]:
+    """Start `xsus -c` (from the checkout at `root`) and wait for the last turn and the prompt: the terminal (still
+    running) and its figures."""
+    extra = {} if root == ROOT else {"PYTHONPATH": str(root)}
+    term = Terminal.spawn(["-c"], env=bench_env(home, **extra), cwd=root)
     figures: dict = {}
     painted = term.wait_for(f"⟦a{turns}⟧".encode(), timeout=paint_timeout)
+    figures["cpu_at_paint_ms"] = None if painted is None else round(cpu_seconds(term.pid) * 1000, 1)
     prompt = term.wait_for(PLACEHOLDER, timeout=60 if painted else 0)
     figures["first_paint_ms"] = "timeout" if painted is None else round((painted - term.started) * 1000, 1)
     figures["prompt_shown_ms"] = None if prompt is None else round((prompt - term.started) * 1000, 1)
@@ -287,6 +295,39 @@ def measure(turns: int, pageups: int, opens: int, paint_timeout: float, scroll_t
     return figures
 
 
+def compare_opens(turns: int, opens: int, against: Path, paint_timeout: float) -> dict:
+    """A/B: the same history opened `opens` times from the checkout at `against` (an older one) and from this one,
+    in turn (which goes first alternates): the first paint's median and the app's CPU by then, with the load."""
+    checkouts = {"before": against, "after": ROOT}
+    runs: dict[str, list[dict]] = {name: [] for name in checkouts}
+    figures: dict = {"against": str(against)}
+    with fresh_home() as home:
+        figures.update(asyncio.run(build_history(home / "history.db", turns)))
+        for run in range(opens):
+            for name in checkouts if run % 2 == 0 else reversed(checkouts):
+                load = os.getloadavg()[0]
+                term, opened = open_once(home, turns, paint_timeout, checkouts[name])
+                with term:
+                    runs[name].append({**opened, "loadavg": load})
+    print(f"A/B against {against}: xsus -c on {turns} turns, {opens} opens each, start to the last turn on screen")
+    for name, done in runs.items():
+        paints = [run["first_paint_ms"] for run in done if run["first_paint_ms"] != "timeout"]
+        cpus = [run["cpu_at_paint_ms"] for run in done if run["cpu_at_paint_ms"] is not None]
+        loads = [run["loadavg"] for run in done]
+        row = {
+            "first_paint_median_ms": round(statistics.median(paints), 1) if paints else "timeout",
+            "first_paint_max_ms": max(paints) if len(paints) == len(done) else "timeout",
+            "cpu_median_ms": round(statistics.median(cpus), 1) if cpus else None,
+            "load_average": [round(min(loads), 2), round(max(loads), 2)],
+        }
+        figures[name] = row
+        print(
+            f"  {name:<7} median {row['first_paint_median_ms']} ms (max {row['first_paint_max_ms']}), CPU "
+            f"{row['cpu_median_ms']} ms, load average {row['load_average'][0]}-{row['load_average'][1]}"
+        )
+    return figures
+
+
 def page_through(term: Terminal, key: bytes, name: str, presses: int) -> dict:
     """`presses` presses of `key`, each timed until the terminal has received a repaint of the chat."""
     delays = []
@@ -312,8 +353,19 @@ def main() -> None:
     parser.add_argument("--scroll-timeout", type=float, default=300.0, help="seconds to wait for the first turn")
     parser.add_argument("--quick", action="store_true", help="20 turns, 2 PgUps, 3 opens: to check the script runs")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/history.json"))
+    parser.add_argument(
+        "--against",
+        type=Path,
+        metavar="DIR",
+        help="A/B of the opens only: an older checkout (e.g. from `git archive`), opened in turn with this one",
+    )
     args = parser.parse_args()
     turns, pageups, opens = (20, 2, 3) if args.quick else (args.turns, args.pageups, max(3, args.opens))
+    if args.against:
+        figures = compare_opens(turns, opens, args.against.resolve(), args.paint_timeout)
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=2))
+        return
     started = time.monotonic()
     figures = measure(turns, pageups, opens, args.paint_timeout, args.scroll_timeout)
     figures["wall_s"] = round(time.monotonic() - started, 1)

@@ -1,6 +1,6 @@
 """Start-up: `xsus --version`, and the TUI from process start to its first frame, to typing, to ready to send.
 
-    .venv/bin/python -m benchmarks.startup [--runs 5] [--load 1]
+    .venv/bin/python -m benchmarks.startup [--runs 5] [--load 1] [--against OLD_CHECKOUT]
 
 Each run starts the real app in a pseudo-terminal (100x30, a fresh XSUS_HOME) and, the moment its first
 frame arrives, types `hello` and Enter in one write (as a user who starts typing at once, or pastes).
@@ -22,7 +22,8 @@ Three ways to start: the demo model; `--model openai-chat:bench` (OPENAI_API_KEY
 a closed 127.0.0.1 port: no request is made before the send, which then fails, as it should); and
 `--agent benchmarks/agents.py:paced`. Each is run `--runs` times (median shown), first on the machine as
 it is, then with `--load` CPU-bound processes beside it (`python -c 'while 1: pass'`); the load average
-is printed with each.
+is printed with each. `--against DIR` compares instead: each start is made from DIR (an older checkout, as
+`git archive` writes it) and from this one in turn, and each row gets the load average its runs saw.
 """
 
 from __future__ import annotations
@@ -77,13 +78,15 @@ SCENARIOS: dict[str, tuple[list[str], dict[str, str]]] = {
 """name: (arguments, environment); openai's OPENAI_BASE_URL is added per run."""
 
 
-def one_run(scenario: str, home: Path) -> dict[str, float]:
-    """The times (seconds from the fork) of one start, typing at the first frame."""
+def one_run(scenario: str, home: Path, root: Path = ROOT) -> dict[str, float]:
+    """The times (seconds from the fork) of one start, typing at the first frame; `root`: the checkout to run."""
     args, extra = SCENARIOS[scenario]
     extra = dict(extra)
     if scenario == "openai":
         extra["OPENAI_BASE_URL"] = f"http://127.0.0.1:{closed_port()}/v1"
-    with Terminal.spawn(args, env=bench_env(home, **extra)) as term:
+    if root != ROOT:
+        extra["PYTHONPATH"] = str(root)
+    with Terminal.spawn(args, env=bench_env(home, **extra), cwd=root) as term:
         painted_at = term.wait_offset(MARKER, timeout=30)
         if painted_at < 0:
             raise RuntimeError(f"{scenario}: the TUI did not paint within 30 s: {term.last_words()}")
@@ -147,6 +150,39 @@ def measure(runs: int, load: int) -> dict[str, object]:
     return figures
 
 
+def compare(runs: int, load: int, against: Path) -> dict[str, object]:
+    """A/B: each scenario started `runs` times from this checkout and from `against` (an older one), one after
+    the other (which goes first alternates), under `load` hogs. Medians, with the load average each run saw."""
+    checkouts = {"before": against, "after": ROOT}
+    samples: dict[tuple[str, str], list[dict[str, float]]] = {(c, s): [] for c in checkouts for s in SCENARIOS}
+    with cpu_load(load):
+        for run in range(runs):
+            order = list(checkouts) if run % 2 == 0 else list(reversed(checkouts))
+            for scenario in SCENARIOS:
+                for checkout in order:
+                    with fresh_home() as home:
+                        times = one_run(scenario, home, checkouts[checkout])
+                    times["loadavg"] = os.getloadavg()[0]
+                    samples[(checkout, scenario)].append(times)
+    figures: dict[str, object] = {"cpu_hogs": load, "against": str(against)}
+    print(f"\nA/B against {against}: {load} CPU-bound process(es) beside it, medians of {runs} (max)")
+    print(f"{'':<16}{'first frame':>14}{'ready to send':>16}{'CPU to ready':>15}{'load average':>16}")
+    for scenario in SCENARIOS:
+        for checkout in checkouts:
+            runs_of = samples[(checkout, scenario)]
+            row = {}
+            for key in ("first_frame", "ready", "cpu"):
+                values = [run[key] * 1000 for run in runs_of]
+                row[key] = (round(statistics.median(values), 1), round(max(values), 1))
+            loads = [run["loadavg"] for run in runs_of]
+            row["loadavg"] = (round(min(loads), 2), round(max(loads), 2))
+            figures[f"{checkout}_{scenario}"] = row
+            cells = [f"{row[key][0]:.0f} ({row[key][1]:.0f})" for key in ("first_frame", "ready", "cpu")]
+            loads = "{:.2f}-{:.2f}".format(*row["loadavg"])
+            print(f"{scenario + ' ' + checkout:<16}{cells[0]:>14}{cells[1]:>16}{cells[2]:>15}{loads:>16}")
+    return figures
+
+
 def table(title: str, figures: dict[str, object]) -> None:
     print(
         f"\n{title}: {figures['cpu_hogs']} CPU-bound process(es) beside it, load average (1 min) "
@@ -167,8 +203,23 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="starts of each kind, for each load (median shown)")
     parser.add_argument("--load", type=int, default=1, help="CPU-bound processes for the loaded runs (0: none)")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/startup.json"))
+    parser.add_argument(
+        "--against",
+        type=Path,
+        metavar="DIR",
+        help="A/B instead: an older checkout (e.g. from `git archive`), started in turn with this one",
+    )
     args = parser.parse_args()
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "xsus_tui")], check=True)
+    if args.against:
+        against = args.against.resolve()
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(against / "xsus_tui")], check=True)
+        ab = {"quiet": compare(args.runs, 0, against)}
+        if args.load:
+            ab["loaded"] = compare(args.runs, args.load, against)
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(ab, indent=2))
+        return
     versions = [version_time() for _ in range(args.runs)]
     quiet = measure(args.runs, 0)
     figures: dict[str, object] = {

@@ -183,26 +183,66 @@ args = cli.build_parser().parse_args([])
 
 typed = sys.argv[1] == "typed"  # else nothing is sent: only the warm-up thread can build the adapters
 
+from xsus_tui import loading
+warm_up, seen = loading.warm_up, []
+
+def watched_warm_up():  # whether the queued message's turn had begun when the warm-up thread did
+    seen.append(app.screen.status.state != "idle" or bool(app.session.conversation.messages))
+    warm_up()
+
+loading.warm_up = watched_warm_up
+
+from xsus_tui.ui.screens import chat as chat_screen
+settle, frozen_at_open = chat_screen.settle_garbage, []
+
+def watched_settle():  # the chat's first collection, when it opens: start-up is frozen by then, not walked
+    if not frozen_at_open:
+        frozen_at_open.append(gc.get_freeze_count())
+    settle()
+
+chat_screen.settle_garbage = watched_settle
+
+class TypedFirst(ChatLoader):  # loads once the message is typed: queued while starting, however fast the machine
+
+    async def build(self):
+        await typed_in.wait()
+        return await super().build()
+
 async def main():
-    app = XsusApp(loader=ChatLoader(args, Settings()))
+    global app, typed_in
+    typed_in = asyncio.Event()
+    app = XsusApp(loader=TypedFirst(args, Settings()))
     async with app.run_test(size=(100, 30)) as pilot:
         if typed:
             await pilot.press(*"hello", "enter")
+            assert app.screen.submitted == "hello"
+        typed_in.set()
         for _ in range(200):  # the chat screen in, then the collector and the warm-up thread started
-            if not isinstance(app.screen, StartupScreen) and gc.isenabled():
+            starting = [worker for worker in app.workers if worker.group == "startup" and not worker.is_finished]
+            if not isinstance(app.screen, StartupScreen) and not starting:
                 break
             await pilot.pause(0.05)
         from xsus_tui.core import adapters
         assert gc.isenabled() and gc.get_freeze_count() > 0, "the collector is still paused"
+        for _ in range(600):  # typed: the warm-up waits for the queued message's turn to be on screen
+            if seen:
+                break
+            await pilot.pause(0.05)
         for thread in threading.enumerate():
             if thread.name == "xsus-warm-up":
                 thread.join(30)
+        # Typed, it began once the turn was on screen (not racing it for the GIL); else as the chat came in.
+        assert seen == [typed], seen
+        assert frozen_at_open and frozen_at_open[0] > 100_000, frozen_at_open
         assert adapters.MESSAGE.pydantic_complete and adapters.MESSAGES.pydantic_complete
         if not typed:
             return ["ModelRequest", "ModelResponse"]
-        while app.session.unsaved or not app.session.conversation.messages:
+        kinds = lambda: [type(m).__name__ for m in app.session.conversation.messages]
+        for _ in range(600):  # the reply to the queued message, saved
+            if "ModelResponse" in kinds() and not app.session.unsaved:
+                break
             await pilot.pause(0.05)
-        return [type(m).__name__ for m in app.session.conversation.messages]
+        return kinds()
 
 kinds = asyncio.run(main())
 assert kinds[0] == "ModelRequest" and "ModelResponse" in kinds, kinds

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import contextlib
 import contextvars
 import sys
+import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from . import paths
-from .process import in_daemon_thread, resume_gc
+from .process import DAEMON_PREFIX, in_daemon_thread, resume_gc
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -43,10 +47,10 @@ READ_TIMEOUT = 2.0
 """Seconds a reading command waits for another process's lock before it says so."""
 
 
-def open_store(*, reading: bool = False, progress: Callable[[int, int], None] | None = None):
+def open_store(*, reading: bool = False, progress: Callable[[int, int], None] | None = None, checked: bool = False):
     """The history store. `reading` commands open it read-only: they create, move and write nothing, so they
     work on a read-only home and never change what they read. Opened for writing, a database written before
-    schema 2 is indexed first, telling `progress(done, total)`."""
+    schema 2 is indexed first, telling `progress(done, total)`; `checked`: it has just passed `quick_check`."""
     from .core.store import SQLiteConversationStore, StoreError
 
     db = paths.history_db()
@@ -56,7 +60,7 @@ def open_store(*, reading: bool = False, progress: Callable[[int, int], None] | 
             if store.may_be_stale:
                 warn_stale(db)
             return store
-        return SQLiteConversationStore.open(db, progress=progress)
+        return SQLiteConversationStore.open(db, progress=progress, checked=checked)
     except StoreError as error:
         raise store_cli_error(error) from error
 
@@ -96,6 +100,9 @@ class ChatLoader:
         from .ui.app import ChatSetup
 
         args, settings = self.args, self.settings
+        # The history's integrity check (SQLite, which lets other threads run: about 70 ms per 100 MB) runs beside
+        # the imports below, on the other core, instead of after them.
+        checking = _in_background(_history_checks, name="store-check")
         target = args.agent or settings.agent
         if target:
             from .core.agent_loader import parse_target
@@ -114,7 +121,9 @@ class ChatLoader:
                 loop.call_soon_threadsafe(self._progress, text, context=context)
 
         progress = Throttled(show)
-        store = self.store = await in_daemon_thread(lambda: open_store(progress=progress), name="store-open")
+        store = self.store = await in_daemon_thread(
+            lambda: open_store(progress=progress, checked=checking.result()), name="store-open"
+        )
         self._progress(None)
         notices: list[str] = []
         if store.moved_aside is not None:
@@ -156,6 +165,8 @@ class ChatLoader:
         from .core.agent_loader import AgentLoadError
         from .core.agents import ModelChoiceError, build_chat_agent, build_user_agent
 
+        # Building the model loads genai-prices' data snapshot (pydantic-ai's Model.__init__, 20 ms): left here, as
+        # the chat's status line needs it at once for the model's context window.
         try:
             if target:
                 resume_gc()  # the user's module may run long (or forever): not without a collector
@@ -177,6 +188,27 @@ class ChatLoader:
         if self.store is not None:
             # Its thread is a daemon: a write stuck in a lock can't hold the exit.
             self.store.close(timeout=CLOSE_TIMEOUT)
+
+
+def _history_checks() -> bool:
+    """Whether the history database passes SQLite's `quick_check` now (False: the store's open checks it itself)."""
+    from .core.db import passes_quick_check
+
+    return passes_quick_check(paths.history_db())
+
+
+def _in_background(function: Callable[[], T], *, name: str) -> concurrent.futures.Future[T]:
+    """`function()` started in a daemon thread of its own: its result (or error) in the future returned."""
+    future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+    def run() -> None:
+        try:
+            future.set_result(function())
+        except BaseException as error:  # noqa: BLE001 - handed to whoever waits for it
+            future.set_exception(error)
+
+    threading.Thread(target=run, name=f"{DAEMON_PREFIX}{name}", daemon=True).start()
+    return future
 
 
 def warm_up() -> None:

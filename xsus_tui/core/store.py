@@ -158,6 +158,7 @@ class SQLiteConversationStore(ConversationStore):
         busy_timeout: float = BUSY_TIMEOUT,
         readonly: bool = False,
         progress: Callable[[int, int], None] | None = None,
+        checked: bool = False,
     ) -> SQLiteConversationStore:
         """Open (creating if needed) the database at `path`; blocks until it is open.
 
@@ -167,7 +168,8 @@ class SQLiteConversationStore(ConversationStore):
         the cause, and leaves the file as it was. `readonly` opens an existing database for reading only.
 
         A database written before schema 2 is indexed for listing and search first (`index.migrate`), telling
-        `progress(done, total)` how many messages are done.
+        `progress(done, total)` how many messages are done. `checked`: the file has just passed `quick_check`
+        (`db.passes_quick_check`: the chat runs it while pydantic-ai imports), so it is not checked again.
         """
         path = Path(path)
         worker = DbThread()
@@ -180,7 +182,7 @@ class SQLiteConversationStore(ConversationStore):
                 return store
             moved_aside = None
             try:
-                db = worker.call(lambda: _connect(path, busy_timeout))
+                db = worker.call(lambda: _connect(path, busy_timeout, check=not checked))
             except CorruptDatabase:
                 moved_aside = _move_aside(path)
                 db = worker.call(lambda: _connect(path, busy_timeout))
@@ -894,8 +896,9 @@ class SQLiteConversationStore(ConversationStore):
 # -- opening ------------------------------------------------------------------------------------------
 
 
-def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
-    """On the database thread: open `path` for reading and writing, creating it (0600) and its tables."""
+def _connect(path: Path, busy_timeout: float, *, check: bool = True) -> sqlite3.Connection:
+    """On the database thread: open `path` for reading and writing, creating it (0600) and its tables; with `check`,
+    fail with CorruptDatabase unless it passes `quick_check`."""
     if path.is_dir():
         raise StoreError(f"cannot open the history database {path}: it is a folder", cause="it is a folder")
     if path.exists() and not os.access(path, os.R_OK | os.W_OK):
@@ -933,7 +936,7 @@ def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
         db.execute("SELECT count(*) FROM conversations").fetchone()
         # Damage that the queries above did not touch would show later, mid-chat: check the file now
         # (about 70 ms per 100 MB), before anything is written into it.
-        if (verdict := db.execute("PRAGMA quick_check").fetchone()[0]) != "ok":
+        if check and (verdict := db.execute("PRAGMA quick_check").fetchone()[0]) != "ok":
             db.close()
             raise CorruptDatabase(f"{path} fails SQLite's quick_check ({verdict})")
         db.execute(f"PRAGMA busy_timeout = {int(BUSY_STEP * 1000)}")  # then writes wait in steps (`_begin`)

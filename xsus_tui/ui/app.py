@@ -222,13 +222,32 @@ class XsusApp(App[int]):
         chat = chat_module.ChatScreen(setup.session, setup.notices, setup.mcp, draft=draft)
         # Keys pressed while the chat screen mounts (its prompt not focused yet) would be lost: hold them.
         self._held_keys = []
+        # Paused by the CLI while starting (process.pause_gc). Resumed before the chat mounts: everything alive now
+        # is frozen first, so the collection the chat runs when it opens walks only what the mount creates (it
+        # walked the whole start-up, 70 ms, on the way to ready).
+        resume_gc()
         await self.switch_screen(chat)
         if send_now:
             chat.send(chat.prompt.Submitted(chat.prompt, draft))
         self.call_later(self._release_keys)
-        resume_gc()  # paused by the CLI while starting (process.pause_gc)
         if setup.warm_up is not None:
-            threading.Thread(target=setup.warm_up, name=f"{DAEMON_PREFIX}warm-up", daemon=True).start()
+            if send_now:  # once the turn is on screen: it shares one interpreter lock with the warm-up thread
+                self._after_turn_shown(chat, setup.warm_up)
+            else:
+                _start_warm_up(setup.warm_up)
+
+    def _after_turn_shown(self, chat: ChatScreen, warm_up: Callable[[], None]) -> None:
+        """Start `warm_up` once the chat's status line has left `idle` (the queued message's turn began) and the
+        screen showing it was refreshed. That turn builds what its own first save needs."""
+        started = False
+
+        def state_changed(state: str) -> None:
+            nonlocal started
+            if state != "idle" and not started:
+                started = True
+                self.call_after_refresh(_start_warm_up, warm_up)
+
+        self.watch(chat.status, "state", state_changed)
 
     async def on_event(self, event: events.Event) -> None:
         if (
@@ -299,6 +318,10 @@ class XsusApp(App[int]):
             self.exit(return_code=130)
         else:
             self.exit(0)
+
+
+def _start_warm_up(warm_up: Callable[[], None]) -> None:
+    threading.Thread(target=warm_up, name=f"{DAEMON_PREFIX}warm-up", daemon=True).start()
 
 
 def _is_terminal(fd: int) -> bool:

@@ -50,6 +50,8 @@ FOUND_MARK = 3.0
 """Seconds a turn opened from a search or the tree stays marked."""
 HISTORY_PAGE = 10
 """Stored turns shown when a conversation opens; scrolling to the top shows this many more each time."""
+OPENING_TURNS = 3
+"""Of those, rendered before the chat is first painted (the rest of the page follows at once)."""
 START_HINT = "Enter sends, Ctrl+J adds a line, Esc interrupts a reply, Ctrl+Q quits."
 DEMO_WELCOME = (
     "You are chatting with the embedded demo model: it runs offline and shows every feature. "
@@ -673,7 +675,7 @@ class ChatScreen(compat.DrawsKeysAtOnce, TurnSelectionScreen):
             if last:
                 page = HistoryPage(last)
                 await chat.mount(page)
-                await page.load()
+                await page.load(last_first=OPENING_TURNS)  # the rest of the page once they are on screen
         finally:
             if collecting:
                 gc.enable()

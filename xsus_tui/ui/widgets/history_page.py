@@ -77,38 +77,25 @@ class HistoryPage(Vertical):
     def prompts(self) -> list[str]:
         return [turn.prompt for turn in self.turns]
 
-    async def load(self) -> None:
-        """Render the page's turns (again), from the stored messages."""
+    async def load(self, *, last_first: int | None = None) -> None:
+        """Render the page's turns (again), from the stored messages. With `last_first`, only that many of its
+        last turns now, and the ones above them once those are on screen (a conversation opening: its first
+        paint waits for the turns it shows, not for the whole page)."""
         if self.loaded or self._loading or self._pruning or not self.is_attached:
             return  # (removed meanwhile: taken into a PageStack)
         self._loading = True
         chat = self.parent
         before = self.outer_size.height
         above = chat is not None and self.region.bottom <= chat.content_region.y
+        split = 0 if last_first is None else max(0, len(self.turns) - last_first)
         try:
-            widgets, replies = [], []
-            for turn in self.turns:
-                reply = AssistantReply()
-                user = UserMessage(
-                    turn.prompt,
-                    number=turn.number,
-                    versions=turn.versions,
-                    attachments=turn.attachments,
-                    summary=turn.summary,
-                    summarized=turn.summarized,
-                    steered=turn.steered,
-                )
-                widgets += [user, reply]
-                replies.append((reply, turn.events))
-            with self.app.batch_update():
-                await self.mount_all(widgets)
-                for reply, events in replies:
-                    for event in events:
-                        await reply.apply(event)
-                self.styles.height = None
+            await self._mount_turns(self.turns[split:])
+            self.styles.height = None
             self.loaded = True
         finally:
-            self._loading = False
+            self._loading = split > 0
+        if split:
+            self.call_after_refresh(self._render_above, self.turns[:split])
         if above and before and isinstance(chat, Widget):
             # Rendered at another width than its kept height: content above the view changed
             # height, so move the view with it.
@@ -117,6 +104,35 @@ class HistoryPage(Vertical):
                     chat.scroll_to(y=chat.scroll_y + grown, animate=False, immediate=True)
 
             self.call_after_refresh(keep_place)
+
+    async def _mount_turns(self, turns: list[PastTurn], *, before: Widget | None = None) -> None:
+        widgets, replies = [], []
+        for turn in turns:
+            reply = AssistantReply()
+            user = UserMessage(
+                turn.prompt,
+                number=turn.number,
+                versions=turn.versions,
+                attachments=turn.attachments,
+                summary=turn.summary,
+                summarized=turn.summarized,
+                steered=turn.steered,
+            )
+            widgets += [user, reply]
+            replies.append((reply, turn.events))
+        with self.app.batch_update():
+            await self.mount_all(widgets, before=before)
+            for reply, events in replies:
+                for event in events:
+                    await reply.apply(event)
+
+    async def _render_above(self, turns: list[PastTurn]) -> None:
+        """The rest of a page `load(last_first=...)` began: its turns above those already rendered."""
+        try:
+            if self.is_attached and self.loaded and self.children:
+                await self._mount_turns(turns, before=self.children[0])
+        finally:
+            self._loading = False
 
     async def open(self) -> None:
         """Render the page now, unfolded (a turn selected in it): unlike `unfold_back`, done when this returns."""
