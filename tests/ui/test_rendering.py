@@ -10,7 +10,7 @@ from xsus_tui.core.demo_text import long_reply
 from xsus_tui.ui.folding import is_folded
 from xsus_tui.ui.widgets.reply_text import ReplyText
 
-from .helpers import SIZE, make_app, screen_text, send, wait_for, wait_idle
+from .helpers import SIZE, make_app, screen_text, send, started_then_waiting, wait_for, wait_idle
 
 DOC = long_reply(3) + "\n```python\nx = 1\nprint(x)\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\nThe end.\n"
 
@@ -107,3 +107,37 @@ async def test_finished_turns_far_from_the_viewport_are_folded_and_unfold_when_s
         await wait_for(pilot, lambda: not is_folded(screen.replies[0]) and is_folded(screen.replies[-1]))
         await wait_for(pilot, lambda: "A long reply" in screen_text(app))
         assert chat.virtual_size.height == height
+
+
+async def test_the_scrollbar_hides_while_following_a_reply_without_restyling_the_chat(xsus_home):
+    """Hidden while the chat follows a streaming reply (its frame would be repainted after every update), back when
+    the reply ends; toggled on the chat alone: a class would make Textual restyle every widget of the chat."""
+    agent, gate = started_then_waiting()
+    app = make_app(xsus_home, agent)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.chat_screen
+        chat = screen.chat
+        for number in range(3):  # earlier turns: a chat with widgets in it
+            gate.set()
+            await send(pilot, f"turn {number}")
+            await wait_idle(pilot)
+        gate.clear()
+        assert chat.styles.scrollbar_visibility == "visible"
+        await send(pilot, "go")
+        await wait_for(pilot, lambda: "started" in screen.replies[-1].text)
+        assert chat.streaming and chat.following and chat.styles.scrollbar_visibility == "hidden"
+        restyled: list = []
+        update_nodes = app.stylesheet.update_nodes
+
+        def counting(nodes, *args, **kwargs):
+            nodes = list(nodes)
+            restyled.extend(node for node in nodes if chat in node.ancestors_with_self)
+            return update_nodes(nodes, *args, **kwargs)
+
+        app.stylesheet.update_nodes = counting
+        gate.set()
+        await wait_idle(pilot)
+        await pilot.pause()
+        assert chat.styles.scrollbar_visibility == "visible"
+        assert "finished" in screen.replies[-1].text
+        assert len(restyled) < 5, restyled  # the new reply's own widgets at most, never the whole chat
