@@ -197,3 +197,15 @@ def test_profile_areas_reads_a_cprofile_dump(tmp_path):
     report = cprofile_report(dump)
     assert report["busy_s"] > 0 and sum(report["self_by_area"].values()) > 0
     assert any("dumps" in row["function"] for row in report["top_cumulative"] + report["top_self"])
+
+
+def test_the_readme_table_is_the_one_written_from_the_run_kept_in_docs():
+    """README's Performance table is not edited by hand: it is what `benchmarks.report` writes from the kept run."""
+    from pathlib import Path
+
+    from benchmarks.report import BEGIN, END, table
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    shown = readme[readme.index(BEGIN) + len(BEGIN) : readme.index(END)].strip()
+    assert shown == table(json.loads((root / "docs" / "benchmarks-all.json").read_text())).strip()
