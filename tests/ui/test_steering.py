@@ -246,3 +246,35 @@ async def test_f2_on_a_steered_turn_inspects_the_turn_it_was_sent_into(xsus_home
         await wait_for(pilot, lambda: isinstance(app.screen, InspectorScreen))
         assert app.screen.recording.prompt == "first"
         assert any(type(t.event).__name__ == "Steered" for t in app.screen.recording.events)
+
+
+async def test_enter_right_after_esc_sends_the_message_as_the_next_turn(xsus_home):
+    """Esc, then Enter before the reply has stopped: the message is the next turn, not given back to the input
+    (it was, silently: the text stayed in the prompt and nothing was sent). What waited from before Esc still goes
+    back, with it after."""
+    from xsus_tui.ui.widgets.prompt import PromptInput
+
+    seen: list = []
+    release = asyncio.Event()
+    app = make_app(xsus_home, tool_then_answer(seen, release))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.chat_screen
+        await send(pilot, "first")
+        await wait_for(pilot, lambda: "checking" in screen.replies[-1].text)
+        screen.action_interrupt()  # Esc, and Enter in the same moment: the turn is still stopping
+        assert screen.turn_running and screen.status.state == "interrupting"
+        screen.send(PromptInput.Submitted(screen.prompt, "the next question"))
+        await wait_for(pilot, lambda: len(seen) == 2)
+        await wait_idle(pilot)
+        assert prompts_in(seen[1][-1]) == ["the next question"] and screen.prompt.text == ""
+        assert [reply.state for reply in screen.replies[-2:]] == ["interrupted", "done"]
+
+        release.clear()
+        seen.clear()
+        await send(pilot, "second")
+        await wait_for(pilot, lambda: "checking" in screen.replies[-1].text)
+        await send(pilot, "steer me")  # waiting from before Esc
+        screen.action_interrupt()
+        screen.send(PromptInput.Submitted(screen.prompt, "after esc"))
+        await wait_idle(pilot)
+        assert screen.prompt.text == "steer me\nafter esc" and len(seen) == 1  # both back, in order; none sent

@@ -412,6 +412,8 @@ class ChatScreen(compat.DrawsKeysAtOnce, TurnSelectionScreen):
         self.versions: dict[int, tuple[list[Version], int]] = {}
         """Per turn of the conversation shown: its versions and which one is shown (`refresh_versions`)."""
         self.interrupt_requested_at: float | None = None
+        self._sent_while_stopping: set[int] = set()
+        """Queued messages sent with Enter after Esc, while the turn was stopping: the next turn, not given back."""
         """perf_counter time of the last Esc, to measure how fast the turn stops."""
         self._retry: tuple[ev.Retrying, float] | None = None
         self.last_interrupt_latency: float | None = None
@@ -1100,8 +1102,12 @@ class ChatScreen(compat.DrawsKeysAtOnce, TurnSelectionScreen):
             return
         if self.turn_running:  # steering: into the running turn (Enter), or as the next one (Alt+Enter)
             self.prompt.clear()
-            follow_up = message.follow_up or self.compacting  # (a compaction has no run to steer)
-            self.session.queue_message(commands.unescape(text), follow_up=follow_up)
+            # (a compaction has no run to steer; a run being interrupted takes no more: Esc then Enter sends next)
+            stopping = self.interrupt_requested_at is not None
+            follow_up = message.follow_up or self.compacting or stopping
+            queued = self.session.queue_message(commands.unescape(text), follow_up=follow_up)
+            if stopping:
+                self._sent_while_stopping.add(queued.id)
             self.show_queue()
             return
         prompt = self._with_files(commands.unescape(text) if text else "")
@@ -1167,11 +1173,17 @@ class ChatScreen(compat.DrawsKeysAtOnce, TurnSelectionScreen):
     def _after_turn(self, ending: ev.TurnEvent | None) -> None:
         """What was queued and not delivered: after a finished turn, the first of it runs next (when the worker has
         ended, see `on_worker_state_changed`); after an interrupted or failed one it all goes back to the input."""
+        sent_while_stopping, self._sent_while_stopping = self._sent_while_stopping, set()
         if isinstance(ending, ev.TurnFinished):
             queued = self.session.next_queued()
             self._next_prompt = queued.text if queued is not None else None
         elif back := self.session.take_queued():
-            self._give_back("\n".join(item.text for item in back))
+            if all(item.id in sent_while_stopping for item in back):  # Esc, then Enter: sent as the next turn
+                self._next_prompt = back[0].text
+                for item in back[1:]:
+                    self.session.queue_message(item.text, follow_up=True)
+            else:  # what waited from before goes back to the input; what was sent after Esc joins it, in order
+                self._give_back("\n".join(item.text for item in back))
         self.show_queue()
 
     def after_compacting(self, *, stopped: bool) -> None:
