@@ -267,3 +267,35 @@ sys.exit(1 if adapters.MESSAGE.pydantic_complete or adapters.MESSAGES.pydantic_c
             env=env,
         )
         assert result.returncode == 0 and result.stdout.strip() == "ok", mode + result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("kept", [False, True])
+def test_an_enter_typed_before_the_tui_takes_the_terminal_stays_an_enter(kept):
+    """Until Textual sets raw mode, the terminal turns Enter (CR) into a newline (LF), which Textual reads as
+    Ctrl+J: `hello` Enter typed as xsus started became a second line in the prompt. Cleared ICRNL keeps the CR."""
+    import contextlib
+    import pty
+    import select
+    import termios
+    import tty
+
+    from xsus_tui.process import enter_typed_ahead_kept
+
+    master, slave = pty.openpty()
+    try:
+        found = termios.tcgetattr(slave)
+        assert found[0] & termios.ICRNL  # a terminal as shells leave it
+        with enter_typed_ahead_kept(slave) if kept else contextlib.nullcontext():
+            os.write(master, b"hello\r")  # typed ahead, while the app starts
+            echoed = b""
+            while len(echoed) < 6:  # the terminal has taken it in (and translated it, or not) once it echoes it
+                assert select.select([master], [], [], 5)[0], echoed
+                echoed += os.read(master, 100)
+            tty.setraw(slave, termios.TCSANOW)  # what Textual's driver does when it starts
+            assert select.select([slave], [], [], 5)[0]
+            assert os.read(slave, 100) == (b"hello\r" if kept else b"hello\n")
+            termios.tcsetattr(slave, termios.TCSANOW, found)  # Textual puts back what it found when it stops
+        assert termios.tcgetattr(slave) == found  # and the terminal is left as it was
+    finally:
+        os.close(master)
+        os.close(slave)

@@ -29,7 +29,14 @@ from .loading import (
     store_error_type,
     warn_stale,
 )
-from .process import exit_despite_threads, missing_terminal, pause_gc, resume_gc, run_bounded
+from .process import (
+    enter_typed_ahead_kept,
+    exit_despite_threads,
+    missing_terminal,
+    pause_gc,
+    resume_gc,
+    run_bounded,
+)
 
 if TYPE_CHECKING:
     pass
@@ -273,7 +280,8 @@ def _run_tui(args: argparse.Namespace) -> int:
         )
     pause_gc()  # until the chat is ready (XsusApp resumes it), or this ends
     try:
-        return _start_tui(args)
+        with enter_typed_ahead_kept():
+            return _start_tui(args)
     finally:
         resume_gc()
 

@@ -14,7 +14,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -29,6 +29,37 @@ DAEMON_PREFIX = "xsus-"
 
 
 _gc_paused = False
+
+
+@contextlib.contextmanager
+def enter_typed_ahead_kept(fd: int | None = None) -> Iterator[None]:
+    """While the TUI starts, an Enter typed ahead stays an Enter.
+
+    Until Textual puts the terminal in raw mode, the terminal turns each Enter typed (CR) into a newline (LF,
+    `ICRNL`), and Textual reads a newline as Ctrl+J: `hello` and Enter typed as xsus started became a second line
+    in the prompt, never sent. With ICRNL cleared here, before Textual is imported (about 60 ms after the process
+    starts), what is typed from then on reaches the app as typed. The terminal's settings are put back as they
+    were when this ends (Textual puts back the ones it found, ours, when it stops). `fd`: stdin's by default."""
+    try:
+        import termios
+
+        fd = sys.stdin.fileno() if fd is None else fd
+        found = termios.tcgetattr(fd)
+    except (ImportError, AttributeError, ValueError, OSError):  # no terminal (or no termios): nothing to keep
+        yield
+        return
+    changed = list(found)
+    changed[0] = found[0] & ~termios.ICRNL
+    try:
+        termios.tcsetattr(fd, termios.TCSANOW, changed)  # (TCSANOW: what is typed already stays queued)
+    except termios.error:
+        yield
+        return
+    try:
+        yield
+    finally:
+        with contextlib.suppress(termios.error, OSError):
+            termios.tcsetattr(fd, termios.TCSANOW, found)
 
 
 def pause_gc() -> None:
