@@ -101,30 +101,26 @@ def passes_quick_check(path: Path) -> bool:
     """Whether `path` is an SQLite database that passes `PRAGMA quick_check` now (read-only; False when it can't
     tell: locked, missing). Standard library only, and SQLite lets other threads run meanwhile: the chat checks
     its history this way while pydantic-ai imports (about 70 ms per 100 MB), then opens it `checked`."""
-    if not path.is_file():
-        return False
-    try:
-        db = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=0.1)
-    except sqlite3.Error:
-        return False
-    try:
-        return db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
-    except sqlite3.Error:
-        return False
-    finally:
-        db.close()
+    return path.is_file() and _passes_check(path, timeout=0.1, unsure=False)
 
 
 def quick_check(path: Path) -> bool:
-    """Whether `path` opens as an SQLite database and passes `PRAGMA quick_check` (read-only)."""
+    """Whether `path` opens as an SQLite database and passes `PRAGMA quick_check` (read-only); True when it can't
+    tell (locked, say): it is not known to be corrupt."""
+    return _passes_check(path, timeout=1.0, unsure=True)
+
+
+def _passes_check(path: Path, *, timeout: float, unsure: bool) -> bool:
+    """`PRAGMA quick_check` on `path` opened read-only: whether it says ok; `unsure` when it failed for a reason
+    other than corruption; False when it can't be opened."""
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
+        db = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=timeout)
     except sqlite3.Error:
         return False
     try:
         return db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
     except sqlite3.Error as error:
-        return not is_corruption(error)  # locked, say: can't tell, so it is not known to be corrupt
+        return unsure and not is_corruption(error)
     finally:
         db.close()
 
