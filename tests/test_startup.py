@@ -299,3 +299,17 @@ def test_an_enter_typed_before_the_tui_takes_the_terminal_stays_an_enter(kept):
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_with_no_terminal_on_stdin_enter_typed_ahead_has_nothing_to_keep(tmp_path):
+    """`xsus serve` runs each session's chat with a pipe for stdin: no terminal settings to change, and no error
+    (termios.error is not an OSError: it stopped every served chat before its first frame)."""
+    from xsus_tui.process import enter_typed_ahead_kept
+
+    read, write = os.pipe()
+    try:
+        with enter_typed_ahead_kept(read):
+            pass
+    finally:
+        os.close(read)
+        os.close(write)

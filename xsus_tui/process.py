@@ -42,10 +42,13 @@ def enter_typed_ahead_kept(fd: int | None = None) -> Iterator[None]:
     were when this ends (Textual puts back the ones it found, ours, when it stops). `fd`: stdin's by default."""
     try:
         import termios
-
+    except ImportError:  # no termios (Windows): nothing to keep
+        yield
+        return
+    try:
         fd = sys.stdin.fileno() if fd is None else fd
         found = termios.tcgetattr(fd)
-    except (ImportError, AttributeError, ValueError, OSError):  # no terminal (or no termios): nothing to keep
+    except (termios.error, AttributeError, ValueError, OSError):  # stdin is no terminal (`xsus serve`'s sessions)
         yield
         return
     changed = list(found)
