@@ -272,8 +272,9 @@ def conversation(r: random.Random, ids: Ids, start: datetime, turns: int, rare: 
 def generate(path: Path, conversations: int) -> dict:
     """A schema-1 history of `conversations` conversations at `path`, with the rows the store writes."""
     from xsus_tui.core import store as store_module
+    from xsus_tui.core.adapters import message_json
 
-    adapter, record_adapter = store_module._MESSAGE, store_module._RECORD
+    record_adapter = store_module._RECORD
     r = random.Random(SEED)
     ids = Ids(r)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -290,7 +291,7 @@ def generate(path: Path, conversations: int) -> dict:
         clock += timedelta(minutes=r.randint(5, 90))
         turns = 20 if number in long_ones else r.choice([1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14])
         entries, record = conversation(r, ids, clock, turns, number in rare_at)
-        rows = [(e.id, e.parent_id, e.kind, adapter.dump_json(e.message).decode()) for e in entries]
+        rows = [(e.id, e.parent_id, e.kind, message_json(e.message)) for e in entries]
         db.executemany("INSERT INTO entries (id, parent_id, kind, message) VALUES (?, ?, ?, ?)", rows)
         title = store_module._title_of(entries)
         created = entries[0].message.timestamp.isoformat()

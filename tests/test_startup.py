@@ -234,7 +234,7 @@ async def main():
         # Typed, it began once the turn was on screen (not racing it for the GIL); else as the chat came in.
         assert seen == [typed], seen
         assert frozen_at_open and frozen_at_open[0] > 100_000, frozen_at_open
-        assert adapters.MESSAGE.pydantic_complete and adapters.MESSAGES.pydantic_complete
+        assert adapters.MESSAGES.pydantic_complete
         if not typed:
             return ["ModelRequest", "ModelResponse"]
         kinds = lambda: [type(m).__name__ for m in app.session.conversation.messages]
@@ -253,7 +253,7 @@ print("ok")
     probe = """
 import sys
 from xsus_tui.core import adapters, recording, store
-sys.exit(1 if adapters.MESSAGE.pydantic_complete or adapters.MESSAGES.pydantic_complete else 0)
+sys.exit(1 if adapters.MESSAGES.pydantic_complete else 0)
 """
     env = {**os.environ, "PYDANTIC_AI_NO_BANNER": "1"}
     imported = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, env=env)

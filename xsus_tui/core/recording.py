@@ -43,7 +43,6 @@ from .translate import jsonable
 VERSION = 1
 """The recording format's version: a reader refuses a newer one with one line."""
 
-_MESSAGE = adapters.MESSAGE  # built on first use (adapters.py)
 
 EVENT_TYPES: dict[type, str] = {
     ev.RequestSent: "request",
@@ -202,7 +201,7 @@ def runs(base: Sequence[Any], messages: Sequence[Any]) -> list[Any]:
     for message in messages:
         index = where.get(id(message))
         if index is None:
-            out.append(_MESSAGE.dump_python(message, mode="json"))
+            out.append(adapters.message_to_python(message))
         elif out and isinstance(out[-1], list) and out[-1][0] + out[-1][1] == index:
             out[-1][1] += 1
         else:
@@ -221,7 +220,7 @@ def from_runs(base: Sequence[Any], items: Any) -> list[Any]:
                 raise ValueError(f"it refers to messages that came before it but are not there ({item!r})")
             messages.extend(base[item[0] : item[0] + item[1]])
         else:
-            messages.append(_MESSAGE.validate_python(item))
+            messages.append(adapters.message_from_python(item))
     return messages
 
 

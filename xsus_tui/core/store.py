@@ -66,7 +66,7 @@ T = TypeVar("T")
 _MARK = STORED_MARK
 
 # Built on first use, or in the background once the chat is up (adapters.py).
-_MESSAGE, _MESSAGES, _RECORD = adapters.MESSAGE, adapters.MESSAGES, adapters.RECORD
+_MESSAGES, _RECORD = adapters.MESSAGES, adapters.RECORD
 SCHEMA_VERSION = index.SCHEMA_VERSION
 _TABLES = {"entries", "conversations", "partials"}
 """Schema 1's tables; schema 2 adds its own (`index.create`)."""
@@ -400,7 +400,7 @@ class SQLiteConversationStore(ConversationStore):
         expected_revision: str | None,
     ) -> None:
         # Serialized here, on the caller's side: a message that can't be stored fails before any SQL runs.
-        rows = [(e.id, e.parent_id, e.kind, _MESSAGE.dump_json(e.message).decode()) for e in new_entries]
+        rows = [(e.id, e.parent_id, e.kind, adapters.message_json(e.message)) for e in new_entries]
         title = _title_of(new_entries)
         await self._run(lambda: self._write_record(record, rows, expected_revision, title), "save to")
 
@@ -595,7 +595,7 @@ class SQLiteConversationStore(ConversationStore):
             db.execute("DELETE FROM partials WHERE conversation_id = ? AND revision = ?", (conversation_id, revision))
             return False
         entries, updated = _appended(record, _recovered(_MESSAGES.validate_json(data)))
-        rows = [(e.id, e.parent_id, e.kind, _MESSAGE.dump_json(e.message).decode()) for e in entries]
+        rows = [(e.id, e.parent_id, e.kind, adapters.message_json(e.message)) for e in entries]
         self._write_record(updated, rows, revision, _title_of(entries))
         return bool(entries)
 
@@ -883,7 +883,7 @@ class SQLiteConversationStore(ConversationStore):
         decoded: dict[str, Any] = {}  # each entry read once: the recordings share their histories' messages
         for header, body, chain, parts in await self._run(read, "read"):
             history = [
-                decoded.get(row[0]) or decoded.setdefault(row[0], _MESSAGE.validate_json(row[3])) for row in chain
+                decoded.get(row[0]) or decoded.setdefault(row[0], adapters.message_from_json(row[3])) for row in chain
             ]
             recordings.append(unpack(header, body, history, parts))
         return recordings
@@ -1035,7 +1035,7 @@ def _appended(
 
 
 def _entry(row: tuple[str, str | None, str, str]) -> ConversationEntry:
-    return ConversationEntry(id=row[0], parent_id=row[1], message=_MESSAGE.validate_json(row[3]))
+    return ConversationEntry(id=row[0], parent_id=row[1], message=adapters.message_from_json(row[3]))
 
 
 class _Stored(Sequence[ModelMessage]):

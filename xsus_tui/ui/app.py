@@ -57,7 +57,7 @@ class ChatSetup:
     notices: list[str] = field(default_factory=list)
     mcp: McpServers | None = None
     warm_up: Callable[[], None] | None = None
-    """Work the first turn would otherwise do (building the message adapters, loading the price data), run
+    """Work the first turn would otherwise do (building the message adapter, loading the price data), run
     in a daemon thread once the chat is on screen, so that it is not on the way to the chat being ready."""
 
 
