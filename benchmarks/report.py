@@ -130,8 +130,12 @@ def row_startup(r: dict) -> list[Row]:
         return " / ".join(num(d.get(f"{k}_ready_p50_ms"), " ms") for k in kinds)
 
     def met(kind: str) -> str:
-        value = quiet.get(f"{kind}_ready_p50_ms")
-        return "–" if value is None else ("met" if value < 1000 else "missed")
+        value, floor = quiet.get(f"{kind}_ready_p50_ms"), quiet.get(f"{kind}_libraries_p50_ms")
+        if value is None:
+            return "–"
+        if value < 1000:
+            return "met"
+        return "out of reach (the libraries alone)" if floor is not None and floor >= 1000 else "missed"
 
     rows = [
         (
@@ -153,6 +157,12 @@ def row_startup(r: dict) -> list[Row]:
             f"1,000 ms: {met('demo')} / {met('openai')} / {met('agent')}",
         ),
         ("", "the app's CPU time by then", " / ".join(num(quiet.get(f"{k}_cpu_p50_ms"), " ms") for k in kinds), ""),
+        (
+            "",
+            "the floor under it: the CPU time of the libraries alone (Textual's app and pydantic-ai; for openai-chat its OpenAI model and the openai SDK too), imported by a fresh interpreter in the same runs",
+            " / ".join(num(quiet.get(f"{k}_libraries_p50_ms"), " ms") for k in kinds),
+            "",
+        ),
         ("", "`--agent`: its loading state on screen", num(quiet.get("agent_loading_shown_p50_ms"), " ms"), "at once"),
     ]
     if loaded:

@@ -13,7 +13,11 @@ Times are from just before the process is forked to the arrival of:
   starting is queued and goes out the moment the chat is ready), so this is when Enter is acted on;
 - for `--agent`, **loading shown**: the start-up screen's `loading agent ...`;
 - and **CPU to ready**: the app's CPU time (user + system, /proc) when ready to send was seen, a figure
-  that other processes on the machine change much less than they change the times.
+  that other processes on the machine change much less than they change the times;
+- beside it, **the libraries alone**: the CPU time of a fresh interpreter that only imports the libraries
+  that start can't be ready without (`LIBRARIES`: Textual's app and pydantic-ai, and for openai-chat
+  pydantic-ai's OpenAI model, which imports the openai SDK), the collector off as the app has it while
+  starting: the floor under CPU to ready, measured in the same runs.
 
 The package is byte-compiled first (as pip does when it installs it): with PYTHONDONTWRITEBYTECODE set and no
 `__pycache__`, every start would compile xsus's own modules again, which an installed xsus never does.
@@ -32,6 +36,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -76,6 +81,22 @@ SCENARIOS: dict[str, tuple[list[str], dict[str, str]]] = {
     "agent": (["--agent", "benchmarks/agents.py:paced"], {}),
 }
 """name: (arguments, environment); openai's OPENAI_BASE_URL is added per run."""
+
+LIBRARIES: dict[str, str] = {
+    "demo": "textual.app, pydantic_ai",
+    "openai": "textual.app, pydantic_ai, pydantic_ai.models.openai",
+    "agent": "textual.app, pydantic_ai",
+}
+"""What each start imports before it can be ready (the demo's FunctionModel comes with pydantic_ai)."""
+
+
+def libraries_cpu(scenario: str) -> float:
+    """The CPU time (user + system) of a fresh interpreter importing `LIBRARIES[scenario]`, and nothing else."""
+    code = f"import gc; gc.disable(); import {LIBRARIES[scenario]}"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYDANTIC_AI_NO_BANNER": "1"})
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def one_run(scenario: str, home: Path, root: Path = ROOT) -> dict[str, float]:
@@ -132,7 +153,9 @@ def measure(runs: int, load: int) -> dict[str, object]:
         for _ in range(runs):
             for name in SCENARIOS:
                 with fresh_home() as home:
-                    samples[name].append(one_run(name, home))
+                    times = one_run(name, home)
+                times["libraries"] = libraries_cpu(name)
+                samples[name].append(times)
         after = os.getloadavg()[0]
     figures: dict[str, object] = {
         "cpu_hogs": load,
@@ -188,11 +211,11 @@ def table(title: str, figures: dict[str, object]) -> None:
         f"\n{title}: {figures['cpu_hogs']} CPU-bound process(es) beside it, load average (1 min) "
         f"{figures['loadavg_before']} before, {figures['loadavg_after']} after"
     )
-    heads = ("first frame", "typing", "ready to send", "CPU to ready", "loading shown")
+    heads = ("first frame", "typing", "ready to send", "CPU to ready", "libraries alone", "loading shown")
     print(f"{'median ms (max)':<16}" + "".join(f"{head:>16}" for head in heads))
     for name in SCENARIOS:
         cells = []
-        for key in ("first_frame", "typing", "ready", "cpu", "loading_shown"):
+        for key in ("first_frame", "typing", "ready", "cpu", "libraries", "loading_shown"):
             p50 = figures.get(f"{name}_{key}_p50_ms")
             cells.append("-" if p50 is None else f"{p50:.0f} ({figures[f'{name}_{key}_max_ms']:.0f})")
         print(f"{name:<16}" + "".join(f"{cell:>16}" for cell in cells))
