@@ -8,7 +8,7 @@ from xsus_tui.ui.screens.chat import HISTORY_PAGE, OPENING_TURNS
 from xsus_tui.ui.widgets.history_page import HistoryPage
 from xsus_tui.ui.widgets.user_message import UserMessage
 
-from .helpers import SIZE, make_app, screen_text, wait_for
+from .helpers import SIZE, make_app, screen_text, wait_for, wait_idle
 from .test_chat import history
 
 TOTAL = 40
@@ -53,3 +53,30 @@ async def test_a_conversation_shorter_than_the_opening_renders_at_once(xsus_home
         await wait_for(pilot, lambda: "answer 1" in screen_text(app))
         assert [user.number for user in page.query(UserMessage)] == [1, 2] and not page._loading
         assert calls == []
+
+
+async def test_scrolling_up_through_stored_pages_renders_each_page_once(xsus_home, monkeypatch):
+    """Each PgUp that reaches the gap renders a page above the view. What was on screen must stay rendered: a
+    refold between that page's layout and the view put back in place folded it, and it came back into view
+    blank, rendering again (0.3-0.6 s of an empty chat at each page, scrolling up through 2,000 turns)."""
+    renders: dict[int, int] = {}
+    load = HistoryPage.load
+
+    async def counted(page: HistoryPage, **options) -> None:
+        if not page.loaded and not page._loading:
+            renders[page.turns[0].number] = renders.get(page.turns[0].number, 0) + 1
+        await load(page, **options)
+
+    monkeypatch.setattr(HistoryPage, "load", counted)
+    total = HISTORY_PAGE * 5
+    app = make_app(xsus_home, conversation=Conversation(messages=history(total)))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: f"answer {total - 1}" in screen_text(app))
+        for _ in range(total * 2):  # a page of turns is about 60 lines, 3 screens; PgUp moves one
+            if "question 0" in screen_text(app):
+                break
+            await pilot.press("pageup")
+            await wait_idle(pilot)
+        assert "question 0" in screen_text(app)
+        pages = list(range(1, total + 1, HISTORY_PAGE))
+        assert renders == dict.fromkeys(pages, 1), renders
