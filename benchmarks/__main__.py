@@ -25,7 +25,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "render": ("a. render throughput", [], ["--quick"]),
     "responsiveness": ("b. key press to screen while streaming", ["--busy"], ["--quick"]),
     "ttft": ("c. first token on screen", [], ["--quick"]),
-    "interrupt": ("d. Esc to idle", [], ["--runs", "3"]),
+    "interrupt": ("d. Esc to idle, headless and in a real terminal", [], ["--runs", "3", "--terminal-runs", "2"]),
     "startup": ("e. start-up", [], ["--runs", "1", "--load", "0"]),
     "history": ("f. long history", [], ["--quick"]),
     "store": ("g. store save cost", [], ["--quick"]),

@@ -112,7 +112,7 @@ def row_ttft(r: dict) -> list[Row]:
 
 
 def row_interrupt(r: dict) -> list[Row]:
-    return [
+    rows = [
         (
             "d. interrupt",
             f"Esc to the turn ended and saved, {num(r.get('runs'))} interrupts at random moments",
@@ -120,6 +120,17 @@ def row_interrupt(r: dict) -> list[Row]:
             verdict(r.get("p99_ms"), 50, " ms"),
         )
     ]
+    if terminal := r.get("terminal"):
+        rows.append(
+            (
+                "",
+                f"in a real terminal: the Esc byte to `interrupted` received, {num(terminal.get('runs'))} interrupts"
+                " (a lone Esc waits 50 ms for the rest of a key sequence)",
+                f"p50 {num(terminal.get('p50_ms'), ' ms', 1)}, **p99 {num(terminal.get('p99_ms'), ' ms', 1)}**",
+                verdict(terminal.get("p99_ms"), 100, " ms"),
+            )
+        )
+    return rows
 
 
 def row_startup(r: dict) -> list[Row]:

@@ -3,7 +3,7 @@ it used to end the app from Textual's input thread, with what was typed lost."""
 
 from __future__ import annotations
 
-from .terminal_helpers import PLACEHOLDER, after_the_screen, spawn, wait_exit
+from .terminal_helpers import PLACEHOLDER, after_the_screen, latest_messages, spawn, wait_exit
 
 
 def test_a_paste_with_invalid_utf8_is_kept_and_the_app_goes_on(xsus_home):
@@ -20,3 +20,23 @@ def test_a_paste_with_invalid_utf8_is_kept_and_the_app_goes_on(xsus_home):
     # What was typed is printed as the app leaves, the invalid bytes as U+FFFD.
     assert "xsus: not sent, still in the input when you quit:" in lines, lines
     assert "caf\ufffd and \ufffd\ufffd\ufffd pasted by hand" in lines, lines
+
+
+def test_keys_typed_in_one_burst_edit_in_order_and_esc_interrupts_in_a_real_terminal(xsus_home):
+    """Keys a terminal delivers together (typing while a reply keeps the loop busy) are acted on in order: Backspace
+    and the arrows used to run from the app after the characters typed after them (`lnx`, Backspace, `g` gave
+    `lnx` then `g` deleted). Arrows (ESC [ D) stay keys with our input thread (ui/driver.py), and Esc alone still
+    stops a reply."""
+    with spawn(xsus_home, XSUS_DEMO_DELAY="0.02") as term:
+        assert term.wait_for(PLACEHOLDER, timeout=60) is not None, term.last_words()
+        start = len(term.output)
+        term.send(b"lnx\x7fg\x1b[D\x1b[Do\r")  # one write: l n x Backspace g Left Left o Enter -> "long"
+        assert term.wait_for(b"streaming", start=start, timeout=30) is not None, term.last_words()
+        start = len(term.output)
+        term.send(b"\x1b")  # Esc, alone
+        assert term.wait_for(b"interrupted", start=start, timeout=30) is not None, term.last_words()
+        term.send(b"\x11")
+        status, _ = wait_exit(term, timeout=30)
+    assert status == 0
+    messages = latest_messages(xsus_home)
+    assert messages and messages[0].parts[0].content == "long", messages[:1]

@@ -24,4 +24,5 @@ async def test_a_refused_first_turn_leaves_the_greeting_and_prompt_on_screen(xsu
                 assert visible.contains_region(widget.region), (widget, widget.region, visible)
         lines = [line for line in screen_text(app).splitlines() if line.strip()]
         greeting = next(i for i, line in enumerate(lines) if "Chatting with" in line)
-        assert "hello there" in lines[greeting + 1]  # the prompt, right under the greeting
+        prompt = next(i for i, line in enumerate(lines) if "hello there" in line)
+        assert greeting < prompt and lines[prompt - 1].rstrip().endswith("quits.")  # right under the greeting

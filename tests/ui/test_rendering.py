@@ -141,3 +141,18 @@ async def test_the_scrollbar_hides_while_following_a_reply_without_restyling_the
         assert chat.styles.scrollbar_visibility == "visible"
         assert "finished" in screen.replies[-1].text
         assert len(restyled) < 5, restyled  # the new reply's own widgets at most, never the whole chat
+
+
+async def test_the_chat_does_not_wrap_again_when_it_first_overflows(xsus_home):
+    """The scrollbar's column is kept from the start: taken when the chat first overflowed (usually mid-reply), it
+    made every line wrap a column narrower, the whole chat laid out again in front of the user."""
+    app = make_app(xsus_home)
+    async with app.run_test(size=SIZE) as pilot:
+        chat = app.chat_screen.chat
+        await wait_for(pilot, lambda: chat.size.height > 0)
+        assert chat.max_scroll_y == 0  # nothing to scroll yet
+        width = chat.scrollable_content_region.width
+        await send(pilot, "long")
+        await wait_idle(pilot, 20)
+        assert chat.max_scroll_y > 0  # it overflowed
+        assert chat.scrollable_content_region.width == width

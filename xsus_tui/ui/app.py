@@ -124,10 +124,9 @@ class XsusApp(App[int]):
     def get_driver_class(self) -> type[Driver]:
         driver_class = super().get_driver_class()
         if driver_class.__name__ == "LinuxDriver" and driver_class.__module__ == "textual.drivers.linux_driver":
-            from .compat import decode_alt_enter, tolerate_invalid_utf8
+            from .compat import decode_alt_enter
             from .driver import HangupSafeDriver
 
-            tolerate_invalid_utf8()  # a paste with an invalid byte would end the app, losing what was typed
             decode_alt_enter()  # Esc Enter (tmux's Alt+Enter): queue as a follow-up
             return HangupSafeDriver
         if driver_class.__name__ == "WebDriver" and driver_class.__module__ == "textual.drivers.web_driver":

@@ -6,29 +6,26 @@ rather than the app, strangely.
 
 from __future__ import annotations
 
-import codecs
 import contextlib
-import functools
 from typing import Any
 
-from textual.drivers import linux_driver
 
+async def run_own_binding(widget: Any, event: Any) -> bool:
+    """Act on `event` (a Key) with a binding of `widget` itself (not an ancestor's), at once; False if it has none.
 
-def tolerate_invalid_utf8() -> None:
-    """Decode terminal input with U+FFFD for invalid UTF-8 instead of raising.
-
-    Textual's Linux driver decodes stdin strictly: one invalid byte in a paste (a lone surrogate's
-    UTF-8 form, a Latin-1 file) raises UnicodeDecodeError in its input thread and ends the app, with
-    what was typed lost. Its decoder is looked up through the module's `getincrementaldecoder`.
-    """
-    if getattr(linux_driver, "_xsus_tolerant", False):
-        return
-
-    def tolerant(encoding: str):
-        return functools.partial(codecs.getincrementaldecoder(encoding), errors="replace")
-
-    linux_driver.getincrementaldecoder = tolerant
-    linux_driver._xsus_tolerant = True
+    Textual acts on a focused widget's bindings from the app: a key the widget's `_on_key` leaves alone bubbles up
+    through every ancestor's message queue to `App._on_key`, and only then runs the binding. The characters typed
+    after it are inserted by the widget meanwhile, from its own queue: in a burst of keys (typing while a reply
+    streams keeps the loop busy, so keys arrive together) `hex`, Backspace, `y` gave `hex`, not `hey`, and
+    `lng`, Left, Left, `o` gave `lngo`. Priority bindings were already checked before the key reached the widget;
+    a widget's own binding comes first among the others (`Screen._modal_binding_chain` starts at the focused
+    widget), so running it here changes nothing but the order."""
+    for binding in widget._bindings.key_to_bindings.get(event.key, ()):
+        if not binding.priority and await widget.app.run_action(binding.action, widget):
+            event.stop()
+            event.prevent_default()
+            return True
+    return False
 
 
 def anchor_released(widget: Any) -> bool:

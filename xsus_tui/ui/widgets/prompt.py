@@ -23,7 +23,7 @@ from textual.widgets import TextArea
 
 from xsus_tui.core import attachments
 
-from .. import commands
+from .. import commands, compat
 
 if TYPE_CHECKING:
     from .chips import AttachmentChips
@@ -315,6 +315,8 @@ class PromptInput(TextArea):
             event.stop()
             event.prevent_default()
             self.insert(character)
+            return
+        if await compat.run_own_binding(self, event):  # Backspace, Left, Ctrl+W...: in order with what is typed
             return
         await super()._on_key(event)
 
