@@ -160,3 +160,30 @@ async def test_tab_goes_to_the_waiting_approval_past_an_earlier_turn(xsus_home):
         await pilot.press("y")
         await wait_for(pilot, lambda: not screen.session.busy and screen.turn_worker.is_finished)
         assert screen.status.state != "waiting for approval"
+
+
+async def test_a_narrow_window_shows_the_buttons_and_the_whole_call(xsus_home):
+    """At 60 columns the label pushed both buttons out of the panel, and Rich's JSON cut a long argument at the
+    panel's edge: what would be approved was partly out of sight."""
+    path = "/tmp/" + "quarterly-" * 8 + "report.txt"
+
+    async def stream(messages, info):
+        if any(p.part_kind == "user-prompt" for p in messages[-1].parts):
+            yield {1: DeltaToolCall(name="delete_file", json_args=f'{{"path": "{path}"}}', tool_call_id="del")}
+        else:
+            yield "done"
+
+    agent = chat_agent(stream)
+    agent.agent.tool_plain(requires_approval=True)(delete_file)
+    app = make_app(xsus_home, agent)
+    async with app.run_test(size=(60, 30)) as pilot:
+        screen = app.chat_screen
+        await send(pilot, "delete it")
+        await wait_for(pilot, lambda: bool(screen.query(ApprovalBar)))
+        await pilot.pause()
+        panel = screen.query_one(ToolPanel)
+        for button in screen.query("ApprovalBar Button"):
+            assert panel.content_region.contains_region(button.region), (button, button.region, panel.content_region)
+        shown = "".join(line.strip(" │") for line in screen_text(app).splitlines())
+        assert path in shown
+        assert "Approve (y)" in screen_text(app) and "Deny (n)" in screen_text(app)

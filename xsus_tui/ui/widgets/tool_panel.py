@@ -101,7 +101,11 @@ class ToolPanel(Vertical):
         if value is None or isinstance(value, str):
             self._args.update(Text(raw if value is None else value))
         else:
-            self._args.update(JSON.from_data(value, indent=2, ensure_ascii=False))
+            rendered = JSON.from_data(value, indent=2, ensure_ascii=False)
+            # Rich's JSON doesn't wrap: a long argument was cut at the panel's edge, so a call waiting for approval
+            # could be approved with part of what it would do out of sight.
+            rendered.text.no_wrap, rendered.text.overflow = False, "fold"
+            self._args.update(rendered)
 
     def append_args(self, delta: str) -> None:
         """Add streamed argument text; many deltas within one frame cost one parse."""
