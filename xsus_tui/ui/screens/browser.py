@@ -31,6 +31,7 @@ from xsus_tui.core.index import MARK_END, MARK_START, ConversationSummary, Searc
 from xsus_tui.core.sanitize import inert
 from xsus_tui.core.store import StoreError
 from xsus_tui.core.usage import format_brief
+from xsus_tui.ui.widgets.inputs import OrderedInput
 
 if TYPE_CHECKING:
     from xsus_tui.core.store import SQLiteConversationStore
@@ -135,7 +136,7 @@ class BrowserScreen(Screen[Opened | None]):
         # Not Textual's Header: it queries itself after mounting, and fails when the screen is already gone (a quick
         # Ctrl+O, Esc).
         yield Static("Conversations", classes="screen-title")
-        yield Input(placeholder="Search conversations: titles and everything said", id="browse-query")
+        yield OrderedInput(placeholder="Search conversations: titles and everything said", id="browse-query")
         yield OptionList(id="browse-list")
         yield Static("", id="browse-status")
         yield Footer()
@@ -390,7 +391,7 @@ class RenameScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label("Rename the conversation (Enter saves, Esc cancels)")
-            yield Input(value=self.current, id="rename")
+            yield OrderedInput(value=self.current, id="rename")
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()

@@ -48,6 +48,7 @@ from xsus_tui.core.inspect_output import COMPLETE, INVALID, MISSING, PARTIAL, Ou
 from xsus_tui.core.recording import Recording
 from xsus_tui.core.sanitize import inert
 
+from ..widgets.inputs import OrderedInput
 from ..widgets.text_lines import EventList, TextLines
 
 if TYPE_CHECKING:
@@ -142,7 +143,9 @@ class InspectorScreen(Screen[None]):
         elif pane == "request":
             widgets = [TextLines(request_texts(report), wrap=True, id="request-lines")]
         elif pane == "events":
-            search = Input(placeholder="Filter the events: type any text (a type, a tool, a word)", id="event-search")
+            search = OrderedInput(
+                placeholder="Filter the events: type any text (a type, a tool, a word)", id="event-search"
+            )
             widgets = [search, Static(self._count_text(), id="event-count"), EventList(self.recording.events)]
         await self.query_one(f"#{pane}", TabPane).mount_all(widgets)
 
