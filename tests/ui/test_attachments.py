@@ -3,6 +3,8 @@ store and the model see."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from pydantic_ai.messages import BinaryContent, TextContent
 from textual import events
@@ -70,7 +72,7 @@ async def test_at_completes_paths_attaches_files_as_chips_and_sends_them(work, x
         await pilot.press(*" and @notes.md", "enter")  # typed whole, never completed: attached at send
         await wait_idle(pilot)
         content = seen[0]
-        assert content[0] == "look at and and"
+        assert content[0] == "look at and  and @notes.md"  # as typed (the chips left their spaces); @notes.md in place
         assert [i.metadata["xsus_attachment"]["name"] for i in content if isinstance(i, TextContent)][
             0
         ] == "docs/guide.txt"
@@ -78,7 +80,8 @@ async def test_at_completes_paths_attaches_files_as_chips_and_sends_them(work, x
         assert "File notes.md:\n```\nalpha\nbeta\n```" in [i.content for i in content if isinstance(i, TextContent)]
         assert chips(app).files == [] and prompt.text == ""
         text = screen_text(app)
-        assert "look at and and" in text and "📎 docs/guide.txt · 7 B" in text and "📎 notes.md · 11 B" in text
+        assert "look at and  and @notes.md" in text
+        assert "📎 docs/guide.txt · 7 B" in text and "📎 notes.md · 11 B" in text
         stored = await app.chat_screen.session.store.load(app.chat_screen.session.conversation.conversation_id)
         names = [a.name for a in Prompt.from_content(stored.messages[0].parts[0].content).attachments]
         assert names == ["docs/guide.txt", "cat.png", "notes.md"]
@@ -174,3 +177,34 @@ async def test_the_demo_model_acknowledges_files(work, xsus_home):
         await pilot.press(*"what is @cat.png", "enter")
         await wait_for(pilot, lambda: "I got 1 file:" in screen_text(app))
         assert "cat.png (48 bytes, image)" in screen_text(app)
+
+
+async def test_a_mention_stays_in_the_sentence_and_a_prompt_given_back_attaches_it_once(work, xsus_home):
+    """`compare @notes.md with @cat.png` reaches the model as typed (it read `compare with`), with both files; Esc
+    before anything comes back gives it back as typed, without a chip for the files its mentions attach again."""
+    seen: list = []
+    go = asyncio.Event()
+
+    async def stream(messages, info):
+        seen.append(messages[-1].parts[-1].content)
+        await go.wait()
+        yield "answered"
+
+    (work / "notes.md").write_text("alpha\n")
+    (work / "cat.png").write_bytes(PNG)
+    app = make_app(xsus_home, chat_agent(stream))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.chat_screen
+        screen.prompt.cwd = work
+        await pilot.press(*"compare @notes.md with @cat.png", "enter")
+        await wait_for(pilot, lambda: len(seen) == 1)
+        assert seen[0][0] == "compare @notes.md with @cat.png"
+        await pilot.press("escape")  # nothing came back yet: the prompt goes back to the input
+        await wait_for(pilot, lambda: screen.prompt.text == "compare @notes.md with @cat.png")
+        assert chips(app).files == []
+        go.set()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(seen) == 2)
+        names = [a.name for a in Prompt.from_content(seen[1]).attachments]
+        assert names == ["notes.md", "cat.png"]
+        assert "attached already" not in screen_text(app)

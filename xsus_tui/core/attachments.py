@@ -82,7 +82,7 @@ class Prompt:
     """What the user sends: the typed text and the files attached to it."""
 
     text: str
-    """What the user typed (without the `@path` mentions that became attachments)."""
+    """What the user typed (`@path`s typed whole stay in it; those completed into chips left it then)."""
     attachments: tuple[Attachment, ...] = ()
     """The files, in the order they were attached."""
 
@@ -315,10 +315,9 @@ def expand(path: str, cwd: Path | None = None) -> Path:
 
 def take_mentions(text: str, *, cwd: Path | None = None, limit: int = DEFAULT_LIMIT) -> tuple[str, list[Attachment]]:
     """The `@path` mentions of existing files (and of missing ones that read as paths) read as attachments, and the
-    text without them. Raises AttachmentError for the first that can't be attached; `@@` stays as one `@`."""
+    text to send: as typed, the mentions in place (`compare @a.md with @b.md` says which is which; taken out, it
+    read `compare with`), `@@` as one `@`. Raises AttachmentError for the first that can't be attached."""
     found: list[Attachment] = []
-    kept: list[str] = []
-    position = 0
     for mention in mentions(text):
         path = expand(mention.path, cwd)
         trimmed = mention.path.rstrip(",.;:!?)")
@@ -328,11 +327,16 @@ def take_mentions(text: str, *, cwd: Path | None = None, limit: int = DEFAULT_LI
         if not (os.path.lexists(path) or _looks_like_path(mention.path)):
             continue  # `@alice`: text
         found.append(read_file(path, limit=limit, name=storable(mention.path)))
-        kept.append(text[position : mention.start])
-        position = mention.end
-    kept.append(text[position:])
-    rest = re.sub(r"(?<!\S)@@", "@", "".join(kept))
-    return re.sub(r"[ \t]{2,}", " ", rest).strip() if found else rest, found
+    return re.sub(r"(?<!\S)@@", "@", text), found
+
+
+def mentioned_sources(text: str, cwd: Path | None = None) -> set[Path]:
+    """The files the `@path` mentions in `text` name (whether or not they exist)."""
+    sources = set()
+    for mention in mentions(text):
+        sources.add(expand(mention.path, cwd))
+        sources.add(expand(mention.path.rstrip(",.;:!?)"), cwd))
+    return sources
 
 
 def pasted_path(text: str, cwd: Path | None = None) -> Path | None:

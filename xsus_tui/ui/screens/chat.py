@@ -1480,8 +1480,11 @@ class ChatScreen(compat.DrawsKeysAtOnce, TurnSelectionScreen):
         typed meanwhile, which stays too), and its files back in the chips."""
         if isinstance(prompt, attachments.Prompt):
             chips = self._chips
+            # A file its `@path` attached is read again from that when the prompt is sent again: no chip for it too.
+            mentioned = attachments.mentioned_sources(prompt.text, self.prompt.cwd)
             for attachment in prompt.attachments:
-                chips.add(attachment)
+                if attachment.source is None or attachment.source not in mentioned:
+                    chips.add(attachment)
             prompt = prompt.text
         typed = self.prompt.text
         if typed.strip() == prompt.strip():
