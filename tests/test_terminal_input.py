@@ -31,7 +31,7 @@ def test_keys_typed_in_one_burst_edit_in_order_and_esc_interrupts_in_a_real_term
         assert term.wait_for(PLACEHOLDER, timeout=60) is not None, term.last_words()
         start = len(term.output)
         term.send(b"lnx\x7fg\x1b[D\x1b[Do\r")  # one write: l n x Backspace g Left Left o Enter -> "long"
-        assert term.wait_for(b"streaming", start=start, timeout=30) is not None, term.last_words()
+        assert term.wait_for(b"A long reply", start=start, timeout=30) is not None, term.last_words()  # it began
         start = len(term.output)
         term.send(b"\x1b")  # Esc, alone
         assert term.wait_for(b"interrupted", start=start, timeout=30) is not None, term.last_words()
@@ -40,3 +40,22 @@ def test_keys_typed_in_one_burst_edit_in_order_and_esc_interrupts_in_a_real_term
     assert status == 0
     messages = latest_messages(xsus_home)
     assert messages and messages[0].parts[0].content == "long", messages[:1]
+
+
+def test_quitting_with_a_draft_prints_its_attached_files_as_mentions_that_attach_again(xsus_home, tmp_path):
+    """Ctrl+Q with a draft prints it (not sent, still in the input); its chips used to be dropped from that."""
+    (tmp_path / "my notes.md").write_text("alpha\n")
+    with spawn(xsus_home) as term:
+        assert term.wait_for(PLACEHOLDER, timeout=60) is not None, term.last_words()
+        start = len(term.output)
+        term.send(f'compare @"{tmp_path}/my no'.encode())
+        assert term.wait_for(b"my notes.md", start=start, timeout=30) is not None, term.last_words()  # listed
+        start = len(term.output)
+        term.send(b"\t")  # completed: a chip, and the mention leaves the text
+        assert term.wait_for("my notes.md · 6 B".encode(), start=start, timeout=30) is not None, term.last_words()
+        term.send(b"them\x11")
+        status, _ = wait_exit(term, timeout=30)
+        lines = after_the_screen(term)
+    assert status == 0, lines
+    assert "xsus: not sent, still in the input when you quit:" in lines, lines
+    assert "compare them" in lines and f'@"{tmp_path}/my notes.md"' in lines, lines

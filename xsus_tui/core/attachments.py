@@ -330,6 +330,13 @@ def take_mentions(text: str, *, cwd: Path | None = None, limit: int = DEFAULT_LI
     return re.sub(r"(?<!\S)@@", "@", text), found
 
 
+def mention_of(path: str) -> str:
+    """The `@path` that attaches `path` when typed into the prompt (quoted when it has spaces or quotes)."""
+    if path and not path.startswith("@") and not any(char.isspace() or char in '"\\' for char in path):
+        return "@" + path
+    return '@"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def mentioned_sources(text: str, cwd: Path | None = None) -> set[Path]:
     """The files the `@path` mentions in `text` name (whether or not they exist)."""
     sources = set()

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from .screens.chat import ChatScreen
 
 CHAT_SCREEN_MODULE = "xsus_tui.ui.screens.chat"
+QUIT_KEYS_SETTLE = 0.5
+"""Seconds quitting waits for the prompt to take the keys typed just before Ctrl+Q (see `_typed_keys_in`)."""
 """Imported only once the chat is ready (it needs pydantic-ai)."""
 
 
@@ -288,6 +290,19 @@ class XsusApp(App[int]):
         assert isinstance(screen, ChatScreen)
         return screen
 
+    async def _typed_keys_in(self) -> None:
+        """Let the prompt take the keys typed just before Ctrl+Q. Ctrl+Q is a priority binding, acted on as the app
+        reads it; the keys before it in the same read were handed to the focused prompt's queue, not yet inserted,
+        so `them` typed and Ctrl+Q in one burst left `them` out of the draft printed as the app leaves. A callback
+        posted to that queue runs once they are in (0.5 s at most: quitting stays bounded)."""
+        focused = self.focused
+        if focused is None or not hasattr(focused, "insert"):
+            return
+        done = asyncio.Event()
+        focused.call_later(done.set)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), QUIT_KEYS_SETTLE)
+
     async def action_quit(self) -> None:
         """Quit, first stopping a streaming reply so its partial text is saved.
 
@@ -298,9 +313,16 @@ class XsusApp(App[int]):
         if self.quitting:
             return
         self.quitting = True
+        await self._typed_keys_in()
         for screen in reversed(self.screen_stack):  # the start-up or chat screen, under any browser or dialog
             with contextlib.suppress(Exception):
                 self.unsent = screen.prompt.text
+                if (chips := getattr(screen, "_chips", None)) is not None and chips.files:
+                    from xsus_tui.core.attachments import mention_of
+
+                    # The files attached to it too, as `@path`s: typed (or pasted) back, they attach again.
+                    files = " ".join(mention_of(str(file.source or file.name)) for file in chips.files)
+                    self.unsent = f"{self.unsent.rstrip()}\n{files}".lstrip("\n")
                 queue = getattr(getattr(screen, "session", None), "queue", None)
                 if queue is not None and queue.items:  # messages queued while the reply ran: printed too, in order
                     self.unsent = "\n".join([*(item.text for item in queue.items), self.unsent]).strip("\n")
