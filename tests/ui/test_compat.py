@@ -164,3 +164,14 @@ def test_a_widget_still_keeps_its_own_bindings_by_key() -> None:
     assert [binding.action for binding in bindings["backspace"]] == ["delete_left"], (
         "Textual keeps a widget's bindings another way now: update ui/compat.run_own_binding"
     )
+
+
+def test_a_widget_s_queue_can_still_be_peeked_and_its_head_taken() -> None:
+    """compat.take_typed_run takes the keys waiting next in the prompt's queue."""
+    from textual.message_pump import MessagePump
+
+    peek = inspect.getsource(MessagePump._peek_message)
+    assert "self._pending_message = message" in peek and "get_nowait" in peek, (
+        "Textual peeks a widget's queue another way now: update ui/compat.take_typed_run"
+    )
+    assert "self._message_queue.task_done()" in inspect.getsource(MessagePump._process_messages_loop)

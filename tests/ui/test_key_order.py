@@ -45,3 +45,29 @@ async def test_a_burst_of_keys_edits_the_browser_search_in_order(xsus_home):
             search.clear()
             burst(app, keys)
             await wait_for(pilot, lambda expected=expected: search.value == expected)
+
+
+async def test_a_burst_of_printable_keys_is_inserted_as_typed_in_a_few_edits(xsus_home, monkeypatch):
+    """An unbracketed paste comes as keys: inserted one edit each, Textual's TextArea wrapped the whole line again
+    every time (5,000 characters: 6 s in a terminal). Runs already waiting go in as one edit, still in order with
+    the keys between them."""
+    from xsus_tui.ui.widgets.prompt import PromptInput
+
+    edits: list[str] = []
+    edit = PromptInput.edit
+
+    def counted(self, change):
+        edits.append(change.text)
+        return edit(self, change)
+
+    monkeypatch.setattr(PromptInput, "edit", counted)
+    text = ("The quick brown fox jumps over the lazy dog, 1 + 1 = 2. " * 40)[:2000]
+    app = make_app(xsus_home)
+    async with app.run_test(size=SIZE) as pilot:
+        prompt = app.chat_screen.prompt
+        await pilot.pause()
+        burst(app, [(character if character != " " else "space", character) for character in text])
+        burst(app, [("backspace", None), ("left", None), ("X", "X")])
+        await wait_for(pilot, lambda: len(prompt.text) == len(text))
+        assert prompt.text == text[:-2] + "X" + text[-2]
+        assert len(edits) <= 10, len(edits)

@@ -28,6 +28,31 @@ async def run_own_binding(widget: Any, event: Any) -> bool:
     return False
 
 
+def take_typed_run(widget: Any) -> str:
+    """The characters of the printable keys next in `widget`'s message queue, taken out of it ("" for none).
+
+    A terminal that isn't in bracketed-paste mode (or `tmux send-keys`, or a fast typist while the loop is busy)
+    delivers a paste as keys, one Key event each, and Textual's TextArea wraps its whole line again at every
+    insert: 5,000 characters took 6 s to arrive, O(n^2). The prompt inserts a run of them at once instead, taken
+    here from Textual's private queue (`_peek_message` puts the next message in `_pending_message`; the loop
+    that dispatches messages calls `task_done` for the ones it takes itself, so this does for these)."""
+    from textual import events
+    from textual.message_pump import MessagePumpClosed
+
+    characters: list[str] = []
+    while True:
+        try:
+            pending = widget._peek_message()
+        except MessagePumpClosed:
+            break
+        if not isinstance(pending, events.Key) or not pending.is_printable:
+            break
+        widget._pending_message = None
+        widget._message_queue.task_done()
+        characters.append(pending.character)
+    return "".join(characters)
+
+
 def anchor_released(widget: Any) -> bool:
     """Whether the user scrolled an anchored container away from its end (Textual keeps this privately)."""
     return bool(getattr(widget, "_anchor_released", False))

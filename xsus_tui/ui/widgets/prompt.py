@@ -318,6 +318,13 @@ class PromptInput(TextArea):
             return
         if await compat.run_own_binding(self, event):  # Backspace, Left, Ctrl+W...: in order with what is typed
             return
+        if event.is_printable and not self.read_only and (more := compat.take_typed_run(self)):
+            # A run of keys already waiting (an unbracketed paste, keys read together): one edit, not one each.
+            event.stop()
+            event.prevent_default()
+            start, end = self.selection
+            self.replace(f"{event.character}{more}", start, end, maintain_selection_offset=False)
+            return
         await super()._on_key(event)
 
 
