@@ -432,3 +432,40 @@ def test_streamed_markdown_prints_each_block_once_as_the_whole_would(size):
     assert streamed == whole
     assert renders == blocks == 7  # one render a block, however the text arrived
     assert "(https://example.com)" in whole and "**" not in whole and "```" not in whole
+
+
+# -- files and usage ---------------------------------------------------------------------------------------
+
+
+async def test_files_attach_by_f_and_by_at_path_and_the_model_receives_them(xsus_home, server, tmp_path):
+    (tmp_path / "notes.md").write_text("alpha\nbeta\n")
+    (tmp_path / "todo.txt").write_text("buy milk\n")
+    server.script = [text_reply("Read both.", chunks=2)]
+    ran = await ask(
+        xsus_home, server, "compare", f"@{tmp_path}/notes.md", "with the other", "-f", str(tmp_path / "todo.txt"),
+        "--model", MODEL,
+    )  # fmt: skip
+    assert ran.code == 0, ran.stderr
+    content = messages_with_role(server.requests[0], "user")[-1]["content"]
+    texts = [part["text"] for part in content if part["type"] == "text"]
+    assert texts[0] == f"compare @{tmp_path}/notes.md with the other"  # the mention stays where it was typed
+    assert any("buy milk" in text for text in texts) and any("alpha\nbeta" in text for text in texts)
+    stored_prompt = (await stored(xsus_home))[0].parts[0].content
+    assert [type(item).__name__ for item in stored_prompt] == ["str", "TextContent", "TextContent"]
+
+
+async def test_a_file_that_cant_be_attached_is_one_line_and_nothing_is_sent(xsus_home, server, tmp_path):
+    ran = await ask(xsus_home, server, "read", "-f", str(tmp_path / "missing.txt"), "--model", MODEL)
+    assert ran.code == 2
+    assert ran.lines == [f"xsus: error: not sent: {tmp_path}/missing.txt: no such file"], ran.lines
+    assert server.requests == []
+
+
+async def test_usage_prints_the_turn_s_tokens_and_cost_on_stderr(xsus_home, server):
+    server.script = [text_reply("Hello there.", chunks=3)]
+    ran = await ask(xsus_home, server, "hi", "--usage", "--model", MODEL)
+    assert ran.code == 0, ran.stderr
+    assert ran.stdout == "Hello there.\n"
+    (line,) = ran.lines
+    assert line.startswith("usage: ") and " in, " in line and " out tokens, " in line, line
+    assert line == "usage: 10 in, 3 out tokens, cost unknown", line  # the loopback server's usage chunk

@@ -1,7 +1,8 @@
 """`xsus ask`: one turn without the TUI, for pipes and scripts.
 
 The prompt is the command's arguments, stdin, or both (stdin then goes under the prompt as a fenced block,
-`MAX_STDIN` bytes at most). The reply streams to stdout as it arrives: the text as it streams when stdout is a
+`MAX_STDIN` bytes at most), with files attached by `-f FILE` or an `@path` in the arguments (as in the chat).
+The reply streams to stdout as it arrives: the text as it streams when stdout is a
 pipe or a file, markdown rendered block by block (Rich) on a terminal, and a structured output as JSON. Tool
 calls, status and errors go to stderr, one line each. Model text is made inert (`core.sanitize.inert`) on both,
 as `xsus history export` does. `--json` writes the turn's recording instead (docs/recordings.md): its header,
@@ -78,6 +79,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     decide.add_argument(
         "--deny", action="store_true", help="refuse tools that need approval (the default without a terminal to ask)"
     )
+    parser.add_argument(
+        "-f",
+        "--file",
+        dest="files",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="attach FILE (text, an image, a PDF), as @FILE in the prompt does; repeat for more",
+    )
+    parser.add_argument("--usage", action="store_true", help="print the turn's tokens and cost on stderr when it ends")
     parser.add_argument("--no-save", action="store_true", help="keep this turn out of the history")
     parser.add_argument(
         "--retries", type=int, choices=range(0, 11), metavar="N", default=unset, help="as for the chat (default 3)"
@@ -92,8 +103,9 @@ def run(args: argparse.Namespace) -> int:
     if args.continue_ and args.resume:
         raise CliError("-c/--continue and -r/--resume can't go together")
     settings = _settings()
-    prompt = compose_prompt(" ".join(args.prompt), _read_stdin())
-    if not prompt.strip():
+    text, files = _files(args, settings)  # before stdin: a file that can't be attached stops it unread
+    prompt: Any = compose_prompt(text, _read_stdin())
+    if not prompt.strip() and not files:
         raise CliError('nothing to ask: give a prompt (xsus ask "...") or pipe one in (echo "..." | xsus ask)')
     target = args.agent or settings.agent
     if target:
@@ -104,6 +116,13 @@ def run(args: argparse.Namespace) -> int:
         except AgentLoadError as error:
             raise CliError(str(error)) from error
     chat_agent = ChatLoader(args, settings)._agent(target)  # the chat's own: same errors, config named
+    if files:
+        from .core import attachments
+
+        prompt = attachments.Prompt(prompt, tuple(files))
+        model = chat_agent.model or getattr(chat_agent.agent, "model", None)
+        if (refused := attachments.unsupported(prompt, getattr(model, "profile", None))) is not None:
+            raise CliError(f"not sent: {refused}")
     store, conversation, notices = _conversation(args)
     try:
         from .core.session import ChatSession
@@ -120,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
         for notice in notices:
             warn(notice)
         output: Output = (
-            JsonOutput(session, prompt, sys.stdout)
+            JsonOutput(session, getattr(prompt, "text", prompt), sys.stdout)
             if args.as_json
             else RenderedOutput(warn=warn)
             if isatty(sys.stdout)
@@ -130,6 +149,30 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if store is not None:
             store.close(timeout=0.5)
+
+
+def _files(args: argparse.Namespace, settings: Settings) -> tuple[str, list[Any]]:
+    """The prompt's words, and the files to attach: each `-f FILE`, then each `@path` in the words (which stay
+    in them, as in the chat). A file that can't be attached is a CliError saying why."""
+    text = " ".join(args.prompt)
+    if not args.files and "@" not in text:
+        return text, []
+    from pathlib import Path
+
+    from .core import attachments
+
+    limit = int(settings.max_attachment_mb * 1024 * 1024)
+    files: list[Any] = []
+    try:
+        for name in args.files:
+            files.append(attachments.read_file(attachments.expand(name), limit=limit, name=name))
+        text, mentioned = attachments.take_mentions(text, cwd=Path.cwd(), limit=limit)
+    except attachments.AttachmentError as error:
+        raise CliError(f"not sent: {error}") from None
+    for attachment in mentioned:
+        if not any(attachment.source == present.source for present in files):
+            files.append(attachment)
+    return text, files
 
 
 def _settings() -> Settings:
@@ -226,9 +269,16 @@ async def _ask(
     session.expect_turn()  # a Ctrl+C from here on stops the turn, also before it starts
     mcp = await _start_mcp(session, settings, warn, interrupts)
     ending: Any = None
+    usage = None
+    if args.usage:
+        from .core.pricing import UsageTracker
+
+        usage = UsageTracker()
     try:
         async with contextlib.aclosing(session.run_turn(prompt)) as events:
             async for event in events:
+                if usage is not None and isinstance(event, ev.ResponseUsage):
+                    usage.add(event)
                 if isinstance(event, ev.ApprovalRequested):
                     output.pause()
                     approvals.request(event)
@@ -246,6 +296,8 @@ async def _ask(
         if mcp is not None:
             await mcp.stop()
     code = _exit_code(ending, interrupts.signal)
+    if usage is not None:
+        print(usage_line(usage.figures.turn), file=sys.stderr, flush=True)
     if session.unsaved:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(session.flush(), FINAL_SAVE_TIMEOUT)
@@ -256,6 +308,16 @@ async def _ask(
         short = session.conversation.conversation_id[:13]
         warn.dim(f"saved in conversation {short}: go on with  xsus ask -c  or  xsus -r {short}")
     return code
+
+
+def usage_line(turn: Any) -> str:
+    """`--usage`: `usage: 1,234 in, 56 out tokens in 2 requests, $0.0012` (the cost as the chat's status says it)."""
+    from .core.usage import format_cost
+
+    if turn is None or not turn.responses:
+        return "usage: no response came back"
+    requests = f" in {turn.responses} requests" if turn.responses > 1 else ""
+    return f"usage: {turn.input_tokens:,} in, {turn.output_tokens:,} out tokens{requests}, {format_cost(turn)}"
 
 
 def _exit_code(ending: Any, signal_number: int | None) -> int:
