@@ -324,8 +324,10 @@ def take_mentions(text: str, *, cwd: Path | None = None, limit: int = DEFAULT_LI
         if trimmed != mention.path and trimmed and not os.path.lexists(path):  # `see @a.txt, then`
             mention = Mention(mention.start, mention.end - (len(mention.path) - len(trimmed)), trimmed)
             path = expand(trimmed, cwd)
-        if not (os.path.lexists(path) or _looks_like_path(mention.path)):
-            continue  # `@alice`: text
+        if not os.path.lexists(path):
+            if not _looks_like_path(mention.path):
+                continue  # `@alice`: text
+            raise AttachmentError(f"{_quoted(storable(mention.path))}: no such file (@@ writes a plain @)")
         found.append(read_file(path, limit=limit, name=storable(mention.path)))
     return re.sub(r"(?<!\S)@@", "@", text), found
 
