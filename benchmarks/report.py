@@ -168,12 +168,17 @@ def row_startup(r: dict) -> list[Row]:
             f"1,000 ms: {met('demo')} / {met('openai')} / {met('agent')}",
         ),
         ("", "the app's CPU time by then", " / ".join(num(quiet.get(f"{k}_cpu_p50_ms"), " ms") for k in kinds), ""),
-        (
-            "",
-            "the floor under it: the CPU time of the libraries alone (Textual's app and pydantic-ai; for openai-chat its OpenAI model and the openai SDK too), imported by a fresh interpreter in the same runs",
-            " / ".join(num(quiet.get(f"{k}_libraries_p50_ms"), " ms") for k in kinds),
-            "",
-        ),
+    ]
+    if any(quiet.get(f"{k}_libraries_p50_ms") is not None for k in kinds):
+        rows.append(
+            (
+                "",
+                "the floor under it: the CPU time of the libraries alone (Textual's app and pydantic-ai; for openai-chat its OpenAI model and the openai SDK too), imported by a fresh interpreter in the same runs",
+                " / ".join(num(quiet.get(f"{k}_libraries_p50_ms"), " ms") for k in kinds),
+                "",
+            )
+        )
+    rows += [
         ("", "`--agent`: its loading state on screen", num(quiet.get("agent_loading_shown_p50_ms"), " ms"), "at once"),
     ]
     if loaded:
