@@ -10,7 +10,7 @@ from textual.widgets import Input
 
 from xsus_tui.ui.screens.browser import BrowserScreen
 
-from .helpers import SIZE, make_app, wait_for
+from .helpers import SIZE, make_app, started_then_waiting, wait_for
 
 BURSTS = [
     ([("h", "h"), ("e", "e"), ("x", "x"), ("backspace", None), ("y", "y")], "hey"),
@@ -71,3 +71,27 @@ async def test_a_burst_of_printable_keys_is_inserted_as_typed_in_a_few_edits(xsu
         await wait_for(pilot, lambda: len(prompt.text) == len(text))
         assert prompt.text == text[:-2] + "X" + text[-2]
         assert len(edits) <= 10, len(edits)
+
+
+async def test_keys_typed_after_enter_in_the_same_burst_are_the_next_message(xsus_home):
+    """`hello`, Enter, `world` in one burst sent `hello` and then cleared the prompt, `world` with it (the screen acts
+    on Enter after the keys behind it are in); while a reply streams, `gamma`, Enter, `delta`, Alt+Enter queued
+    `gamma` and then `gammadelta`."""
+    agent, gate = started_then_waiting()
+    app = make_app(xsus_home, agent)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.chat_screen
+        prompt = screen.prompt
+        burst(app, [*((c, c) for c in "hello"), ("enter", None), *((c, c) for c in "world")])
+        await wait_for(pilot, lambda: screen.turn_running and prompt.text == "world")
+        assert screen.session.conversation.messages[0].parts[0].content == "hello"
+        prompt.clear()
+        burst(
+            app,
+            [*((c, c) for c in "gamma"), ("enter", None), *((c, c) for c in "delta"), ("alt+enter", None)],
+        )
+        await wait_for(pilot, lambda: len(screen.session.queue.items) == 2)
+        items = screen.session.queue.items
+        assert [(item.text, item.follow_up) for item in items] == [("gamma", False), ("delta", True)]
+        assert prompt.text == ""
+        gate.set()

@@ -1096,22 +1096,25 @@ class ChatScreen(compat.DrawsKeysAtOnce, TurnSelectionScreen):
 
     @on(PromptInput.Submitted)
     def send(self, message: PromptInput.Submitted) -> None:
+        prompt = message.prompt
         text = message.text.strip()
         chips = self._chips
         if chips.offer is not None:
+            prompt.acted_on(message, sent=False)
             return  # (the prompt answers the offer first)
         if not text and not chips.files:
+            prompt.acted_on(message, sent=False)
             return
         if (parsed := commands.parse(text)) is not None:
             if parsed.command is None:
+                prompt.acted_on(message, sent=False)
                 self.show_notice(commands.unknown(parsed.name))  # the typo stays in the prompt, to fix
                 return
-            if not (parsed.command.needs_idle and self.turn_running):
-                self.prompt.clear()
+            prompt.acted_on(message, sent=not (parsed.command.needs_idle and self.turn_running))
             self.run_command(parsed.command, parsed.argument)
             return
         if self.turn_running:  # steering: into the running turn (Enter), or as the next one (Alt+Enter)
-            self.prompt.clear()
+            prompt.acted_on(message, sent=True)
             # (a compaction has no run to steer; a run being interrupted takes no more: Esc then Enter sends next)
             stopping = self.interrupt_requested_at is not None
             follow_up = message.follow_up or self.compacting or stopping
@@ -1120,12 +1123,13 @@ class ChatScreen(compat.DrawsKeysAtOnce, TurnSelectionScreen):
                 self._sent_while_stopping.add(queued.id)
             self.show_queue()
             return
-        prompt = self._with_files(commands.unescape(text) if text else "")
-        if prompt is None:
+        with_files = self._with_files(commands.unescape(text) if text else "")
+        if with_files is None:
+            prompt.acted_on(message, sent=False)
             return  # (said why; the prompt and its chips stay as they were)
-        self.prompt.clear()
+        prompt.acted_on(message, sent=True)
         chips.clear()
-        self.turn_worker = self.run_turn(prompt if prompt.attachments else prompt.text)
+        self.turn_worker = self.run_turn(with_files if with_files.attachments else with_files.text)
 
     def _with_files(self, text: str) -> attachments.Prompt | None:
         """The prompt with its files: the chips' read again (a file may have changed or gone since), then the

@@ -86,6 +86,7 @@ class StartupScreen(Screen):
     @on(PromptInput.Submitted)
     def queue(self, message: PromptInput.Submitted) -> None:
         """Enter before the chat is ready: the text stays in the prompt and is sent once it is."""
+        message.prompt.acted_on(message, sent=False)
         if not message.text.strip():
             return
         self.submitted = message.text

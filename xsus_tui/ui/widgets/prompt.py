@@ -10,6 +10,7 @@ key: the text goes in as pasted)."""
 
 from __future__ import annotations
 
+import contextlib
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,6 +78,8 @@ class PromptInput(TextArea):
         """The text the list was closed on with Esc: it stays closed until the text changes."""
         self.chips: AttachmentChips | None = None
         """The files attached to the prompt being written, shown above it (None: attaching is off)."""
+        self._handed: list[str] = []
+        """Texts posted with Submitted that the screen has not acted on yet, oldest first (see `acted_on`)."""
         self.cwd: Path | None = None
         """Where `@path` is relative to (None: the process's current directory)."""
         self.attachment_limit = attachments.DEFAULT_LIMIT
@@ -175,6 +178,39 @@ class PromptInput(TextArea):
         if not self.chips.add(attachment):
             self.post_message(self.Problem(self, f"{attachment.name} is attached already"))
         return True
+
+    # -- sending ----------------------------------------------------------------------------------------
+
+    def _submit(self, *, follow_up: bool = False) -> None:
+        """Enter: post the text for the screen. Keys typed after an Enter the screen has not acted on yet (they come
+        in the same burst while a reply streams) are the next message's: only they are sent with this one."""
+        text = self.text
+        for handed in self._handed:
+            if text.startswith(handed):
+                text = text[len(handed) :]
+        self._handed.append(text)
+        self.post_message(self.Submitted(self, text, follow_up=follow_up))
+
+    def acted_on(self, message: Submitted, *, sent: bool) -> None:
+        """The screen has acted on `message`. `sent` (sent, queued, or run as a command): its text leaves the prompt,
+        and what was typed after it stays (it was cleared with it: `hello`, Enter, `world` in one burst lost
+        `world`); else the text stays, to fix."""
+        with contextlib.suppress(ValueError):
+            self._handed.remove(message.text)
+        if not sent:
+            return
+        current = self.text
+        if current.startswith(message.text):
+            rest = current[len(message.text) :]
+        else:
+            rest = ""  # edited meanwhile into the text it sent (Backspace after Enter): cleared, as it always was
+        if rest == current:
+            return
+        if not rest:
+            self.clear()
+            return
+        self.text = rest
+        self.move_cursor(self.document.end)
 
     # -- a pasted path ----------------------------------------------------------------------------------
 
@@ -296,12 +332,12 @@ class PromptInput(TextArea):
             if self.completing and self.completions is not None and self.completions.chosen is not None:
                 self.complete()
                 return
-            self.post_message(self.Submitted(self, self.text))
+            self._submit()
             return
         if event.key == "alt+enter":
             event.stop()
             event.prevent_default()
-            self.post_message(self.Submitted(self, self.text, follow_up=True))
+            self._submit(follow_up=True)
             return
         if event.key in ("shift+enter", "ctrl+j"):
             event.stop()
