@@ -442,9 +442,20 @@ async def test_files_attach_by_f_and_by_at_path_and_the_model_receives_them(xsus
     (tmp_path / "todo.txt").write_text("buy milk\n")
     server.script = [text_reply("Read both.", chunks=2)]
     ran = await ask(
-        xsus_home, server, "compare", f"@{tmp_path}/notes.md", "with the other", "-f", str(tmp_path / "todo.txt"),
-        "--model", MODEL,
-    )  # fmt: skip
+        xsus_home,
+        server,
+        "compare",
+        f"@{tmp_path}/notes.md",
+        "with the other",
+        "-f",
+        str(tmp_path / "todo.txt"),
+        "-f",
+        str(tmp_path / "todo.txt"),
+        "-f",
+        str(tmp_path / "." / "notes.md"),
+        "--model",
+        MODEL,
+    )  # fmt: skip  (each file named twice: sent once)
     assert ran.code == 0, ran.stderr
     content = messages_with_role(server.requests[0], "user")[-1]["content"]
     texts = [part["text"] for part in content if part["type"] == "text"]

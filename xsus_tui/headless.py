@@ -169,10 +169,11 @@ def _files(args: argparse.Namespace, settings: Settings) -> tuple[str, list[Any]
         text, mentioned = attachments.take_mentions(text, cwd=Path.cwd(), limit=limit)
     except attachments.AttachmentError as error:
         raise CliError(f"not sent: {error}") from None
-    for attachment in mentioned:
-        if not any(attachment.source == present.source for present in files):
-            files.append(attachment)
-    return text, files
+    once: list[Any] = []
+    for attachment in [*files, *mentioned]:  # a file named twice (-f, or its @path too) is sent once
+        if not any(os.path.samefile(attachment.source, present.source) for present in once):
+            once.append(attachment)
+    return text, once
 
 
 def _settings() -> Settings:

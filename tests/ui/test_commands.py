@@ -80,3 +80,26 @@ async def test_slash_commands_are_in_the_command_palette(xsus_home):
         await wait_for(pilot, lambda: "/help" in screen_text(app) and "keys and commands" in screen_text(app))
         await pilot.press("enter")
         await wait_for(pilot, lambda: "Commands (answered by xsus" in screen_text(app))
+
+
+async def test_notifications_are_plain_text_brackets_and_all(xsus_home):
+    """A command that needs the reply to end says so with its usage, `[PATH]` and all (markup ate it); text with
+    markup-like brackets from outside shows as it is (`[/x]` raised MarkupError when its toast rendered)."""
+    from textual.widgets._toast import Toast
+
+    def toasts() -> list[str]:  # what each notification's toast shows, rendered as Textual renders it
+        return [Toast(notification).render().plain for notification in app._notifications]
+
+    agent, gate = started_then_waiting()
+    app = make_app(xsus_home, agent)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await send(pilot, "go")
+        await wait_for(pilot, lambda: app.chat_screen.turn_running)
+        await send(pilot, "/export notes.md")  # (a space: the list of commands has closed)
+        await wait_for(pilot, lambda: bool(toasts()))
+        assert toasts() == ["A reply is still streaming: /export [PATH] [md|json] works once it ends."]
+        assert app.chat_screen.prompt.text == "/export notes.md"  # kept, to send once the reply ends
+        app.notify("[/x] [b]odd[/b]")
+        await wait_for(pilot, lambda: len(toasts()) == 2)
+        assert toasts()[1] == "[/x] [b]odd[/b]"
+        gate.set()

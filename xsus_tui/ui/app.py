@@ -35,6 +35,7 @@ from .screens.startup import StartupScreen, same_activity
 
 if TYPE_CHECKING:
     from textual.driver import Driver
+    from textual.notifications import SeverityLevel
 
     from xsus_tui.core.mcp_servers import McpServers
     from xsus_tui.core.session import ChatSession
@@ -42,9 +43,9 @@ if TYPE_CHECKING:
     from .screens.chat import ChatScreen
 
 CHAT_SCREEN_MODULE = "xsus_tui.ui.screens.chat"
+"""Imported only once the chat is ready (it needs pydantic-ai)."""
 QUIT_KEYS_SETTLE = 0.5
 """Seconds quitting waits for the prompt to take the keys typed just before Ctrl+Q (see `_typed_keys_in`)."""
-"""Imported only once the chat is ready (it needs pydantic-ai)."""
 
 
 class StartupError(Exception):
@@ -173,6 +174,20 @@ class XsusApp(App[int]):
             for fd in self._terminal_fds:  # a redirected stdout stays as it is
                 os.dup2(null, fd)
             os.close(null)
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Textual's, always as plain text: every notification here is, and many carry text from outside (a
+        command's usage, `/export [PATH] [md|json]`, lost its `[PATH]` to markup; a file or model name, an error
+        with `[/x]` in it would raise MarkupError). Widgets' `notify` passes `markup=True`, so it is ignored."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def show_progress(self, activity: str | None) -> None:
         """For the loader: say what is loading (`loading agent app.py:support`) on the start-up screen,
