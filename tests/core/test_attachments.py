@@ -128,6 +128,19 @@ def test_mentions_attach_existing_files_and_leave_words_and_emails(files):
     assert take_mentions("no mention", cwd=files) == ("no mention", [])
 
 
+@pytest.mark.parametrize(
+    "missing", ["@missing.md", "@report.PDF", '@"no such"', "@./x", "@~/nowhere.txt", "@a/b", "@.env"]
+)
+def test_a_missing_file_is_an_error_when_the_mention_reads_as_a_file(files, missing):
+    with pytest.raises(AttachmentError, match="no such file"):
+        take_mentions(f"read {missing} please", cwd=files)
+
+
+def test_python_decorators_and_dotted_names_are_text(files):
+    text = "use @property.setter, @functools.cache, @app.route or @pytest.mark.parametrize and @dataclass"
+    assert take_mentions(text, cwd=files) == (text, [])
+
+
 def test_a_pasted_path_is_recognised_quoted_as_a_url_or_escaped(files):
     (files / "my file.txt").write_text("x")
     target = files / "my file.txt"

@@ -303,9 +303,24 @@ def mentions(text: str) -> list[Mention]:
     return found
 
 
-def _looks_like_path(path: str) -> bool:
-    """A mention of a file that isn't there is an error only when it reads as a path (`@alice` is just text)."""
-    return "/" in path or path.startswith(("~", ".")) or re.search(r"\w\.[A-Za-z0-9]{1,8}$", path) is not None
+FILE_EXTENSIONS = frozenset(
+    "md markdown rst txt text log csv tsv json jsonl ndjson yaml yml toml ini cfg conf env lock xml html htm css scss"
+    " js mjs cjs jsx ts tsx py pyi ipynb rs go java kt swift c h cc cpp hpp cs rb php pl lua r jl scala sh bash zsh"
+    " fish ps1 bat sql graphql proto tf vue svelte dart ex exs erl hs ml clj el vim diff patch png jpg jpeg gif"
+    " webp svg bmp ico tif tiff heic pdf doc docx xls xlsx ppt pptx odt rtf epub zip tar gz tgz bz2 xz 7z mp3 wav"
+    " ogg flac mp4 mov avi mkv webm".split()
+)
+"""What a missing `@name.ext` must end with to read as a file: `@notes.md` is a typo'd file, `@property.setter`
+and `@functools.cache` are Python, sent as text."""
+
+
+def _looks_like_path(path: str, *, quoted: bool = False) -> bool:
+    """A mention of a file that isn't there is an error only when it reads as a path: quoted, with a `/`, from `~`
+    or `.`, or a name with a file's extension (`@alice`, `@property.setter` are text)."""
+    if quoted or "/" in path or path.startswith(("~", ".")):
+        return True
+    stem, dot, extension = path.rpartition(".")
+    return bool(dot and stem) and extension.lower() in FILE_EXTENSIONS
 
 
 def expand(path: str, cwd: Path | None = None) -> Path:
@@ -325,8 +340,8 @@ def take_mentions(text: str, *, cwd: Path | None = None, limit: int = DEFAULT_LI
             mention = Mention(mention.start, mention.end - (len(mention.path) - len(trimmed)), trimmed)
             path = expand(trimmed, cwd)
         if not os.path.lexists(path):
-            if not _looks_like_path(mention.path):
-                continue  # `@alice`: text
+            if not _looks_like_path(mention.path, quoted=text.startswith('@"', mention.start)):
+                continue  # `@alice`, `@property.setter`: text
             raise AttachmentError(f"{_quoted(storable(mention.path))}: no such file (@@ writes a plain @)")
         found.append(read_file(path, limit=limit, name=storable(mention.path)))
     return re.sub(r"(?<!\S)@@", "@", text), found
