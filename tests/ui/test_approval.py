@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from pydantic_ai.messages import ModelRequest, ToolReturnPart
 from pydantic_ai.models.function import DeltaToolCall
 
@@ -162,9 +163,10 @@ async def test_tab_goes_to_the_waiting_approval_past_an_earlier_turn(xsus_home):
         assert screen.status.state != "waiting for approval"
 
 
-async def test_a_narrow_window_shows_the_buttons_and_the_whole_call(xsus_home):
-    """At 60 columns the label pushed both buttons out of the panel, and Rich's JSON cut a long argument at the
-    panel's edge: what would be approved was partly out of sight."""
+@pytest.mark.parametrize("width", [60, 40])
+async def test_a_narrow_window_shows_the_buttons_and_the_whole_call(xsus_home, width):
+    """At 60 columns the label pushed both buttons out of the panel (at 40, Deny), and Rich's JSON cut a long
+    argument at the panel's edge: what would be approved was partly out of sight."""
     path = "/tmp/" + "quarterly-" * 8 + "report.txt"
 
     async def stream(messages, info):
@@ -176,7 +178,7 @@ async def test_a_narrow_window_shows_the_buttons_and_the_whole_call(xsus_home):
     agent = chat_agent(stream)
     agent.agent.tool_plain(requires_approval=True)(delete_file)
     app = make_app(xsus_home, agent)
-    async with app.run_test(size=(60, 30)) as pilot:
+    async with app.run_test(size=(width, 30)) as pilot:
         screen = app.chat_screen
         await send(pilot, "delete it")
         await wait_for(pilot, lambda: bool(screen.query(ApprovalBar)))
@@ -186,4 +188,4 @@ async def test_a_narrow_window_shows_the_buttons_and_the_whole_call(xsus_home):
             assert panel.content_region.contains_region(button.region), (button, button.region, panel.content_region)
         shown = "".join(line.strip(" │") for line in screen_text(app).splitlines())
         assert path in shown
-        assert "Approve (y)" in screen_text(app) and "Deny (n)" in screen_text(app)
+        assert "Approve (y)" in screen_text(app) and "Deny (n)" in screen_text(app) and "Run this tool?" in shown

@@ -25,7 +25,7 @@ def format_duration(seconds: float | None) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
-class ApprovalBar(Horizontal):
+class ApprovalBar(Vertical):
     """Approve / Deny for a tool call that requires approval: a click, or y / n once it has the focus (Tab from
     the prompt). It never takes the focus itself, so a word being typed into the prompt can't decide anything."""
 
@@ -44,9 +44,12 @@ class ApprovalBar(Horizontal):
         self.call_id = call_id
 
     def compose(self):
+        # The question above the buttons, each as wide as its words: in one row the buttons were cut off (or the
+        # question squeezed out) in a narrow window.
         yield Static(Text("Run this tool?  Tab here, then y or n · or click"), classes="approval-label")
-        yield Button("Approve (y)", id="approve", variant="success", compact=True)
-        yield Button("Deny (n)", id="deny", variant="error", compact=True)
+        with Horizontal(classes="approval-buttons"):
+            yield Button("Approve (y)", id="approve", variant="success", compact=True)
+            yield Button("Deny (n)", id="deny", variant="error", compact=True)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
