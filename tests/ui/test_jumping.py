@@ -165,3 +165,36 @@ async def test_a_new_turn_after_a_jump_goes_at_the_end_and_ctrl_end_follows_it(x
         await pilot.press("ctrl+home")
         await wait_for(pilot, lambda: chat.scroll_y == 0 and "question 0" in screen_text(app))
         assert len(chat.query_children(TurnGap)) == 1  # still the one gap: nothing between was rendered
+
+
+async def test_jumping_between_the_ends_lands_on_rendered_turns(xsus_home):
+    """Ctrl+End then Ctrl+Home again: the page at the top had been folded (its widgets let go) while away, and the
+    view landed on it folded: an empty chat for 0.1-0.5 s until a refold rendered it. Now the page is rendered
+    before the view moves there: whenever the view moves, nothing it shows is folded."""
+    from textual.geometry import Region
+
+    from xsus_tui.ui.folding import is_folded
+
+    app = make_app(xsus_home, conversation=Conversation(messages=history(TOTAL)))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.chat_screen
+        chat = screen.chat
+        await wait_for(pilot, lambda: f"answer {TOTAL - 1}" in screen_text(app))
+        await pilot.press("ctrl+home")
+        await wait_for(pilot, lambda: "question 0" in screen_text(app) and settled(screen))
+        await wait_idle(pilot)
+        landed_on_folded: list[tuple[int, str]] = []
+
+        def landed(y: float) -> None:
+            view = Region(0, round(y), chat.virtual_size.width or 1, chat.scrollable_content_region.height)
+            for child in chat.children:
+                if is_folded(child) and child.virtual_region.overlaps(view):
+                    landed_on_folded.append((round(y), type(child).__name__))
+
+        chat.watch(chat, "scroll_y", landed, init=False)
+        for key, shown in [("ctrl+end", f"answer {TOTAL - 1}"), ("ctrl+home", "question 0")] * 2:
+            await pilot.press(key)
+            await wait_for(pilot, lambda shown=shown: shown in screen_text(app))
+            await wait_idle(pilot)
+            assert chat.scroll_y == (0 if key == "ctrl+home" else chat.max_scroll_y)
+        assert landed_on_folded == []

@@ -33,7 +33,7 @@ from xsus_tui.core.replay import PastTurn, past_turns, user_prompts
 from xsus_tui.core.session import ChatSession
 
 from .. import commands, compat
-from ..folding import near_band, refold, unfold_all
+from ..folding import is_folded, near_band, refold, unfold, unfold_all
 from ..widgets.chips import AttachmentChips
 from ..widgets.completions import CommandCompletions
 from ..widgets.history_gap import TurnGap
@@ -638,7 +638,7 @@ class ChatScreen(compat.DrawsKeysAtOnce, TurnSelectionScreen):
         if left <= 0:
             self._retry = None
 
-    def action_scroll(self, where: str) -> None:
+    async def action_scroll(self, where: str) -> None:
         chat = self.chat
         if where == "home":
             chat.release_anchor()
@@ -646,7 +646,11 @@ class ChatScreen(compat.DrawsKeysAtOnce, TurnSelectionScreen):
                 self._jumps += 1  # (a page still being put in place must not move the view from there)
                 self._loading_older = True
                 self.call_later(self._fill_gap, gap, False, False)
-            chat.scroll_home(animate=False)
+                chat.scroll_home(animate=False)
+                return
+            await self._render_view_at(0)
+            # At once: scroll_home waits for the next refresh, and a refold meanwhile folds the page just rendered.
+            chat.scroll_home(animate=False, immediate=True)
             return
         if where == "page_up" and chat.scroll_y < 1:
             chat.release_anchor()
@@ -662,7 +666,22 @@ class ChatScreen(compat.DrawsKeysAtOnce, TurnSelectionScreen):
             else:
                 chat.scroll_to(y=target)
         else:
+            await self._render_view_at(chat.max_scroll_y)
             chat.anchor()
+
+    async def _render_view_at(self, top: float) -> None:
+        """Before a jump (Ctrl+Home, Ctrl+End): render what is folded where the view is going, its top at `top`. A
+        page folded while far away came into view blank and rendered a moment later: 0.1-0.5 s of an empty chat
+        at each jump between the ends of a resumed conversation. The heights are the same, rendered or folded."""
+        chat = self.chat
+        view = Region(0, round(top), chat.virtual_size.width or 1, chat.scrollable_content_region.height)
+        for child in list(chat.children):
+            if not is_folded(child) or not child.virtual_region.overlaps(view):
+                continue
+            if isinstance(child, HistoryPage | PageStack):
+                await chat.open_slot(child, last=top > 0)
+            else:
+                unfold(child)
 
     async def _replay(self) -> int:
         """Show the last turns of a resumed conversation, rendered from the stored messages; the older ones
