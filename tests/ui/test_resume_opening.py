@@ -80,3 +80,28 @@ async def test_scrolling_up_through_stored_pages_renders_each_page_once(xsus_hom
         assert "question 0" in screen_text(app)
         pages = list(range(1, total + 1, HISTORY_PAGE))
         assert renders == dict.fromkeys(pages, 1), renders
+
+
+async def test_a_page_rendered_above_mid_scroll_keeps_where_the_scroll_was_going(xsus_home):
+    """A PgUp that brings the gap into view renders a page above and puts the view back over what it was showing.
+    It put it back where the scroll was at that moment, mid-way (a PgUp scrolls over a few frames), and the rest
+    of the press was lost: at each page one PgUp moved nothing (seen in tmux)."""
+    from xsus_tui.ui.widgets.history_gap import TurnGap
+
+    total = HISTORY_PAGE * 4
+    app = make_app(xsus_home, conversation=Conversation(messages=history(total)))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.chat_screen
+        chat = screen.chat
+        await wait_for(pilot, lambda: f"answer {total - 1}" in screen_text(app))
+        await wait_idle(pilot)
+        (gap,) = chat.query_children(TurnGap)
+        start, height = chat.scroll_y, chat.virtual_size.height
+        target = start - 10
+        chat.release_anchor()
+        chat.scroll_to(y=target, animate=True, duration=5.0)  # under way: the view is still near `start`
+        await pilot.pause()
+        assert chat.scroll_target_y == target and chat.scroll_y > target
+        await screen._fill_gap(gap, from_end=True)
+        await wait_for(pilot, lambda: not screen._loading_older)
+        assert chat.scroll_y == target + chat.virtual_size.height - height  # where it was going, over the same text

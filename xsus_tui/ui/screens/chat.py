@@ -753,7 +753,9 @@ class ChatScreen(compat.DrawsKeysAtOnce, TurnSelectionScreen):
             if not gap.is_attached or not gap.turns:
                 self._loading_older = False
                 return None
-            height, scroll_y, jumps = chat.virtual_size.height, chat.scroll_y, self._jumps
+            # Where the view is going, not where a PgUp's scroll is now: keep_place lands there (from the
+            # scroll's position, the rest of the press was lost: one PgUp in a page moved nothing).
+            height, scroll_y, jumps = chat.virtual_size.height, chat.scroll_target_y, self._jumps
             if keep is None:
                 keep = from_end or gap.virtual_region.y < scroll_y
             page = HistoryPage(gap.take(HISTORY_PAGE, from_end=from_end))
