@@ -268,8 +268,9 @@ def _acknowledge(files: tuple[Any, ...], prompt: str) -> str:
             count = max(0, len(body.splitlines()) - 2)  # (without its fence)
             line += f": {count} line{'s' if count != 1 else ''}"
         lines.append(line)
-    lines += ["", f"You asked: {prompt}" if prompt.strip() else "You didn't ask anything about them yet."]
-    lines += ["", "I'm the offline demo model, so I can't read them; a real model gets their content."]
+    them, their = ("them", "their") if len(files) != 1 else ("it", "its")
+    lines += ["", f"You asked: {prompt}" if prompt.strip() else f"You didn't ask anything about {them} yet."]
+    lines += ["", f"I'm the offline demo model, so I can't read {them}; a real model gets {their} content."]
     return "\n".join(lines) + "\n"
 
 

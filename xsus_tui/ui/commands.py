@@ -13,7 +13,7 @@ import re
 from dataclasses import KW_ONLY, dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
@@ -162,6 +162,7 @@ def unknown(name: str) -> str:
 
 
 def help_text() -> str:
+    """/help as plain text (one line each)."""
     width = max(len(key) for key, _ in KEYS)
     lines = ["Keys"]
     lines += [f"  {key.ljust(width)}  {what}" for key, what in KEYS]
@@ -170,6 +171,33 @@ def help_text() -> str:
     lines += [f"  {command.usage.ljust(width)}  {command.help}" for command in COMMANDS]
     lines += ["", "Text that starts with // is sent with one slash."]
     return "\n".join(lines)
+
+
+def help_renderable() -> Any:
+    """/help as the chat shows it: two columns, a description that wraps staying in its own (as plain text, a
+    long one went back to the screen's edge, under the keys)."""
+    from rich.console import Group
+    from rich.padding import Padding
+    from rich.table import Table
+    from rich.text import Text
+
+    def table(rows: list[tuple[str, str]]) -> Table:
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(no_wrap=True)
+        grid.add_column(ratio=1)
+        for name, what in rows:
+            grid.add_row(Text(name), Text(what))
+        return grid
+
+    return Group(
+        Text("Keys"),
+        Padding(table(KEYS), (0, 0, 0, 2)),
+        Text(""),
+        Text("Commands (answered by xsus, never sent to the model)"),
+        Padding(table([(command.usage, command.help) for command in COMMANDS]), (0, 0, 0, 2)),
+        Text(""),
+        Text("Text that starts with // is sent with one slash."),
+    )
 
 
 class SlashCommands(Provider):

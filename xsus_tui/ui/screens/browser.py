@@ -206,7 +206,8 @@ class BrowserScreen(Screen[Opened | None]):
         if not query:
             if not rows:
                 return Text("No conversations yet. Ctrl+N or Esc, then type a prompt.")
-            return Text(f"{len(rows)}{'+' if not self._exhausted else ''} conversations, newest first")
+            more = "+" if not self._exhausted else ""
+            return Text(f"{len(rows)}{more} conversation{'' if len(rows) == 1 and not more else 's'}, newest first")
         titles = sum(isinstance(row, ConversationSummary) for row in self.rows)
         hits = len(self.rows) - titles
         short = len(query) < 3

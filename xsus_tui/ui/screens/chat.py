@@ -1253,7 +1253,7 @@ class ChatScreen(compat.DrawsKeysAtOnce, TurnSelectionScreen):
             self.notify(f"A reply is still streaming: {command.usage} works once it ends.", severity="warning")
             return
         if command.name == "help":
-            self.show_notice(commands.help_text())
+            self.chat.mount(Static(commands.help_renderable(), classes="notice"))
         elif command.name == "retry":
             self.action_regenerate()
         elif command.name == "model":

@@ -98,7 +98,7 @@ class AttachmentChips(Static):
             text.append(f" 📎 {inert(attachment.name)} · {human_size(attachment.size)} ✕ ", style="reverse")
             self._spans.append((start, text.cell_len))
         if self.files:
-            text.append("  ⌫ at the prompt's start removes the last", style="dim")
+            text.append("  ⌫ at the prompt's start removes the last file", style="dim")
         if self.offer is not None:
             path, _ = self.offer
             if self.files:
