@@ -103,6 +103,12 @@ async def test_structured_output_panel_fills_in_then_validates(xsus_home, monkey
         assert panel.value["destination"] == "Lisbon, Portugal" and len(panel.value["highlights"]) == 4
         assert "TripPlan" in panel.border_title
         assert "budget_eur: 1150.0" in screen_text(app)
+        stored = await app.chat_screen.session.store.load(app.chat_screen.session.conversation.conversation_id)
+    resumed = make_app(xsus_home, conversation=stored)
+    async with resumed.run_test(size=SIZE) as pilot:  # resumed, the panel names the output's type as it did live
+        await wait_for(pilot, lambda: bool(resumed.chat_screen.query(OutputPanel)))
+        panel = resumed.chat_screen.query_one(OutputPanel)
+        assert panel.border_title == "◆ structured output · TripPlan" and panel.state == "valid"
     missing = [state for state in states if "missing:" in state]
     assert states[0] == missing[0] and "highlights" in missing[0]
     assert len(set(missing)) >= 2  # the panel changed as fields arrived

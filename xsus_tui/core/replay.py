@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
@@ -124,8 +125,12 @@ def pair_tool_results(messages: list[ModelMessage]) -> ToolResults:
     return paired
 
 
-def past_turns(messages: list[ModelMessage], output_tools: frozenset[str] = frozenset()) -> list[PastTurn]:
-    """Split a stored history into turns, one per user prompt."""
+def past_turns(
+    messages: list[ModelMessage], output_tools: Mapping[str, dict[str, Any] | None] | None = None
+) -> list[PastTurn]:
+    """Split a stored history into turns, one per user prompt. `output_tools`: the agent's output tools by name,
+    with their schemas (its title names the output's type, as it does live)."""
+    output_tools = output_tools or {}
     results = pair_tool_results(messages)
     last_response: dict[int, ModelResponse] = {}  # by turn number
     turns: list[PastTurn] = []
@@ -176,7 +181,9 @@ def _text_only(response: ModelResponse) -> bool:
     return TextPart in kinds and not any(issubclass(kind, ToolCallPart) for kind in kinds)
 
 
-def _response_events(message: ModelResponse, results: ToolResults, output_tools: frozenset[str]) -> list[TurnEvent]:
+def _response_events(
+    message: ModelResponse, results: ToolResults, output_tools: Mapping[str, dict[str, Any] | None]
+) -> list[TurnEvent]:
     events: list[TurnEvent] = []
     for part in message.parts:
         if isinstance(part, TextPart) and part.content:
@@ -191,7 +198,8 @@ def _response_events(message: ModelResponse, results: ToolResults, output_tools:
             )
             if is_output:
                 partial = OutputPartial.whole(part.tool_call_id, args)
-                events += [OutputStarted(call_id=part.tool_call_id, tool_name=part.tool_name), partial]
+                schema = output_tools.get(part.tool_name)
+                events += [OutputStarted(call_id=part.tool_call_id, tool_name=part.tool_name, schema=schema), partial]
                 if isinstance(result, ToolReturnPart) and result.outcome == "success":
                     events.append(OutputValidated(call_id=part.tool_call_id, value=partial.value))
                 continue

@@ -686,7 +686,7 @@ class ChatScreen(compat.DrawsKeysAtOnce, TurnSelectionScreen):
     async def _replay(self) -> int:
         """Show the last turns of a resumed conversation, rendered from the stored messages; the older ones
         wait in a TurnGap above them until the user scrolls or jumps to them. Returns how many turns there are."""
-        output_tools = frozenset(self.session.chat_agent.output_tools)
+        output_tools = self.session.chat_agent.output_tools
         # No collections meanwhile: replaying 2,000 turns allocates enough to start a full one, which walks
         # every object of the app and the conversation (130 ms, a seventh of the time to open them); what is
         # built here is kept, and settle_garbage collects right after.
