@@ -63,16 +63,16 @@ async def test_at_completes_paths_attaches_files_as_chips_and_sends_them(work, x
         await wait_for(pilot, lambda: listed(app) == ["docs/", "cat.png", "notes.md"])
         await pilot.press("d", "tab")  # a directory: into it
         await wait_for(pilot, lambda: prompt.text == "look at @docs/" and listed(app) == ["docs/guide.txt"])
-        await pilot.press("tab")  # a file: a chip, and the mention leaves the text
+        await pilot.press("tab")  # a file: a chip, and its name stays in the sentence, as text
         await wait_for(pilot, lambda: [a.name for a in chips(app).files] == ["docs/guide.txt"])
-        assert prompt.text == "look at "  # the space before it stays: the next word doesn't run into "at"
+        assert prompt.text == "look at docs/guide.txt "  # (a space after it, as a shell completes)
         await pilot.press(*"and @ca", "tab")
         await wait_for(pilot, lambda: len(chips(app).files) == 2)
         assert "📎 docs/guide.txt · 7 B ✕" in screen_text(app) and "📎 cat.png · 48 B ✕" in screen_text(app)
-        await pilot.press(*" and @notes.md", "enter")  # typed whole, never completed: attached at send
+        await pilot.press(*"and @notes.md", "enter")  # typed whole, never completed: attached at send
         await wait_idle(pilot)
         content = seen[0]
-        assert content[0] == "look at and  and @notes.md"  # as typed (the chips left their spaces); @notes.md in place
+        assert content[0] == "look at docs/guide.txt and cat.png and @notes.md"  # which file is which
         assert [i.metadata["xsus_attachment"]["name"] for i in content if isinstance(i, TextContent)][
             0
         ] == "docs/guide.txt"
@@ -80,7 +80,7 @@ async def test_at_completes_paths_attaches_files_as_chips_and_sends_them(work, x
         assert "File notes.md:\n```\nalpha\nbeta\n```" in [i.content for i in content if isinstance(i, TextContent)]
         assert chips(app).files == [] and prompt.text == ""
         text = screen_text(app)
-        assert "look at and  and @notes.md" in text
+        assert "look at docs/guide.txt and cat.png and @notes.md" in text
         assert "📎 docs/guide.txt · 7 B" in text and "📎 notes.md · 11 B" in text
         stored = await app.chat_screen.session.store.load(app.chat_screen.session.conversation.conversation_id)
         names = [a.name for a in Prompt.from_content(stored.messages[0].parts[0].content).attachments]
@@ -145,14 +145,14 @@ async def test_faults_at_send_say_one_line_and_keep_the_prompt(work, xsus_home):
         (work / "notes.md").unlink()
         await pilot.press(*"summarise", "enter")
         await wait_for(pilot, lambda: "Not sent: notes.md: no such file" in screen_text(app))
-        assert prompt.text == "summarise" and len(chips(app).files) == 1 and seen == []
+        assert prompt.text == "notes.md summarise" and len(chips(app).files) == 1 and seen == []
         # Backspace at the very start removes the last chip; the text stays.
         await pilot.press("home", "backspace")
         await wait_for(pilot, lambda: chips(app).files == [])
-        assert prompt.text == "summarise"
+        assert prompt.text == "notes.md summarise"
         await pilot.press("enter")
         await wait_idle(pilot)
-        assert seen == ["summarise"]
+        assert seen == ["notes.md summarise"]
 
 
 async def test_the_same_file_twice_is_attached_once(work, xsus_home):

@@ -149,7 +149,8 @@ class PromptInput(TextArea):
         self.move_cursor(self.document.end)
 
     def complete_path(self, entry: attachments.PathEntry) -> None:
-        """A directory: its path after the `@`, listing what is in it. A file: attached, its `@path` taken out."""
+        """A directory: its path after the `@`, listing what is in it. A file: attached, its `@path` left as its
+        name."""
         typing = self._path_completing()
         if typing is None:
             return
@@ -160,11 +161,12 @@ class PromptInput(TextArea):
             self.replace(f'@"{quoted}' if needs_quotes else f"@{entry.path}", start, self.cursor_location)
             return
         if self.attach(attachments.expand(entry.path, self.cwd), name=entry.path):
-            text, at = self.text, typing.start
+            # The file's name stays where it was typed, as plain text (the chip holds the file): taken out, the
+            # sentence read `compare with`, and the model couldn't tell which file was which.
+            text = self.text
             end = self.document.get_index_from_location(self.cursor_location)
-            if at > 0 and text[at - 1] == " " and end < len(text) and text[end] == " ":
-                start = self.document.get_location_from_index(at - 1)  # (no double space where it was)
-            self.replace("", start, self.cursor_location)
+            after = "" if end < len(text) and text[end].isspace() else " "
+            self.replace(f"{entry.path}{after}", start, self.cursor_location)
 
     def attach(self, path: Path, *, name: str | None = None) -> bool:
         """Read `path` into a chip; one line (a Problem message) when it can't be, or is attached already."""
