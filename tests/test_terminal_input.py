@@ -58,4 +58,19 @@ def test_quitting_with_a_draft_prints_its_attached_files_as_mentions_that_attach
         lines = after_the_screen(term)
     assert status == 0, lines
     assert "xsus: not sent, still in the input when you quit:" in lines, lines
-    assert "compare them" in lines and f'@"{tmp_path}/my notes.md"' in lines, lines
+    assert f"compare {tmp_path}/my notes.md them" in lines and f'@"{tmp_path}/my notes.md"' in lines, lines
+
+
+def test_the_draft_printed_at_quit_keeps_its_indentation_and_never_writes_control_characters_raw(xsus_home):
+    with spawn(xsus_home) as term:
+        assert term.wait_for(PLACEHOLDER, timeout=60) is not None, term.last_words()
+        start = len(term.output)
+        term.send(b"\x1b[200~    def f():\x07\n        return 1\x1b[201~")  # a pasted snippet, a BEL in it
+        assert term.wait_for(b"return", start=start, timeout=30) is not None, term.last_words()
+        start = len(term.output)
+        term.send(b"\x11")
+        status, _ = wait_exit(term, timeout=30)
+        tail = bytes(term.output[start:]).rsplit(b"\x1b[?1049l", 1)[-1]
+    assert status == 0
+    assert "    def f():␇\r\n        return 1".encode() in tail, tail  # indented, the BEL shown, not rung
+    assert b"\x07" not in tail

@@ -308,7 +308,8 @@ def _start_tui(args: argparse.Namespace) -> int:
     loader.on_progress = app.show_progress
     try:
         run_bounded(app.run_async())
-        if unsent := app.unsent.strip():
+        if (unsent := app.unsent.rstrip()).strip():  # (its first line's indentation kept: code, say)
+            unsent = _shown(unsent.lstrip("\n"))
             print(f"xsus: not sent, still in the input when you quit:\n{unsent}", file=sys.stderr)
         saved = _farewell(app.session) if app.abandoned is None and app.startup_error is None else True
     finally:
@@ -321,6 +322,17 @@ def _start_tui(args: argparse.Namespace) -> int:
     if not saved:
         return 1  # the conversation is not all on disk: a script should know
     return app.return_code or 0
+
+
+def _shown(text: str) -> str:
+    """Text for the terminal as the app leaves: its control characters (an escape sequence pasted in) shown as
+    symbols, not written raw; the rest (emoji, joiners, line breaks) as it is."""
+    import unicodedata
+
+    from .core.sanitize import inert
+
+    control = {char for char in set(text) if unicodedata.category(char) == "Cc" and char not in "\n\t"}
+    return "".join(inert(char) if char in control else char for char in text) if control else text
 
 
 FINAL_SAVE_TIMEOUT = 0.8

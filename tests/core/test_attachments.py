@@ -250,3 +250,22 @@ def test_a_stored_url_item_is_shown_by_its_url_and_media_type():
         ("https://x.test/a.png", "image/png"),
         ("https://x.test/noext", "file"),  # a type the URL doesn't tell
     ]
+
+
+def test_code_after_an_at_is_text_and_a_file_with_a_line_or_an_apostrophe_is_attached(files):
+    text = 'use @app.route("/x") or @router.get("/items/{id}")'
+    assert take_mentions(text, cwd=files) == (text, [])
+    for typed in ("see @notes.md:12 and", "see @notes.md:12:3", "@notes.md's second line"):
+        assert [a.name for a in take_mentions(typed, cwd=files)[1]] == ["notes.md"], typed
+
+
+def test_names_with_control_characters_never_reach_the_terminal_raw(files):
+    from xsus_tui.core.attachments import mention_of, mentions
+
+    hostile = "e\x1b]0;PWNED\x07\x1b[31mred.txt"
+    with pytest.raises(AttachmentError) as raised:
+        read_file(files / hostile, cwd=files)
+    assert "\x1b" not in str(raised.value) and "\\x1b]0;PWNED\\x07" in str(raised.value)
+    shown = mention_of(str(files / hostile))
+    assert "\x1b" not in shown and "\x07" not in shown
+    assert [m.path for m in mentions(mention_of(str(files / "my notes.md")))] == [str(files / "my notes.md")]

@@ -170,6 +170,17 @@ async def test_the_same_file_twice_is_attached_once(work, xsus_home):
         assert sum(isinstance(i, TextContent) for i in seen[0]) == 1
 
 
+async def test_one_file_by_two_paths_is_attached_once(work, xsus_home):
+    seen: list = []
+    app = setup(work, xsus_home, seen)
+    async with app.run_test(size=SIZE) as pilot:
+        app.chat_screen.prompt.cwd = work
+        await pilot.press(*"compare @notes.md with @./notes.md", "enter")
+        await wait_idle(pilot)
+        assert sum(isinstance(i, TextContent) for i in seen[0]) == 1
+        assert "notes.md is attached already: sent once." in screen_text(app)
+
+
 async def test_the_demo_model_acknowledges_files(work, xsus_home):
     (work / "cat.png").write_bytes(PNG)
     app = make_app(xsus_home)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import KW_ONLY, dataclass, field, replace
 from pathlib import Path
@@ -225,10 +226,13 @@ def _too_large(shown: str, size: int, limit: int) -> str:
 
 
 def _quoted(name: str) -> str:
-    """A name as a message shows it: quoted when it has spaces, line breaks or other odd characters."""
+    """A name as a message shows it: quoted when it has spaces, line breaks or other odd characters, and every
+    control character escaped (`\\x1b`): a file named with an escape sequence wrote it raw to the terminal."""
     if name and all(char.isprintable() and not char.isspace() for char in name):
         return name
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r") + '"'
+    escaped = name.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    escaped = "".join(f"\\x{ord(char):02x}" if unicodedata.category(char) == "Cc" else char for char in escaped)
+    return '"' + escaped + '"'
 
 
 def attachment_of(name: str, data: bytes) -> Attachment:
@@ -317,7 +321,11 @@ and `@functools.cache` are Python, sent as text."""
 def _looks_like_path(path: str, *, quoted: bool = False) -> bool:
     """A mention of a file that isn't there is an error only when it reads as a path: quoted, with a `/`, from `~`
     or `.`, or a name with a file's extension (`@alice`, `@property.setter` are text)."""
-    if quoted or "/" in path or path.startswith(("~", ".")):
+    if quoted:
+        return True
+    if any(char in path for char in "()[]{}=\"'"):  # code (`@app.route("/x")`), not a path someone typed
+        return False
+    if "/" in path or path.startswith(("~", ".")):
         return True
     stem, dot, extension = path.rpartition(".")
     return bool(dot and stem) and extension.lower() in FILE_EXTENSIONS
@@ -335,10 +343,11 @@ def take_mentions(text: str, *, cwd: Path | None = None, limit: int = DEFAULT_LI
     found: list[Attachment] = []
     for mention in mentions(text):
         path = expand(mention.path, cwd)
-        trimmed = mention.path.rstrip(",.;:!?)")
-        if trimmed != mention.path and trimmed and not os.path.lexists(path):  # `see @a.txt, then`
-            mention = Mention(mention.start, mention.end - (len(mention.path) - len(trimmed)), trimmed)
-            path = expand(trimmed, cwd)
+        if not os.path.lexists(path):  # `see @a.txt, then`, `@a.txt:12`, `@a.txt's`: the file, the rest is text
+            trimmed = re.sub(r"(?:'s|:\d+(?::\d+)?)$", "", mention.path.rstrip(",.;:!?)")).rstrip(",.;:!?)")
+            if trimmed != mention.path and trimmed:
+                mention = Mention(mention.start, mention.end - (len(mention.path) - len(trimmed)), trimmed)
+                path = expand(trimmed, cwd)
         if not os.path.lexists(path):
             if not _looks_like_path(mention.path, quoted=text.startswith('@"', mention.start)):
                 continue  # `@alice`, `@property.setter`: text
@@ -347,8 +356,25 @@ def take_mentions(text: str, *, cwd: Path | None = None, limit: int = DEFAULT_LI
     return re.sub(r"(?<!\S)@@", "@", text), found
 
 
+def same_file(one: Attachment, other: Attachment) -> bool:
+    """Whether two attachments are one file (`@a.txt` and `@./a.txt`, a link and its target), or, read back from
+    the history (no path), have one name."""
+    if one.source is not None and other.source is not None:
+        try:
+            return os.path.samefile(one.source, other.source)
+        except OSError:
+            return one.source == other.source
+    return one.name == other.name
+
+
 def mention_of(path: str) -> str:
-    """The `@path` that attaches `path` when typed into the prompt (quoted when it has spaces or quotes)."""
+    """The `@path` that attaches `path` when typed into the prompt (quoted when it has spaces or quotes). A path
+    with a control character (an escape sequence, a line break) can't be typed back: it is shown inert instead
+    (`␛`), never written raw to the terminal."""
+    from .sanitize import inert
+
+    if any(unicodedata.category(char) == "Cc" for char in path):
+        return "@" + _quoted(inert(path))
     if path and not path.startswith("@") and not any(char.isspace() or char in '"\\' for char in path):
         return "@" + path
     return '@"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'

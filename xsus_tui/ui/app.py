@@ -310,13 +310,15 @@ class XsusApp(App[int]):
         reads it; the keys before it in the same read were handed to the focused prompt's queue, not yet inserted,
         so `them` typed and Ctrl+Q in one burst left `them` out of the draft printed as the app leaves. A callback
         posted to that queue runs once they are in (0.5 s at most: quitting stays bounded)."""
-        focused = self.focused
-        if focused is None or not hasattr(focused, "insert"):
-            return
-        done = asyncio.Event()
-        focused.call_later(done.set)
+        takers = {widget for widget in (self.focused, getattr(self.screen, "prompt", None)) if widget is not None}
+        # (the prompt also while a turn is selected: the keys typed then go back to it)
+        waits = []
+        for widget in takers:
+            done = asyncio.Event()
+            widget.call_later(done.set)
+            waits.append(done.wait())
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(done.wait(), QUIT_KEYS_SETTLE)
+            await asyncio.wait_for(asyncio.gather(*waits), QUIT_KEYS_SETTLE)
 
     async def action_quit(self) -> None:
         """Quit, first stopping a streaming reply so its partial text is saved.

@@ -1169,7 +1169,7 @@ class ChatScreen(compat.DrawsKeysAtOnce, TurnSelectionScreen):
             self.show_notice(f"Not sent: {error}. Your prompt is kept.")
             return None
         for attachment in mentioned:
-            if any(attachment.name == present.name for present in files):
+            if any(attachments.same_file(attachment, present) for present in files):
                 self.show_notice(f"{attachment.name} is attached already: sent once.")
             else:
                 files.append(attachment)
