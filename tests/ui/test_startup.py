@@ -50,6 +50,27 @@ async def test_text_typed_while_starting_ends_up_in_the_chat_prompt(xsus_home):
         assert "demo model" in screen_text(app) and not chat.session.busy
 
 
+async def test_the_cursor_and_selection_made_while_starting_carry_over(xsus_home):
+    """`abc`, Left, Left while starting, then `X` once the chat is up: `aXbc` (the cursor went to the end); and a
+    selection made while starting is still selected."""
+    app, gate = gated_app(xsus_home)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press(*"abc", "left", "left")
+        gate.set()
+        await wait_for(pilot, lambda: isinstance(app.screen, ChatScreen))
+        await pilot.press("X")
+        await wait_for(pilot, lambda: app.chat_screen.prompt.text == "aXbc")
+    app, gate = gated_app(xsus_home)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press(*"hello", "shift+home")
+        gate.set()
+        await wait_for(pilot, lambda: isinstance(app.screen, ChatScreen))
+        await pilot.press("Z")
+        await wait_for(pilot, lambda: app.chat_screen.prompt.text == "Z")
+
+
 async def test_enter_while_starting_sends_the_message_once_the_chat_is_ready(xsus_home):
     app, gate = gated_app(xsus_home)
     async with app.run_test(size=SIZE) as pilot:

@@ -235,7 +235,8 @@ class XsusApp(App[int]):
         assert isinstance(startup, StartupScreen)
         draft = startup.prompt.text
         send_now = startup.submitted is not None and startup.submitted == draft
-        chat = chat_module.ChatScreen(setup.session, setup.notices, setup.mcp, draft=draft)
+        selection = startup.prompt.selection
+        chat = chat_module.ChatScreen(setup.session, setup.notices, setup.mcp, draft=draft, draft_selection=selection)
         # Keys pressed while the chat screen mounts (its prompt not focused yet) would be lost: hold them.
         self._held_keys = []
         # Paused by the CLI while starting (process.pause_gc). Resumed before the chat mounts: everything alive now

@@ -18,6 +18,7 @@ from textual.errors import NoWidget
 from textual.geometry import Region
 from textual.widget import Widget
 from textual.widgets import Button, Header, Static
+from textual.widgets.text_area import Selection
 from textual.worker import Worker
 
 from xsus_tui.core import attachments
@@ -398,11 +399,20 @@ class ChatScreen(compat.DrawsKeysAtOnce, TurnSelectionScreen):
     BUSY_HINT = "Enter queues into the reply · Alt+Enter after it · Esc interrupts · PgUp/PgDn scroll · Ctrl+Q quit"
 
     def __init__(
-        self, session: ChatSession, notices: list[str] | None = None, mcp: McpServers | None = None, *, draft: str = ""
+        self,
+        session: ChatSession,
+        notices: list[str] | None = None,
+        mcp: McpServers | None = None,
+        *,
+        draft: str = "",
+        draft_selection: Selection | None = None,
     ) -> None:
         super().__init__()
         self.draft = draft
         """Text typed before the chat was ready (on the start-up screen), put into the prompt on mount."""
+        self.draft_selection = draft_selection
+        """Where the cursor (or the selection) was in it: typing goes on there (it went to the end, so `abc`, Left,
+        Left typed while starting, then `X`, gave `abcX`)."""
         self.session = session
         self.mcp = mcp
         """The configured MCP servers, started when the screen mounts and stopped when it goes."""
@@ -483,7 +493,10 @@ class ChatScreen(compat.DrawsKeysAtOnce, TurnSelectionScreen):
         self.prompt.take_back_source = self._take_back_last
         if self.draft:
             self.prompt.text = self.draft
-            self.prompt.move_cursor(self.prompt.document.end)
+            if self.draft_selection is not None:
+                self.prompt.selection = self.draft_selection
+            else:
+                self.prompt.move_cursor(self.prompt.document.end)
         self.set_interval(0.2, self._show_retry)
         self.watch(chat, "scroll_y", self._near_gap, init=False)
         self.run_worker(self._start_mcp(), group="mcp")
@@ -501,6 +514,7 @@ class ChatScreen(compat.DrawsKeysAtOnce, TurnSelectionScreen):
                 self._chips.set_files(unanswered.attachments)
                 unanswered = unanswered.text
             self.draft = f"{unanswered}\n{self.draft}" if self.draft.strip() else unanswered
+            self.draft_selection = None
             late.append("Your last prompt got no answer before xsus stopped; it is back in the input.")
         if self.session.save_error is not None:
             late.append(f"Not saved yet ({self.session.save_error}): it is shown here and saved with the next save.")
