@@ -95,3 +95,19 @@ async def test_keys_typed_after_enter_in_the_same_burst_are_the_next_message(xsu
         assert [(item.text, item.follow_up) for item in items] == [("gamma", False), ("delta", True)]
         assert prompt.text == ""
         gate.set()
+
+
+async def test_keys_typed_just_before_ctrl_q_are_in_the_draft_also_while_a_turn_is_selected(xsus_home):
+    """Ctrl+Q is a priority binding, acted on as the app reads it: keys ahead of it in the same burst were not in
+    the prompt yet, and were missing from the draft printed as the app leaves (while a turn was selected too,
+    when the keys go back to the prompt)."""
+    app = make_app(xsus_home)
+    async with app.run_test(size=SIZE) as pilot:
+        prompt = app.chat_screen.prompt
+        burst(app, [*((c, c) for c in "hello"), ("enter", None)])
+        await wait_for(pilot, lambda: not app.chat_screen.turn_running and bool(app.chat_screen.replies))
+        await pilot.press(*"abc", "ctrl+up")
+        await wait_for(pilot, lambda: app.chat_screen.chat.selected is not None)
+        burst(app, [*((c, c) for c in "xyz"), ("ctrl+q", None)])
+        await wait_for(pilot, lambda: app.quitting and app.unsent != "")
+    assert app.unsent == "abcxyz" and prompt.text == "abcxyz"
