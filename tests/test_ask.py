@@ -480,3 +480,32 @@ async def test_usage_prints_the_turn_s_tokens_and_cost_on_stderr(xsus_home, serv
     (line,) = ran.lines
     assert line.startswith("usage: ") and " in, " in line and " out tokens, " in line, line
     assert line == "usage: 10 in, 3 out tokens, cost unknown", line  # the loopback server's usage chunk
+
+
+@pytest.mark.parametrize(
+    ("redirect", "code", "line"),
+    [
+        ("> /dev/full", 1, "xsus: error: can't write the reply: no space left on device; what came is saved"),
+        (">&-", 2, "xsus: error: stdout is closed: there is nowhere to write the reply (>&- ?)"),
+    ],
+    ids=["full-disk", "closed"],
+)
+def test_stdout_that_cant_be_written_is_one_line_not_a_traceback(xsus_home, redirect, code, line):
+    command = f"{sys.executable} -m xsus_tui ask --model demo long {redirect}"
+    ran = subprocess.run(
+        ["sh", "-c", command], capture_output=False, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        env=environment(xsus_home), cwd=ROOT, timeout=60, start_new_session=True,
+    )  # fmt: skip
+    lines = ran.stderr.decode().strip().splitlines()
+    assert ran.returncode == code and lines == [line], lines
+
+
+def test_a_closed_stderr_still_runs_and_saves_the_turn(xsus_home):
+    command = f"{sys.executable} -m xsus_tui ask --model demo hello 2>&- >/dev/null"
+    ran = subprocess.run(
+        ["sh", "-c", command], stdin=subprocess.DEVNULL, env=environment(xsus_home), cwd=ROOT, timeout=60,
+        start_new_session=True,
+    )  # fmt: skip
+    assert ran.returncode == 0
+    messages = latest_messages(xsus_home)
+    assert messages[0].parts[0].content == "hello" and len(messages) == 2

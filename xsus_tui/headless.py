@@ -102,6 +102,10 @@ def run(args: argparse.Namespace) -> int:
     """`xsus ask`: the exit status, or CliError (one line, status 2) for a problem the user can fix."""
     if args.continue_ and args.resume:
         raise CliError("-c/--continue and -r/--resume can't go together")
+    if sys.stderr is None:  # `2>&-`: nowhere to say anything, but the turn still runs and is saved
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - the process's stderr from now on
+    if sys.stdout is None:
+        raise CliError("stdout is closed: there is nowhere to write the reply (>&- ?)")
     settings = _settings()
     text, files = _files(args, settings)  # before stdin: a file that can't be attached stops it unread
     prompt: Any = compose_prompt(text, _read_stdin())
@@ -291,6 +295,10 @@ async def _ask(
     except BrokenPipeError:  # `xsus ask ... | head -1`: the reader has what it wanted (the turn was saved above)
         _quiet_stdout()
         return 141
+    except OSError as error:  # stdout on a full disk (`> /dev/full`): one line, not a traceback
+        _quiet_stdout()
+        warn(f"error: can't write the reply: {(error.strerror or str(error)).lower()}; what came is saved")
+        return 1
     finally:
         approvals.close()
         interrupts.close()
