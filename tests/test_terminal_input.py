@@ -3,6 +3,9 @@ it used to end the app from Textual's input thread, with what was typed lost."""
 
 from __future__ import annotations
 
+import os
+import signal
+
 from .terminal_helpers import PLACEHOLDER, after_the_screen, latest_messages, spawn, wait_exit
 
 
@@ -74,3 +77,23 @@ def test_the_draft_printed_at_quit_keeps_its_indentation_and_never_writes_contro
     assert status == 0
     assert "    def f():␇\r\n        return 1".encode() in tail, tail  # indented, the BEL shown, not rung
     assert b"\x07" not in tail
+
+
+def test_after_a_sigcont_without_a_stop_quitting_still_works(xsus_home):
+    """`kill -CONT` (or one after a SIGSTOP): Textual resumed application mode again, a second input thread read
+    the terminal, and Ctrl+Q then waited for one more key (1 start in 4 to 4 in 5)."""
+    for run in range(3):
+        with spawn(xsus_home / str(run)) as term:
+            assert term.wait_for(PLACEHOLDER, timeout=60) is not None, term.last_words()
+            assert term.wait_for(b"demo (offline)", timeout=60) is not None, term.last_words()
+            os.kill(term.pid, signal.SIGCONT)
+            term.sleep(0.3)
+            for character in b"the quick brown fox":
+                term.send(bytes([character]))
+                term.pump(0.03)
+            term.wait_quiet(0.3, timeout=5)
+            term.send(b"\x11")
+            status, _ = wait_exit(term, timeout=8)
+            lines = after_the_screen(term)
+        assert status == 0, f"run {run}: Ctrl+Q did not quit within 8 s"
+        assert "the quick brown fox" in lines, lines

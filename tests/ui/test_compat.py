@@ -175,3 +175,12 @@ def test_a_widget_s_queue_can_still_be_peeked_and_its_head_taken() -> None:
         "Textual peeks a widget's queue another way now: update ui/compat.take_typed_run"
     )
     assert "self._message_queue.task_done()" in inspect.getsource(MessagePump._process_messages_loop)
+
+
+def test_the_linux_driver_still_resumes_on_sigcont_through_sigcont_application() -> None:
+    """ui/driver.HangupSafeDriver._sigcont_application leaves application mode first when the input thread runs."""
+    source = inspect.getsource(linux_driver.LinuxDriver)
+    assert "signal.signal(signal.SIGCONT, self._sigcont_application)" in source, (
+        "Textual handles SIGCONT another way now: update ui/driver.HangupSafeDriver._sigcont_application"
+    )
+    assert "self._key_thread = Thread(" in inspect.getsource(linux_driver.LinuxDriver.start_application_mode)

@@ -87,6 +87,16 @@ class HangupSafeDriver(LinuxDriver):
         self._file = TerminalOutput(self._file)
         set_escape_delay()
 
+    def _sigcont_application(self, *_: Any) -> None:
+        """SIGCONT. Textual resumes application mode, which starts another input thread: after a SIGCONT that no
+        Ctrl+Z came before (`kill -CONT`, a SIGSTOP, which can't be caught), two threads read the terminal and
+        quitting waited on the one blocked in `read` until one more key. Application mode is left first then,
+        as Ctrl+Z leaves it, so there is one input thread and the terminal's modes are set again."""
+        key_thread = getattr(self, "_key_thread", None)
+        if self._auto_restart and key_thread is not None and key_thread.is_alive():
+            self.suspend_application_mode()
+        super()._sigcont_application()
+
     def run_input_thread(self) -> None:
         """LinuxDriver's (Textual 8.2, tests/ui/test_compat.py checks it is unchanged), but `select` waits only
         until the parser's pending escape is due, not a fixed 0.1 s, and invalid UTF-8 is U+FFFD (see the module's
