@@ -97,3 +97,16 @@ def test_after_a_sigcont_without_a_stop_quitting_still_works(xsus_home):
             lines = after_the_screen(term)
         assert status == 0, f"run {run}: Ctrl+Q did not quit within 8 s"
         assert "the quick brown fox" in lines, lines
+
+
+def test_enter_then_ctrl_q_in_one_burst_prints_the_prompt_nothing_came_back_for(xsus_home):
+    """The turn starts, and Ctrl+Q stops it before the model says anything: the prompt goes back to the input, but
+    the draft was read before that, and the app left printing neither the draft nor a conversation."""
+    with spawn(xsus_home, XSUS_DEMO_DELAY="2") as term:  # (the demo's first words come after 2 s)
+        assert term.wait_for(b"demo (offline)", timeout=60) is not None, term.last_words()
+        term.wait_quiet(0.3, timeout=5)
+        term.send(b"hello\r\x11")
+        status, _ = wait_exit(term, timeout=10)
+        lines = after_the_screen(term)
+    assert status == 0
+    assert lines[:2] == ["xsus: not sent, still in the input when you quit:", "hello"], lines

@@ -332,6 +332,16 @@ class XsusApp(App[int]):
             return
         self.quitting = True
         await self._typed_keys_in()
+        if self._loading is not None and self.session is None:
+            activity, since = self._loading
+            self.abandoned = f"{activity} ({time.monotonic() - since:.0f} s)"
+        chat_module = sys.modules.get(CHAT_SCREEN_MODULE)  # not imported: still starting, nothing to stop
+        for screen in self.screen_stack:
+            if chat_module is not None and isinstance(screen, chat_module.ChatScreen):
+                await screen.stop_turn()
+                await screen.stop_mcp()
+        # What is left unsent, read once the turn has stopped: a prompt nothing came back for is back in the input
+        # by then (Enter and Ctrl+Q in one burst: it was in neither the draft nor the conversation printed).
         for screen in reversed(self.screen_stack):  # the start-up or chat screen, under any browser or dialog
             with contextlib.suppress(Exception):
                 self.unsent = screen.prompt.text
@@ -345,14 +355,6 @@ class XsusApp(App[int]):
                 if queue is not None and queue.items:  # messages queued while the reply ran: printed too, in order
                     self.unsent = "\n".join([*(item.text for item in queue.items), self.unsent]).strip("\n")
                 break
-        if self._loading is not None and self.session is None:
-            activity, since = self._loading
-            self.abandoned = f"{activity} ({time.monotonic() - since:.0f} s)"
-        chat_module = sys.modules.get(CHAT_SCREEN_MODULE)  # not imported: still starting, nothing to stop
-        for screen in self.screen_stack:
-            if chat_module is not None and isinstance(screen, chat_module.ChatScreen):
-                await screen.stop_turn()
-                await screen.stop_mcp()
         if self.abandoned is not None:
             self.exit(return_code=130)
         else:
