@@ -177,10 +177,18 @@ def test_a_widget_s_queue_can_still_be_peeked_and_its_head_taken() -> None:
     assert "self._message_queue.task_done()" in inspect.getsource(MessagePump._process_messages_loop)
 
 
-def test_the_linux_driver_still_resumes_on_sigcont_through_sigcont_application() -> None:
-    """ui/driver.HangupSafeDriver._sigcont_application leaves application mode first when the input thread runs."""
+def test_the_linux_driver_s_parts_compat_reads_for_the_input_thread_are_still_there() -> None:
+    """ui/driver.HangupSafeDriver leans on these, through ui/compat: SIGCONT resumes through `_sigcont_application`
+    (which `resume_on_sigcont` calls), the input thread is `_key_thread`, a pending escape's deadline is
+    `_timeout_time`."""
     source = inspect.getsource(linux_driver.LinuxDriver)
     assert "signal.signal(signal.SIGCONT, self._sigcont_application)" in source, (
-        "Textual handles SIGCONT another way now: update ui/driver.HangupSafeDriver._sigcont_application"
+        "Textual handles SIGCONT another way now: update ui/compat.resume_on_sigcont and ui/driver._continued"
     )
     assert "self._key_thread = Thread(" in inspect.getsource(linux_driver.LinuxDriver.start_application_mode)
+    assert "_timeout_time" in inspect.getsource(Parser.tick), "update ui/compat.escape_due_in"
+    parser = compat.xterm_parser(False)
+    assert compat.escape_due_in(parser) is None
+    list(parser.feed("\x1b"))  # a lone ESC: pending, due within the escape delay
+    assert 0 < compat.escape_due_in(parser) <= constants.ESCAPE_DELAY
+    assert issubclass(compat.parse_errors(), Exception)

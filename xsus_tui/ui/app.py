@@ -345,7 +345,7 @@ class XsusApp(App[int]):
         for screen in reversed(self.screen_stack):  # the start-up or chat screen, under any browser or dialog
             with contextlib.suppress(Exception):
                 self.unsent = screen.prompt.text
-                if (chips := getattr(screen, "_chips", None)) is not None and chips.files:
+                if (chips := getattr(screen, "chips", None)) is not None and chips.files:
                     from xsus_tui.core.attachments import mention_of
 
                     # The files attached to it too, as `@path`s: typed (or pasted) back, they attach again.

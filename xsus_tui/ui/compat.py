@@ -53,6 +53,44 @@ def take_typed_run(widget: Any) -> str:
     return "".join(characters)
 
 
+# -- the terminal driver's input (ui/driver.py) --------------------------------------------------------
+
+
+def xterm_parser(debug: bool) -> Any:
+    """Textual's parser of terminal input (private: `textual._xterm_parser.XTermParser`), as its driver makes it."""
+    from textual._xterm_parser import XTermParser
+
+    return XTermParser(debug)
+
+
+def parse_errors() -> type[Exception]:
+    """What Textual's parser raises when its input ends mid-sequence (`textual._parser.ParseError`)."""
+    from textual._parser import ParseError
+
+    return ParseError
+
+
+def escape_due_in(parser: Any) -> float | None:
+    """Seconds until the parser's pending escape (a lone ESC waiting for the rest of a sequence) times out and
+    becomes the Esc key; None when nothing is pending. Textual keeps the deadline in `Parser._timeout_time`."""
+    from textual._time import get_time
+
+    due = parser._timeout_time
+    return None if due is None else max(0.0, due - get_time())
+
+
+def input_thread_alive(driver: Any) -> bool:
+    """Whether the Linux driver's input thread (`_key_thread`) is running: application mode is on."""
+    thread = getattr(driver, "_key_thread", None)
+    return thread is not None and thread.is_alive()
+
+
+def resume_on_sigcont(driver: Any) -> None:
+    """What Textual's Linux driver does on SIGCONT (`_sigcont_application`): resume application mode, when it
+    restarts automatically."""
+    driver._sigcont_application()
+
+
 def anchor_released(widget: Any) -> bool:
     """Whether the user scrolled an anchored container away from its end (Textual keeps this privately)."""
     return bool(getattr(widget, "_anchor_released", False))

@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import os
 import selectors
+import signal
 from codecs import getincrementaldecoder
 from typing import IO, Any
 
 from textual import constants
-from textual._parser import ParseError
-from textual._time import get_time
-from textual._xterm_parser import XTermParser
 from textual.drivers.linux_driver import LinuxDriver
+
+from . import compat
 
 ESCAPE_DELAY_MS = 50
 """How long a lone ESC waits for the rest of a sequence before it is the Esc key, unless ESCDELAY is set."""
@@ -86,16 +86,16 @@ class HangupSafeDriver(LinuxDriver):
         # when the app starts (tests/ui/test_quitting.py checks this is still so).
         self._file = TerminalOutput(self._file)
         set_escape_delay()
+        signal.signal(signal.SIGCONT, self._continued)  # in place of Textual's handler, which it calls
 
-    def _sigcont_application(self, *_: Any) -> None:
+    def _continued(self, *_: Any) -> None:
         """SIGCONT. Textual resumes application mode, which starts another input thread: after a SIGCONT that no
         Ctrl+Z came before (`kill -CONT`, a SIGSTOP, which can't be caught), two threads read the terminal and
         quitting waited on the one blocked in `read` until one more key. Application mode is left first then,
         as Ctrl+Z leaves it, so there is one input thread and the terminal's modes are set again."""
-        key_thread = getattr(self, "_key_thread", None)
-        if self._auto_restart and key_thread is not None and key_thread.is_alive():
+        if compat.input_thread_alive(self):
             self.suspend_application_mode()
-        super()._sigcont_application()
+        compat.resume_on_sigcont(self)
 
     def run_input_thread(self) -> None:
         """LinuxDriver's (Textual 8.2, tests/ui/test_compat.py checks it is unchanged), but `select` waits only
@@ -104,13 +104,13 @@ class HangupSafeDriver(LinuxDriver):
         selector = selectors.SelectSelector()
         selector.register(self.fileno, selectors.EVENT_READ)
         fileno, read = self.fileno, os.read
-        parser = XTermParser(self._debug)
+        parser = compat.xterm_parser(self._debug)
         feed, tick = parser.feed, parser.tick
         decode = getincrementaldecoder("utf-8")(errors="replace").decode
 
         def timeout() -> float:
-            due = parser._timeout_time  # when a pending escape times out (None: nothing pending)
-            return IDLE_WAKE if due is None else min(IDLE_WAKE, max(0.0, due - get_time()))
+            due_in = compat.escape_due_in(parser)  # None: no escape pending
+            return IDLE_WAKE if due_in is None else min(IDLE_WAKE, due_in)
 
         def process_selector_events(selector_events: list[tuple[selectors.SelectorKey, int]], final: bool = False):
             for index, (_key, mask) in enumerate(selector_events):
@@ -133,5 +133,5 @@ class HangupSafeDriver(LinuxDriver):
             try:
                 for _event in feed(""):
                     pass
-            except (EOFError, ParseError):
+            except (EOFError, compat.parse_errors()):
                 pass

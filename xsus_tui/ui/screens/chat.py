@@ -466,7 +466,8 @@ class ChatScreen(compat.DrawsKeysAtOnce, TurnSelectionScreen):
         return self.query_one("#prompt", PromptInput)
 
     @property
-    def _chips(self) -> AttachmentChips:
+    def chips(self) -> AttachmentChips:
+        """The files attached to the prompt being written."""
         return self.query_one("#chips", AttachmentChips)
 
     @property
@@ -511,7 +512,7 @@ class ChatScreen(compat.DrawsKeysAtOnce, TurnSelectionScreen):
         late = self._recovery_notices()  # about the last turn: shown under it, where the eye is
         if (unanswered := await self.session.take_back_unanswered()) is not None:
             if isinstance(unanswered, attachments.Prompt):
-                self._chips.set_files(unanswered.attachments)
+                self.chips.set_files(unanswered.attachments)
                 unanswered = unanswered.text
             self.draft = f"{unanswered}\n{self.draft}" if self.draft.strip() else unanswered
             self.draft_selection = None
@@ -993,7 +994,7 @@ class ChatScreen(compat.DrawsKeysAtOnce, TurnSelectionScreen):
         self.editing = number
         self.end_selection()
         self.prompt.text = turn.user.prompt
-        self._chips.set_files(turn.user.attachments)  # (sent again as they were then)
+        self.chips.set_files(turn.user.attachments)  # (sent again as they were then)
         self.prompt.move_cursor(self.prompt.document.end)
         self.prompt.border_title = f"Editing turn {number}: Enter sends it as a new version · Esc cancels"
 
@@ -1133,7 +1134,7 @@ class ChatScreen(compat.DrawsKeysAtOnce, TurnSelectionScreen):
     def send(self, message: PromptInput.Submitted) -> None:
         prompt = message.prompt
         text = message.text.strip()
-        chips = self._chips
+        chips = self.chips
         if chips.offer is not None:
             prompt.acted_on(message, sent=False)
             return  # (the prompt answers the offer first)
@@ -1173,7 +1174,7 @@ class ChatScreen(compat.DrawsKeysAtOnce, TurnSelectionScreen):
         cwd = self.prompt.cwd
         files = []
         try:
-            for chip in self._chips.files:
+            for chip in self.chips.files:
                 if chip.source is None:  # read back from the history (an edited turn): sent as it was
                     files.append(chip)
                     continue
@@ -1518,7 +1519,7 @@ class ChatScreen(compat.DrawsKeysAtOnce, TurnSelectionScreen):
         """Nothing came back: put the prompt in the input again, to edit or send as it was (above anything
         typed meanwhile, which stays too), and its files back in the chips."""
         if isinstance(prompt, attachments.Prompt):
-            chips = self._chips
+            chips = self.chips
             # A file its `@path` attached is read again from that when the prompt is sent again: no chip for it too.
             mentioned = attachments.mentioned_sources(prompt.text, self.prompt.cwd)
             for attachment in prompt.attachments:
