@@ -4,6 +4,7 @@ message back; Esc gives everything waiting back to the input. What the screen sh
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from pydantic_ai.messages import ModelRequest, UserPromptPart
 from pydantic_ai.models.function import DeltaToolCall
@@ -42,6 +43,19 @@ def tool_then_answer(seen: list, release: asyncio.Event):
     return agent
 
 
+@contextlib.asynccontextmanager
+async def tool_running(home, prompt: str):
+    """The app with `prompt` sent and its turn running a tool, held there until `release` is set: (app, pilot, the
+    requests the model saw, release)."""
+    seen: list = []
+    release = asyncio.Event()
+    app = make_app(home, tool_then_answer(seen, release))
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, prompt)
+        await wait_for(pilot, lambda: "checking" in app.chat_screen.replies[-1].text)
+        yield app, pilot, seen, release
+
+
 async def stored(home):
     store = SQLiteConversationStore.open(home / "history.db")
     try:
@@ -51,13 +65,8 @@ async def stored(home):
 
 
 async def test_enter_while_running_queues_shows_it_and_delivers_it_at_the_next_request(xsus_home):
-    seen: list = []
-    release = asyncio.Event()
-    app = make_app(xsus_home, tool_then_answer(seen, release))
-    async with app.run_test(size=SIZE) as pilot:
+    async with tool_running(xsus_home, "what time is it") as (app, pilot, seen, release):
         screen = app.chat_screen
-        await send(pilot, "what time is it")
-        await wait_for(pilot, lambda: "checking" in screen.replies[-1].text)
         await send(pilot, "and in Tokyo?")
         queue = screen.query_one(QueuedMessages)
         assert screen.prompt.text == ""  # the prompt stays usable
@@ -80,13 +89,8 @@ async def test_enter_while_running_queues_shows_it_and_delivers_it_at_the_next_r
 
 
 async def test_alt_enter_queues_a_follow_up_that_runs_as_the_next_turn(xsus_home):
-    seen: list = []
-    release = asyncio.Event()
-    app = make_app(xsus_home, tool_then_answer(seen, release))
-    async with app.run_test(size=SIZE) as pilot:
+    async with tool_running(xsus_home, "first") as (app, pilot, seen, release):
         screen = app.chat_screen
-        await send(pilot, "first")
-        await wait_for(pilot, lambda: "checking" in screen.replies[-1].text)
         await pilot.press(*"after that")
         await pilot.press("alt+enter")
         await wait_for(pilot, lambda: "↪ next  after that" in screen_text(app))
@@ -101,13 +105,8 @@ async def test_alt_enter_queues_a_follow_up_that_runs_as_the_next_turn(xsus_home
 
 
 async def test_up_takes_the_last_queued_message_back_to_edit_and_enter_queues_it_again(xsus_home):
-    seen: list = []
-    release = asyncio.Event()
-    app = make_app(xsus_home, tool_then_answer(seen, release))
-    async with app.run_test(size=SIZE) as pilot:
+    async with tool_running(xsus_home, "first") as (app, pilot, seen, release):
         screen = app.chat_screen
-        await send(pilot, "first")
-        await wait_for(pilot, lambda: "checking" in screen.replies[-1].text)
         await send(pilot, "keep this")
         await send(pilot, "tpyo")
         await wait_for(pilot, lambda: "⧗ queued tpyo" in screen_text(app))
@@ -128,13 +127,8 @@ async def test_up_takes_the_last_queued_message_back_to_edit_and_enter_queues_it
 
 
 async def test_esc_gives_queued_messages_back_to_the_input_in_order(xsus_home):
-    seen: list = []
-    release = asyncio.Event()
-    app = make_app(xsus_home, tool_then_answer(seen, release))
-    async with app.run_test(size=SIZE) as pilot:
+    async with tool_running(xsus_home, "first") as (app, pilot, seen, release):
         screen = app.chat_screen
-        await send(pilot, "first")
-        await wait_for(pilot, lambda: "checking" in screen.replies[-1].text)
         await send(pilot, "steer me")
         await pilot.press(*"then this", "alt+enter")
         await wait_for(pilot, lambda: "↪ next" in screen_text(app))
@@ -180,13 +174,7 @@ async def test_the_demo_takes_up_the_time_in_tokyo_typed_while_tools_runs(xsus_h
 
 
 async def test_quitting_with_messages_queued_keeps_them_with_the_unsent_text(xsus_home):
-    seen: list = []
-    release = asyncio.Event()
-    app = make_app(xsus_home, tool_then_answer(seen, release))
-    async with app.run_test(size=SIZE) as pilot:
-        screen = app.chat_screen
-        await send(pilot, "first")
-        await wait_for(pilot, lambda: "checking" in screen.replies[-1].text)
+    async with tool_running(xsus_home, "first") as (app, pilot, seen, release):
         await send(pilot, "queued one")
         await pilot.press(*"half typed")
         await app.action_quit()
@@ -232,13 +220,7 @@ async def test_a_failed_turn_gives_the_queued_messages_back(xsus_home):
 async def test_f2_on_a_steered_turn_inspects_the_turn_it_was_sent_into(xsus_home):
     from xsus_tui.ui.screens.inspector import InspectorScreen
 
-    seen: list = []
-    release = asyncio.Event()
-    app = make_app(xsus_home, tool_then_answer(seen, release))
-    async with app.run_test(size=SIZE) as pilot:
-        screen = app.chat_screen
-        await send(pilot, "first")
-        await wait_for(pilot, lambda: "checking" in screen.replies[-1].text)
+    async with tool_running(xsus_home, "first") as (app, pilot, seen, release):
         await send(pilot, "and in Tokyo?")
         release.set()
         await wait_idle(pilot)
@@ -254,13 +236,8 @@ async def test_enter_right_after_esc_sends_the_message_as_the_next_turn(xsus_hom
     back, with it after."""
     from xsus_tui.ui.widgets.prompt import PromptInput
 
-    seen: list = []
-    release = asyncio.Event()
-    app = make_app(xsus_home, tool_then_answer(seen, release))
-    async with app.run_test(size=SIZE) as pilot:
+    async with tool_running(xsus_home, "first") as (app, pilot, seen, release):
         screen = app.chat_screen
-        await send(pilot, "first")
-        await wait_for(pilot, lambda: "checking" in screen.replies[-1].text)
         screen.action_interrupt()  # Esc, and Enter in the same moment: the turn is still stopping
         assert screen.turn_running and screen.status.state == "interrupting"
         screen.send(PromptInput.Submitted(screen.prompt, "the next question"))
