@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import types
 
 from textual import constants
 from textual._parser import Parser
@@ -187,7 +188,8 @@ def test_the_linux_driver_s_parts_compat_reads_for_the_input_thread_are_still_th
     )
     assert "self._key_thread = Thread(" in inspect.getsource(linux_driver.LinuxDriver.start_application_mode)
     assert "_timeout_time" in inspect.getsource(Parser.tick), "update ui/compat.escape_due_in"
-    parser = compat.xterm_parser(False)
+    assert "XTermParser(self._debug)" in inspect.getsource(linux_driver.LinuxDriver.run_input_thread)
+    parser = compat.xterm_parser(types.SimpleNamespace(_debug=False))
     assert compat.escape_due_in(parser) is None
     list(parser.feed("\x1b"))  # a lone ESC: pending, due within the escape delay
     assert 0 < compat.escape_due_in(parser) <= constants.ESCAPE_DELAY

@@ -56,11 +56,11 @@ def take_typed_run(widget: Any) -> str:
 # -- the terminal driver's input (ui/driver.py) --------------------------------------------------------
 
 
-def xterm_parser(debug: bool) -> Any:
-    """Textual's parser of terminal input (private: `textual._xterm_parser.XTermParser`), as its driver makes it."""
+def xterm_parser(driver: Any) -> Any:
+    """Textual's parser of terminal input (private: `textual._xterm_parser.XTermParser`), as `driver` makes it."""
     from textual._xterm_parser import XTermParser
 
-    return XTermParser(debug)
+    return XTermParser(driver._debug)
 
 
 def parse_errors() -> type[Exception]:

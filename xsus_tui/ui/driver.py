@@ -104,7 +104,7 @@ class HangupSafeDriver(LinuxDriver):
         selector = selectors.SelectSelector()
         selector.register(self.fileno, selectors.EVENT_READ)
         fileno, read = self.fileno, os.read
-        parser = compat.xterm_parser(self._debug)
+        parser = compat.xterm_parser(self)
         feed, tick = parser.feed, parser.tick
         decode = getincrementaldecoder("utf-8")(errors="replace").decode
 
