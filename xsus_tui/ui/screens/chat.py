@@ -14,6 +14,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.css.query import NoMatches
 from textual.errors import NoWidget
 from textual.geometry import Region
 from textual.widget import Widget
@@ -943,12 +944,16 @@ class ChatScreen(compat.DrawsKeysAtOnce, TurnSelectionScreen):
             return
         if tree is None or conversation is not self.session.conversation:
             return
+        try:
+            chat = self.chat
+        except NoMatches:  # the app quit while the tree was read: the screen's widgets are gone
+            return
         self.versions = {number: turn for number, turn in enumerate(tree.turns(), start=1)}
         marks = {number: (shown + 1, len(versions)) for number, (versions, shown) in self.versions.items()}
-        for user in self.chat.query(UserMessage):
+        for user in chat.query(UserMessage):
             if user.number is not None:
                 user.show_versions(marks.get(user.number) if marks.get(user.number, (1, 1))[1] > 1 else None)
-        for turn in self._older + [t for page in self.chat.query(HistoryPage) for t in page.turns]:
+        for turn in self._older + [t for page in chat.query(HistoryPage) for t in page.turns]:
             if turn.number is not None:
                 mark = marks.get(turn.number)
                 turn.versions = mark if mark is not None and mark[1] > 1 else None
